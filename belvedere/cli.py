@@ -1,0 +1,235 @@
+"""The `belvedere` command: demo, ingest, info, export, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
+                       "shown as datashaded views.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+ingest_app = typer.Typer(help="Bring data into a store.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+# Wide enough for a stream table when the output is a file or a pipe (rich assumes 80).
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _progress_bar(label: str) -> Progress:
+    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                    TimeRemainingColumn(), console=err, transient=False)
+
+
+def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], events: list[str],
+                       workers: int, scheduler: str | None, snap_tolerance: float,
+                       as_json: bool) -> int:
+    """Run an ingest with a progress bar and print the report; returns the exit status."""
+    from pipelines.ingest import ingest_seismic
+    from pipelines.runner import scheduler_address
+    from pipelines.store import StoreError
+
+    sched = scheduler_address(scheduler)
+    try:
+        with _progress_bar("ingest") as bar:
+            task = bar.add_task("ingesting", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = ingest_seismic(store, paths, inventory, events, workers, sched,
+                                    snap_tolerance, progress)
+    except StoreError as exc:
+        _fail(str(exc), 2)
+    except RuntimeError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        for issue in report.issues:
+            err.print(f"[yellow]problem:[/yellow] {issue.line()}", highlight=False, soft_wrap=True)
+        for c in report.conflicts:
+            err.print(f"[yellow]conflict:[/yellow] {c['file']}: {c['stream']} {c['start']} to "
+                      f"{c['end']}: {c['samples']} samples {c['reason']}; kept the "
+                      f"{c['kept']}", highlight=False, soft_wrap=True)
+        for line in report.summary_lines():
+            out.print(line, highlight=False)
+    return 1 if report.failed else 0
+
+
+@ingest_app.command("seismic")
+def ingest_seismic_cmd(
+    paths: Annotated[list[str], typer.Argument(help="miniSEED files, folders, globs, SDS roots")],
+    store: Annotated[str, typer.Option(help="Store folder or fsspec URL (created if missing)")],
+    inventory: Annotated[list[str], typer.Option(help="StationXML file(s)")] = [],  # noqa: B006
+    events: Annotated[list[str], typer.Option(help="QuakeML catalogue file(s)")] = [],  # noqa: B006
+    workers: Annotated[int, typer.Option(min=1, help="Local worker processes")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (default: Dask config / DASK_SCHEDULER_ADDRESS)")] = None,
+    snap_tolerance: Annotated[float, typer.Option(
+        min=0.0, max=0.5, help="Fraction of a sample within which times snap to the grid")] = 0.25,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Ingest miniSEED / SDS archives (with StationXML and QuakeML) into a store."""
+    raise typer.Exit(run_seismic_ingest(store, paths, inventory, events, workers, scheduler,
+                                        snap_tolerance, as_json))
+
+
+@app.command()
+def info(
+    store: Annotated[str, typer.Argument(help="Store folder or URL")],
+    stream: Annotated[str | None, typer.Argument(help="One stream (wildcards allowed)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts")] = False,
+) -> None:
+    """List a store's streams with spans, gaps and sizes."""
+    from pipelines.store import StoreError, describe, open_store
+
+    try:
+        st = open_store(store)
+        if stream:
+            names = st.select(stream)
+            desc = {"store": st.url, "streams": [st[n].summary() | {
+                "bytes": st[n].nbytes_stored(),
+                "gap_list": [[a, b] for a, b in _iso_pairs(st[n].gaps())]} for n in names]}
+        else:
+            desc = describe(st)
+    except StoreError as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        out.print_json(json.dumps(desc, default=str))
+        return
+    table = Table(title=f"{desc['store']}", title_justify="left")
+    for col in ("stream", "rate Hz", "start", "end", "samples", "gaps", "gap s", "station"):
+        table.add_column(col, overflow="fold")
+    for s in desc["streams"]:
+        table.add_row(s["stream"], f"{s['sampling_rate']:g}", s["start"] or "-", s["end"] or "-",
+                      f"{s['samples']:,}", str(s["gaps"]), f"{s['gap_seconds']:,.1f}",
+                      str(s.get("station_name") or ""))
+    out.print(table)
+    if "bytes" in desc:
+        out.print(f"{len(desc['streams'])} streams, {desc['bytes'] / 1e6:,.1f} MB, "
+                  f"{desc['events']} events, layout version {desc['layout_version']}")
+    for s in desc["streams"]:
+        for a, b in s.get("gap_list", []):
+            out.print(f"gap {s['stream']}: {a} to {b}", highlight=False)
+
+
+def _iso_pairs(gaps):
+    from pipelines.store import utc_iso
+
+    return [(utc_iso(a), utc_iso(b)) for a, b in gaps]
+
+
+@app.command()
+def export(
+    stream: Annotated[str, typer.Argument(help="Stream name, e.g. BV.ALPA.00.HHZ")],
+    store: Annotated[str, typer.Option(help="Store folder or URL")],
+    output: Annotated[str, typer.Option("-o", "--output", help="Output file")],
+    fmt: Annotated[str, typer.Option("--format", help="mseed, sac, csv or npy")] = "mseed",
+    start: Annotated[str | None, typer.Option("--from", help="ISO time or now-6h")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO time or now")] = None,
+) -> None:
+    """Write a stream's samples (exactly as stored) to a file."""
+    from belvedere.times import parse_range
+    from pipelines.export import FORMATS, export_stream
+    from pipelines.store import StoreError, open_store
+
+    if fmt not in FORMATS:
+        _fail(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2)
+    try:
+        t0, t1 = parse_range(start, end)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    try:
+        files = export_stream(open_store(store), stream, output, fmt, t0, t1)
+    except (StoreError, ValueError, OSError) as exc:
+        _fail(str(exc), 1)
+    for f in files:
+        out.print(f"wrote {f}", highlight=False)
+
+
+@app.command()
+def demo(
+    size: Annotated[str, typer.Option(help="small (tests), medium, or full (~1e9 samples)")
+                    ] = "full",
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", help="Where the archive and store go (default ./belvedere-demo)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes for generation and ingest")] = 2,
+    serve: Annotated[bool, typer.Option(help="Serve the dashboard when the store is ready")
+                     ] = True,
+    port: Annotated[int, typer.Option(help="Dashboard port")] = 5006,
+) -> None:
+    """Build the demo store (real ObsPy files + a synthetic network) and serve it."""
+    from pipelines.demo import default_demo_dir, obspy_files
+    from pipelines.synthetic import SIZES, generate_archive
+
+    if size not in SIZES:
+        _fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}", 2)
+    base = directory or default_demo_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    with _progress_bar("generate") as bar:
+        task = bar.add_task("generating synthetic SDS archive", total=None)
+        arch = generate_archive(base / f"archive-{size}", size=size, workers=workers,
+                                progress=lambda d, t: bar.update(task, completed=d, total=t))
+    store = str(base / f"store-{size}.zarr")
+    real = obspy_files()
+    out.print(f"archive: {arch.sds_root} ({arch.n_samples:,} samples)", highlight=False)
+    code = run_seismic_ingest(store, [str(arch.sds_root), *real.mseed],
+                              [str(arch.inventory), *real.stationxml],
+                              [str(arch.catalog), *real.quakeml], workers, None, 0.25, False)
+    out.print(f"store: {store}", highlight=False)
+    if code not in (0, 1):
+        raise typer.Exit(code)
+    if serve:
+        _serve([store], port, "127.0.0.1", [], show_url=True)
+
+
+def _serve(stores: list[str], port: int, address: str, origins: list[str],
+           show_url: bool = False) -> None:
+    try:
+        from dashboard.server import serve as serve_dashboard
+    except ImportError as exc:
+        _fail(f"the dashboard is not available: {exc}", 1)
+    if show_url:
+        out.print(f"dashboard: http://{address}:{port}/", highlight=False)
+    serve_dashboard(stores, port=port, address=address,
+                    allow_websocket_origin=origins or None)
+
+
+@app.command()
+def serve(
+    store: Annotated[list[str], typer.Option(help="Store(s) to show")],
+    port: Annotated[int, typer.Option(help="Port")] = 5006,
+    address: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    allow_websocket_origin: Annotated[list[str], typer.Option(
+        help="Host[:port] allowed to open the websocket (repeat)")] = [],  # noqa: B006
+) -> None:
+    """Serve the dashboard over one or more stores."""
+    from pipelines.store import StoreError, open_store
+
+    for s in store:
+        try:
+            open_store(s)
+        except StoreError as exc:
+            _fail(str(exc), 2)
+    _serve(store, port, address, allow_websocket_origin, show_url=True)
+
+
+def main() -> None:
+    """Entry point for `python -m belvedere`."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Put contiguous runs of samples onto a channel's regular grid: snapping, epochs, overlaps.
+
+Format-agnostic: seismic and mission readers turn their files into `Piece`s and hand them here.
+
+The rules (also in the README):
+- A piece whose first sample lies within `snap_tolerance` of a sample of an existing epoch's
+  grid (and has the same sampling rate) is snapped onto that grid. Otherwise a new epoch of the
+  channel begins, stored as stream `CHANNEL~N`.
+- Overlaps: where a stored sample and an incoming sample agree, nothing changes. Where they
+  differ, the stored sample is kept (first ingested wins) and the conflict is reported with
+  the file and time span, and recorded in the stream's `conflicts` attribute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipelines.store import NS, Store, StreamWriter, merge_segments, utc_iso
+
+EPOCH_SEP = "~"
+
+
+@dataclass
+class Piece:
+    """A contiguous run of samples from one source file."""
+
+    start_ns: int
+    sampling_rate: float
+    values: np.ndarray
+    source: str
+
+
+@dataclass
+class AppendOutcome:
+    """What appending pieces did to a channel."""
+
+    written: int = 0
+    unchanged: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    new_streams: list[str] = field(default_factory=list)
+    touched: dict[str, tuple[int, int]] = field(default_factory=dict)  # stream -> [i0, i1)
+    conflicts_committed: int = 0
+
+
+def epoch_names(store: Store, channel: str) -> list[str]:
+    """The streams holding epochs of a channel, in epoch order."""
+    names = [n for n in store.streams()
+             if n == channel or n.startswith(channel + EPOCH_SEP)]
+    return sorted(names, key=lambda n: 0 if n == channel else int(n.split(EPOCH_SEP)[1]))
+
+
+def channel_of(stream: str) -> str:
+    """The channel id of a stream name (drops the epoch suffix)."""
+    return stream.split(EPOCH_SEP)[0]
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[a, b) index runs where mask is True."""
+    if not mask.any():
+        return []
+    d = np.diff(np.concatenate([[0], mask.view(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(),
+                    strict=True))
+
+
+class ChannelAppender:
+    """Appends pieces to the epochs of one channel; call `flush` after each source file."""
+
+    def __init__(self, store: Store, channel: str, snap_tolerance: float,
+                 new_stream_attrs: dict[str, Any]):
+        self.store = store
+        self.channel = channel
+        self.tol = snap_tolerance
+        self.new_attrs = new_stream_attrs
+        self.writers: dict[str, StreamWriter] = {
+            n: store.writer(n) for n in epoch_names(store, channel)}
+        self.outcome = AppendOutcome()
+        self._fed: set[str] = set()  # epochs that received pieces since the last flush
+
+    def _fits(self, w: StreamWriter, piece: Piece) -> bool:
+        if not math.isclose(w.sampling_rate, piece.sampling_rate, rel_tol=1e-9):
+            return False
+        frac = w.index_of(piece.start_ns)
+        return abs(frac - round(frac)) <= self.tol
+
+    def _writer_for(self, piece: Piece) -> StreamWriter:
+        for w in self.writers.values():
+            if self._fits(w, piece):
+                return w
+        name = self.channel if not self.writers else f"{self.channel}{EPOCH_SEP}{len(self.writers)}"
+        attrs = {**self.new_attrs, "channel_id": self.channel, "epoch": len(self.writers)}
+        w = self.store.create_stream(name, piece.sampling_rate, piece.start_ns,
+                                     piece.values.dtype, attrs)
+        self.writers[name] = w
+        self.outcome.new_streams.append(name)
+        return w
+
+    def _other_epochs_overlap(self, w: StreamWriter, t0: int, t1: int) -> list[tuple[int, int]]:
+        spans = []
+        for other in self.writers.values():
+            if other is w or not len(other.segments):
+                continue
+            seg = other.segments
+            sel = (seg[:, 0] < t1) & (seg[:, 1] > t0)
+            spans += [(max(int(a), t0), min(int(b), t1)) for a, b in seg[sel]]
+        return spans
+
+    def add(self, piece: Piece) -> None:
+        """Snap one piece onto its epoch and write the samples that are new."""
+        if not len(piece.values):
+            return
+        w = self._writer_for(piece)
+        if piece.start_ns < w.start_ns:
+            w = w.rebase(piece.start_ns)
+            self.writers[w.name] = w
+            self.outcome.touched.pop(w.name, None)
+        self._fed.add(w.name)
+        if w.dtype != piece.values.dtype:
+            if not np.can_cast(piece.values.dtype, w.dtype, casting="safe"):
+                raise ValueError(
+                    f"{piece.source}: samples of type {piece.values.dtype} cannot be stored "
+                    f"losslessly in stream {w.name} of type {w.dtype}")
+        n = len(piece.values)
+        i0 = int(round(w.index_of(piece.start_ns)))
+        i1 = i0 + n
+        incoming = piece.values.astype(w.dtype, copy=False)
+        accept = np.ones(n, dtype=bool)
+        t0, t1 = int(w.time_of(i0)), int(w.time_of(i1))
+        for a, b in self._other_epochs_overlap(w, t0, t1):
+            ia = max(int(math.ceil(w.index_of(a) - 1e-9)), i0)
+            ib = min(int(math.ceil(w.index_of(b) - 1e-9)), i1)
+            if ib > ia:
+                accept[ia - i0:ib - i0] = False
+                self._conflict(w, piece, ia, ib, ib - ia, "overlaps another epoch of the channel")
+        present = w.present_mask(i0, i1)
+        if present.any():
+            existing = w.data[i0:i1]
+            differ = present & (existing != incoming)
+            if w.dtype.kind == "f":
+                differ &= ~(np.isnan(existing) & np.isnan(incoming))
+            for a, b in _runs(differ):
+                self._conflict(w, piece, i0 + a, i0 + b, b - a, "differs from the stored samples")
+            self.outcome.unchanged += int((present & ~differ & accept).sum())
+            new = accept & ~present
+            if not new.any():
+                return
+            merged = np.where(new, incoming, existing)
+        else:
+            new = accept
+            merged = incoming if accept.all() else np.where(accept, incoming, w.data[i0:i1])
+        # Write only the span that holds new samples; stored samples are rewritten unchanged.
+        idx = np.flatnonzero(new)
+        a, b = int(idx[0]), int(idx[-1]) + 1
+        w.write(i0 + a, merged[a:b])
+        # The writer marked [a, b) present; unmark stored-but-rejected holes inside it.
+        w.segments = _segments_from_mask(w, i0 + a, new[a:b], present[a:b])
+        self.outcome.written += int(new.sum())
+        lo, hi = self.outcome.touched.get(w.name, (i0 + a, i0 + b))
+        self.outcome.touched[w.name] = (min(lo, i0 + a), max(hi, i0 + b))
+
+    def _conflict(self, w: StreamWriter, piece: Piece, ia: int, ib: int, count: int,
+                  why: str) -> None:
+        self.outcome.conflicts.append({
+            "stream": w.name, "file": piece.source, "start": utc_iso(int(w.time_of(ia))),
+            "end": utc_iso(int(w.time_of(ib))), "samples": int(count), "reason": why,
+            "kept": "stored samples"})
+
+    def flush(self, provenance: dict[str, Any] | None) -> None:
+        """Update pyramids over what changed and commit each touched epoch (segments last)."""
+        conflicts_by = {}
+        for c in self.outcome.conflicts[self.outcome.conflicts_committed:]:
+            conflicts_by.setdefault(c["stream"], []).append(c)
+        for name, w in self.writers.items():
+            span = self.outcome.touched.pop(name, None)
+            mine = conflicts_by.get(name, [])
+            if name not in self._fed and not mine:
+                continue
+            if span is not None:
+                w.update_pyramid(*span)
+            w.commit(provenance=[provenance] if provenance else None, conflicts=mine)
+        self._fed.clear()
+        self.outcome.conflicts_committed = len(self.outcome.conflicts)
+
+    def has_file(self, sha256: str) -> bool:
+        """True when a file with this checksum was already committed to this channel."""
+        return any(p.get("sha256") == sha256
+                   for w in self.writers.values() for p in w.attrs.get("provenance", []))
+
+
+def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.ndarray
+                        ) -> np.ndarray:
+    """Segments after a write of [i0, i0+len) where only `new | present` samples are real."""
+    real = new | present
+    if real.all():
+        return w.segments
+    t0, t1 = int(w.time_of(i0)), int(w.time_of(i0 + len(new)))
+    seg = w.segments
+    keep = []
+    for s, e in seg:  # cut the written span out, then add back the real runs
+        if e <= t0 or s >= t1:
+            keep.append((int(s), int(e)))
+        else:
+            if s < t0:
+                keep.append((int(s), t0))
+            if e > t1:
+                keep.append((t1, int(e)))
+    runs = [(int(w.time_of(i0 + a)), int(w.time_of(i0 + b))) for a, b in _runs(real)]
+    return merge_segments(np.zeros((0, 2), dtype=np.int64), keep + runs)
+
+
+def ns_of(utc) -> int:
+    """Integer nanoseconds of an ObsPy UTCDateTime."""
+    return int(utc.ns)
+
+
+__all__ = ["Piece", "ChannelAppender", "AppendOutcome", "epoch_names", "channel_of", "NS"]

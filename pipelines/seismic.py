@@ -1,0 +1,339 @@
+"""Seismic sources: miniSEED files, folders, globs and SDS archives, StationXML, QuakeML."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.append import ChannelAppender, Piece
+from pipelines.report import FileIssue
+from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, utc_iso
+
+
+@dataclass
+class ScannedFile:
+    """A miniSEED file and the channels it holds (from a header-only read)."""
+
+    path: str
+    size: int
+    channels: dict[str, int]  # channel id -> first sample time (ns)
+
+
+@dataclass
+class ScanResult:
+    """All inputs sorted into channels, plus the inputs that could not be used."""
+
+    files: list[ScannedFile] = field(default_factory=list)
+    issues: list[FileIssue] = field(default_factory=list)
+
+    def by_channel(self) -> dict[str, list[str]]:
+        """Channel id -> its files in time order."""
+        out: dict[str, list[tuple[int, str]]] = {}
+        for f in self.files:
+            for ch, t in f.channels.items():
+                out.setdefault(ch, []).append((t, f.path))
+        return {ch: [p for _, p in sorted(v)] for ch, v in sorted(out.items())}
+
+
+def expand_inputs(paths: Iterable[str]) -> tuple[list[str], list[FileIssue]]:
+    """Files named by paths, folders (SDS roots included, walked recursively) and globs."""
+    files: list[str] = []
+    issues: list[FileIssue] = []
+    for p in paths:
+        if any(c in p for c in "*?["):
+            matched = sorted(glob.glob(p, recursive=True))
+            if not matched:
+                issues.append(FileIssue(p, "no file matches this pattern"))
+            files += [m for m in matched if os.path.isfile(m)]
+        elif os.path.isdir(p):
+            for root, dirs, names in os.walk(p):
+                dirs.sort()
+                files += [os.path.join(root, n) for n in sorted(names) if not n.startswith(".")]
+        elif os.path.exists(p):
+            files.append(p)
+        else:
+            issues.append(FileIssue(p, "no such file or folder"))
+    seen: set[str] = set()
+    unique = []
+    for f in files:
+        a = os.path.abspath(f)
+        if a not in seen:
+            seen.add(a)
+            unique.append(a)
+    return unique, issues
+
+
+def scan_file(path: str) -> ScannedFile | FileIssue:
+    """Read a file's record headers to learn its channels; a FileIssue if it is not usable."""
+    from obspy import read
+    from obspy.io.mseed.core import _is_mseed
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return FileIssue(path, f"cannot be read: {exc.strerror or exc}")
+    if size == 0:
+        return FileIssue(path, "empty file (0 bytes)")
+    try:
+        if not _is_mseed(path):
+            return FileIssue(path, "not a miniSEED file (no valid record header)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            st = read(path, format="MSEED", headonly=True)
+    except Exception as exc:  # ObsPy raises many types for broken records
+        return FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}")
+    channels: dict[str, int] = {}
+    for tr in st:
+        t = int(tr.stats.starttime.ns)
+        channels[tr.id] = min(channels.get(tr.id, t), t)
+    if not channels:
+        return FileIssue(path, "miniSEED file holds no data records")
+    return ScannedFile(path, size, channels)
+
+
+def scan(paths: Iterable[str]) -> ScanResult:
+    """Expand and scan all inputs."""
+    files, issues = expand_inputs(paths)
+    result = ScanResult(issues=issues)
+    for f in files:
+        r = scan_file(f)
+        (result.issues if isinstance(r, FileIssue) else result.files).append(r)
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def sha256_of(path: str) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_pieces(path: str, channel: str) -> tuple[list[Piece], list[str]]:
+    """Decode one channel's samples from a miniSEED file, with warnings worth reporting."""
+    from obspy import read
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        st = read(path, format="MSEED", sourcename=channel)
+    notes = []
+    for w in caught:
+        msg = " ".join(str(w.message).split())
+        if "Last record only has" in msg:
+            notes.append("truncated: the last record is incomplete and was skipped")
+        elif "Not a SEED record" in msg:
+            notes.append("corrupt records were skipped")
+        else:
+            notes.append(msg)
+    pieces = [Piece(int(tr.stats.starttime.ns), float(tr.stats.sampling_rate), tr.data, path)
+              for tr in st if tr.id == channel and tr.stats.npts > 0]
+    pieces.sort(key=lambda p: p.start_ns)
+    return pieces, sorted(set(notes))
+
+
+@dataclass
+class ChannelTask:
+    """Everything one worker needs to ingest one channel (picklable, for Dask)."""
+
+    store_url: str
+    channel: str
+    files: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    snap_tolerance: float = DEFAULT_SNAP_TOLERANCE
+
+
+@dataclass
+class ChannelResult:
+    """What ingesting one channel did."""
+
+    channel: str
+    streams: list[str] = field(default_factory=list)
+    samples_written: int = 0
+    samples_read: int = 0
+    samples_unchanged: int = 0
+    files_ingested: int = 0
+    files_unchanged: int = 0
+    conflicts: list[dict] = field(default_factory=list)
+    issues: list[FileIssue] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def ingest_channel(task: ChannelTask, progress=None) -> ChannelResult:
+    """Ingest one channel's files in time order, committing after each file."""
+    t_start = time.perf_counter()
+    store = Store(task.store_url, mode="a")
+    app = ChannelAppender(store, task.channel, task.snap_tolerance,
+                          {"units": "counts", **_id_attrs(task.channel), **task.metadata})
+    res = ChannelResult(task.channel)
+    for path in task.files:
+        try:
+            digest = sha256_of(path)
+            if app.has_file(digest):
+                res.files_unchanged += 1
+                continue
+            pieces, notes = read_pieces(path, task.channel)
+        except Exception as exc:
+            res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
+            continue
+        before_w, before_c = app.outcome.written, len(app.outcome.conflicts)
+        try:
+            for piece in pieces:
+                res.samples_read += len(piece.values)
+                app.add(piece)
+        except ValueError as exc:
+            res.issues.append(FileIssue(path, str(exc)))
+        prov = {"file": path, "sha256": digest, "bytes": os.path.getsize(path),
+                "ingested_at": utc_iso(time.time_ns()),
+                "samples": int(sum(len(p.values) for p in pieces))}
+        app.flush(prov)
+        for note in notes:
+            res.issues.append(FileIssue(path, f"{note}; the readable records were ingested"))
+        if app.outcome.written > before_w or len(app.outcome.conflicts) > before_c:
+            res.files_ingested += 1
+        else:
+            res.files_unchanged += 1
+        if progress is not None:
+            progress(os.path.getsize(path))
+    if task.metadata:
+        for w in app.writers.values():
+            w.update_attrs(task.metadata)
+    res.streams = sorted(app.writers)
+    res.samples_written = app.outcome.written
+    res.samples_unchanged = app.outcome.unchanged
+    res.conflicts = app.outcome.conflicts
+    res.seconds = time.perf_counter() - t_start
+    return res
+
+
+def _id_attrs(channel: str) -> dict[str, str]:
+    net, sta, loc, cha = (channel.split(".") + ["", "", "", ""])[:4]
+    return {"network": net, "station": sta, "location": loc, "channel": cha}
+
+
+# -- StationXML ---------------------------------------------------------------------------
+def read_inventories(paths: Iterable[str]) -> tuple[list[Any], list[FileIssue]]:
+    """Read StationXML files; each unreadable one becomes an issue line."""
+    from obspy import read_inventory
+
+    invs, issues = [], []
+    for p in paths:
+        try:
+            invs.append((p, read_inventory(p)))
+        except FileNotFoundError:
+            issues.append(FileIssue(p, "no such StationXML file"))
+        except Exception as exc:
+            issues.append(FileIssue(p, f"not a readable StationXML file: {_one_line(exc)}"))
+    return invs, issues
+
+
+def channel_metadata(inventories: list[tuple[str, Any]], channel: str,
+                     when_ns: int | None = None) -> dict[str, Any]:
+    """Coordinates, instrument and sensitivity of a channel from StationXML, or {}."""
+    from obspy import UTCDateTime
+
+    net, sta, loc, cha = (channel.split(".") + ["", "", "", ""])[:4]
+    for path, inv in inventories:
+        kw = {}
+        if when_ns is not None:
+            kw["time"] = UTCDateTime(ns=int(when_ns))
+        sel = inv.select(network=net, station=sta, location=loc, channel=cha, **kw)
+        if when_ns is not None and not len(sel):
+            sel = inv.select(network=net, station=sta, location=loc, channel=cha)
+        for n in sel:
+            for s in n:
+                for c in s:
+                    meta: dict[str, Any] = {
+                        "coordinates": {"latitude": c.latitude, "longitude": c.longitude,
+                                        "elevation": c.elevation, "depth": c.depth},
+                        "station_name": (s.site.name if s.site else None) or s.code,
+                        "azimuth": c.azimuth, "dip": c.dip,
+                        "instrument": _instrument(c),
+                        "inventory": os.path.abspath(path),
+                    }
+                    sens = c.response.instrument_sensitivity if c.response else None
+                    if sens is not None and sens.value:
+                        meta["sensitivity"] = {
+                            "value": float(sens.value), "frequency": sens.frequency,
+                            "input_units": sens.input_units, "output_units": sens.output_units}
+                        meta["physical_units"] = sens.input_units
+                    return _jsonable(meta)
+    return {}
+
+
+def _instrument(c) -> str | None:
+    parts = []
+    for eq in (c.sensor, c.data_logger):
+        if eq is not None:
+            text = eq.description or eq.type or eq.model
+            if text:
+                parts.append(str(text))
+    return " / ".join(parts) or c.description or None
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    try:
+        return float(obj)
+    except (TypeError, ValueError):
+        return str(obj)
+
+
+# -- QuakeML ------------------------------------------------------------------------------
+def read_catalog(path: str) -> list[dict[str, Any]]:
+    """Events of a QuakeML file as plain dicts (id, time, place, magnitude, picks)."""
+    from obspy import read_events
+
+    cat = read_events(path)
+    events = []
+    for ev in cat:
+        org = ev.preferred_origin() or (ev.origins[0] if ev.origins else None)
+        if org is None:
+            continue
+        mag = ev.preferred_magnitude() or (ev.magnitudes[0] if ev.magnitudes else None)
+        desc = ev.event_descriptions[0].text if ev.event_descriptions else None
+        picks = []
+        for p in ev.picks:
+            wid = p.waveform_id
+            if wid is None or p.time is None:
+                continue
+            picks.append({"stream": wid.get_seed_string(), "phase": p.phase_hint,
+                          "time_ns": int(p.time.ns)})
+        events.append(_jsonable({
+            "id": str(ev.resource_id), "time_ns": int(org.time.ns), "time": str(org.time),
+            "latitude": org.latitude, "longitude": org.longitude,
+            "depth_m": org.depth, "magnitude": mag.mag if mag else None,
+            "magnitude_type": mag.magnitude_type if mag else None, "description": desc,
+            "picks": picks, "source": os.path.abspath(path)}))
+    return events
+
+
+def read_values_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Exact equality of two sample arrays (dtype included)."""
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+__all__ = ["scan", "scan_file", "expand_inputs", "ingest_channel", "ChannelTask",
+           "ChannelResult", "read_inventories", "channel_metadata", "read_catalog",
+           "Path"]

@@ -1,0 +1,703 @@
+"""The store layout (version 1): the one module that knows how streams sit in Zarr.
+
+Pipelines write through `Store`/`StreamWriter`; the dashboard reads through `Store`/`Stream`.
+See DESIGN.md ("Store layout") for the contract this module implements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+from zarr.codecs.numcodecs import Delta
+
+from belvedere import __version__
+
+LAYOUT_VERSION = 1
+PYRAMID_FACTOR = 16
+DATA_CHUNK = 2**18  # samples; ~1 MB of int32 before compression
+PYRAMID_CHUNK = 2**16  # buckets per chunk at every level
+TOP_LEVEL_MAX = 4096  # the coarsest level holds at most this many buckets
+DEFAULT_SNAP_TOLERANCE = 0.25  # fraction of a sample
+CATALOG_GROUP = "_catalog"
+NS = 1_000_000_000
+
+warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+
+# Chosen by measurement on seismic counts (see tests/bench/bench_store.py): delta + bitshuffle +
+# zstd level 1 stores int32 counts at ~0.99x their Steim2 size and writes at ~130 Ms/s.
+_COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
+
+
+class StoreError(Exception):
+    """A store cannot be opened or used as asked; the message says what to do."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer layout version than this program understands."""
+
+
+class UnknownStreamError(StoreError, KeyError):
+    """A stream name that the store does not hold."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def fill_value_for(dtype: np.dtype) -> int | float:
+    """The fill value marking absent samples for a dtype (NaN for floats, the minimum for ints)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return float("nan")
+    if dtype.kind in "iu":
+        return int(np.iinfo(dtype).min)
+    raise StoreError(f"unsupported sample dtype {dtype}; expected integers or floats")
+
+
+def utc_iso(ns: int) -> str:
+    """ISO-8601 UTC text of integer nanoseconds since the epoch (to the microsecond)."""
+    sec, rem = divmod(int(ns), NS)
+    dt = datetime.fromtimestamp(sec, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{rem // 1000:06d}Z"
+
+
+DAY_NS = 86400 * NS
+
+
+def day_start_ns(ns: int) -> int:
+    """Nanoseconds of 00:00 UTC of the day holding `ns`."""
+    return int(ns) // DAY_NS * DAY_NS
+
+
+def aligned_origin(first_ns: int, target_ns: int, period_ns: float) -> int:
+    """The grid time at or before `target_ns` that lies on the grid through `first_ns`."""
+    # Integer arithmetic: float64 cannot hold epoch nanoseconds exactly.
+    diff = int(first_ns) - int(target_ns)
+    if float(period_ns).is_integer():
+        p = int(period_ns)
+        return int(first_ns) - (-(-diff // p)) * p
+    return int(first_ns) - int(round(math.ceil(diff / period_ns) * period_ns))
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a view needs for one time window: envelopes or raw samples on a regular grid.
+
+    `t0_ns + i * step_ns` is the start of bucket (or sample) i; `lo`/`hi` are its min and
+    max (equal at the raw level), NaN where no sample was present.
+    """
+
+    stream: str
+    level: int  # 0 = raw samples, k = buckets of PYRAMID_FACTOR**k samples
+    t0_ns: int
+    step_ns: float
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def times_ns(self) -> np.ndarray:
+        """Start time of each bucket as int64 nanoseconds."""
+        return self.t0_ns + np.round(np.arange(len(self.lo)) * self.step_ns).astype(np.int64)
+
+    @property
+    def is_raw(self) -> bool:
+        """True when the window holds the actual samples."""
+        return self.level == 0
+
+
+class Stream:
+    """One stream (a channel epoch) of a store, opened for reading."""
+
+    def __init__(self, store: Store, name: str, group: zarr.Group):
+        self.store = store
+        self.name = name
+        self.group = group
+        self._load_attrs()
+
+    def _load_attrs(self) -> None:
+        attrs = dict(self.group.attrs)
+        meta = attrs.get("belvedere", {})
+        version = int(meta.get("layout_version", 0))
+        if version > LAYOUT_VERSION:
+            raise StoreVersionError(
+                f"stream {self.name!r} was written with store layout version {version}, newer "
+                f"than version {LAYOUT_VERSION} that this belvedere ({__version__}) understands; "
+                "upgrade belvedere (pip install -U belvedere) to read it"
+            )
+        self.attrs: dict[str, Any] = attrs
+        self.sampling_rate = float(attrs["sampling_rate"])
+        self.start_ns = int(attrs["start_ns"])
+        self.period_ns = NS / self.sampling_rate
+        self.dtype = np.dtype(attrs["dtype"])
+        self.segments = np.asarray(attrs.get("segments", []), dtype=np.int64).reshape(-1, 2)
+        pyr = attrs.get("pyramid", {})
+        self.factor = int(pyr.get("factor", PYRAMID_FACTOR))
+        self.levels = int(pyr.get("levels", 0))
+
+    # -- geometry -------------------------------------------------------------------------
+    def index_of(self, t_ns: int | float) -> float:
+        """Fractional sample index of a time on this stream's grid."""
+        return (t_ns - self.start_ns) / self.period_ns
+
+    def time_of(self, index: int | np.ndarray) -> int | np.ndarray:
+        """Time in int64 nanoseconds of sample index (or indices) on the grid."""
+        if float(self.period_ns).is_integer():
+            return self.start_ns + np.asarray(index, dtype=np.int64) * int(self.period_ns)
+        return self.start_ns + np.round(np.asarray(index, dtype=np.float64) * self.period_ns
+                                        ).astype(np.int64)
+
+    @property
+    def data(self) -> zarr.Array:
+        """The raw sample array (fill value where absent)."""
+        return self.group["data"]
+
+    @property
+    def length(self) -> int:
+        """Number of samples on the grid so far (present or not)."""
+        return int(self.data.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples actually present."""
+        if not len(self.segments):
+            return 0
+        return int(sum(self._segment_indices(s, e)[1] - self._segment_indices(s, e)[0]
+                       for s, e in self.segments))
+
+    def _segment_indices(self, s_ns: int, e_ns: int) -> tuple[int, int]:
+        return int(round(self.index_of(s_ns))), int(round(self.index_of(e_ns)))
+
+    def segment_indices(self) -> np.ndarray:
+        """Segments as [i0, i1) sample indices on the grid."""
+        if not len(self.segments):
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.round((self.segments - self.start_ns) / self.period_ns).astype(np.int64)
+
+    @property
+    def span_ns(self) -> tuple[int, int] | None:
+        """[first sample, one past the last sample) in ns, or None when empty."""
+        if not len(self.segments):
+            return None
+        return int(self.segments[0, 0]), int(self.segments[-1, 1])
+
+    def gaps(self) -> np.ndarray:
+        """The gaps between segments as (N, 2) int64 ns [start, end)."""
+        if len(self.segments) < 2:
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.stack([self.segments[:-1, 1], self.segments[1:, 0]], axis=1)
+
+    def present_mask(self, i0: int, i1: int) -> np.ndarray:
+        """Boolean mask of the samples in [i0, i1) that are present per the segment list."""
+        mask = np.zeros(max(i1 - i0, 0), dtype=bool)
+        seg = self.segment_indices()
+        if not len(seg) or i1 <= i0:
+            return mask
+        lo = np.searchsorted(seg[:, 1], i0, side="right")
+        hi = np.searchsorted(seg[:, 0], i1, side="left")
+        for a, b in seg[lo:hi]:
+            mask[max(a, i0) - i0:min(b, i1) - i0] = True
+        return mask
+
+    # -- reading --------------------------------------------------------------------------
+    def read_raw(self, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Samples [i0, i1) clipped to the grid, with their presence mask."""
+        i0, i1 = max(i0, 0), min(i1, self.length)
+        if i1 <= i0:
+            return np.zeros(0, dtype=self.dtype), np.zeros(0, dtype=bool)
+        return _native(self.data[i0:i1]), self.present_mask(i0, i1)
+
+    def read_segments(self, t0_ns: int | None = None, t1_ns: int | None = None
+                      ) -> list[tuple[int, np.ndarray]]:
+        """The present samples in [t0, t1) as (start_ns, values) per contiguous run, exact dtype."""
+        out = []
+        seg = self.segment_indices()
+        lo_i = -math.inf if t0_ns is None else math.ceil(self.index_of(t0_ns) - 1e-9)
+        hi_i = math.inf if t1_ns is None else math.ceil(self.index_of(t1_ns) - 1e-9)
+        for a, b in seg:
+            a2, b2 = int(max(a, lo_i)), int(min(b, hi_i))
+            if b2 > a2:
+                out.append((int(self.time_of(a2)), _native(self.data[a2:b2])))
+        return out
+
+    def choose_level(self, t0_ns: int, t1_ns: int, max_points: int) -> int:
+        """The coarsest level that still gives at least one bucket per point (0 = raw)."""
+        samples = max((t1_ns - t0_ns) / self.period_ns, 1.0)
+        per_point = samples / max(max_points, 1)
+        if per_point < self.factor:
+            return 0
+        return int(min(math.floor(math.log(per_point, self.factor) + 1e-9), self.levels))
+
+    def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
+                    level: int | None = None) -> Window:
+        """Read [t0, t1) at screen resolution: at most ~max_points*factor values, never more."""
+        if level is None:
+            level = self.choose_level(t0_ns, t1_ns, max_points)
+        bucket = self.factor**level
+        i0 = math.floor(self.index_of(t0_ns) / bucket)
+        i1 = math.ceil(self.index_of(t1_ns) / bucket)
+        step = self.period_ns * bucket
+        if level == 0:
+            n = self.length
+            a, b = max(i0, 0), min(max(i1, 0), n)
+            lo = np.full(max(i1 - i0, 0), np.nan)
+            if b > a:
+                vals, mask = self.read_raw(a, b)
+                chunk = vals.astype(np.float64)
+                chunk[~mask] = np.nan
+                lo[a - i0:b - i0] = chunk
+            return Window(self.name, 0, int(self.time_of(i0)), step, lo, lo)
+        grp = self.group[f"pyramid/{level}"]
+        n = grp["min"].shape[0]
+        a, b = max(i0, 0), min(max(i1, 0), n)
+        lo = np.full(max(i1 - i0, 0), np.nan)
+        hi = np.full(max(i1 - i0, 0), np.nan)
+        if b > a:
+            mn = grp["min"][a:b]
+            mx = grp["max"][a:b]
+            empty = _is_fill(mn, self.dtype)
+            mn = mn.astype(np.float64)
+            mx = mx.astype(np.float64)
+            mn[empty] = np.nan
+            mx[empty] = np.nan
+            lo[a - i0:b - i0] = mn
+            hi[a - i0:b - i0] = mx
+        return Window(self.name, level, int(self.time_of(i0 * bucket)), step, lo, hi)
+
+    def to_xarray(self):
+        """The stream as a lazy xarray DataArray with a lazy time coordinate."""
+        import xarray as xr
+
+        ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
+                          consolidated=False)
+        return ds["data"]
+
+    def nbytes_stored(self) -> int:
+        """Bytes this stream occupies in the store (compressed data, time, pyramid, metadata)."""
+        return self.store._du(self.name)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description: span, samples, gaps, rate, metadata."""
+        span = self.span_ns
+        gaps = self.gaps()
+        keys = ("network", "station", "location", "channel", "units", "coordinates",
+                "instrument", "sensitivity", "epoch")
+        return {
+            "stream": self.name,
+            "sampling_rate": self.sampling_rate,
+            "dtype": str(self.dtype),
+            "start": utc_iso(span[0]) if span else None,
+            "end": utc_iso(span[1]) if span else None,
+            "samples": self.n_samples,
+            "segments": int(len(self.segments)),
+            "gaps": int(len(gaps)),
+            "gap_seconds": float((gaps[:, 1] - gaps[:, 0]).sum() / NS) if len(gaps) else 0.0,
+            "pyramid_levels": self.levels,
+            **{k: self.attrs[k] for k in keys if k in self.attrs},
+            "conflicts": len(self.attrs.get("conflicts", [])),
+            "files": len(self.attrs.get("provenance", [])),
+        }
+
+
+def _native(values: np.ndarray) -> np.ndarray:
+    """The array in native byte order: zarr returns '<i4', which ObsPy's Steim2 writer rejects."""
+    if values.dtype.byteorder == "=" or not values.dtype.isnative:
+        return values if values.dtype.isnative else values.astype(values.dtype.newbyteorder("="))
+    return values.view(np.dtype(values.dtype.name))
+
+
+def _is_fill(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
+        return np.isnan(values)
+    return values == fill_value_for(dtype)
+
+
+class Store:
+    """A Belvedere store: one Zarr v3 group, one child group per stream."""
+
+    def __init__(self, url: str, mode: str = "r", storage_options: dict | None = None):
+        self.url = str(url)
+        self.mode = mode
+        self.storage_options = storage_options or {}
+        self.zarr_store = self._make_zarr_store(self.url, mode == "r")
+        try:
+            self.root = zarr.open_group(self.zarr_store, mode="r" if mode == "r" else "a",
+                                        zarr_format=3)
+        except FileNotFoundError as exc:
+            raise StoreError(
+                f"no store at {self.url}; create one with `belvedere ingest ... --store {self.url}`"
+            ) from exc
+        except Exception as exc:  # zarr raises several types for "not a zarr v3 group"
+            raise StoreError(f"{self.url} is not a readable Belvedere store: {exc}") from exc
+        meta = dict(self.root.attrs).get("belvedere")
+        if meta is None:
+            if mode == "r":
+                raise StoreError(f"{self.url} is a Zarr group but not a Belvedere store "
+                                 "(no 'belvedere' attributes)")
+            if list(self.root.keys()):
+                raise StoreError(f"{self.url} already holds a Zarr group that is not a "
+                                 "Belvedere store; choose another --store")
+            meta = {"layout_version": LAYOUT_VERSION, "created_by": f"belvedere {__version__}",
+                    "created_at": utc_iso(time.time_ns())}
+            self.root.attrs["belvedere"] = meta
+        version = int(meta.get("layout_version", 0))
+        if version > LAYOUT_VERSION:
+            raise StoreVersionError(
+                f"store {self.url} was written with layout version {version}, newer than "
+                f"version {LAYOUT_VERSION} that this belvedere ({__version__}) understands; "
+                "upgrade belvedere (pip install -U belvedere) to read it; nothing was changed"
+            )
+        self.meta = meta
+
+    @staticmethod
+    def _make_zarr_store(url: str, read_only: bool):
+        if "://" in url and not url.startswith("file://"):
+            return zarr.storage.FsspecStore.from_url(url, read_only=read_only)
+        path = url.removeprefix("file://")
+        if read_only:
+            import os
+
+            if not os.path.isdir(path):
+                raise StoreError(f"no store at {path}: the folder does not exist")
+        return zarr.storage.LocalStore(path, read_only=read_only)
+
+    # -- listing --------------------------------------------------------------------------
+    def streams(self) -> list[str]:
+        """Names of the streams in the store, sorted."""
+        return sorted(k for k in self.root.group_keys()
+                      if not k.startswith("_") and not k.endswith(_TMP_SUFFIX))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.streams()
+
+    def __iter__(self) -> Iterator[Stream]:
+        for name in self.streams():
+            yield self[name]
+
+    def __getitem__(self, name: str) -> Stream:
+        try:
+            group = self.root[name]
+        except KeyError:
+            raise UnknownStreamError(
+                f"no stream {name!r} in store {self.url}; `belvedere info {self.url}` lists them"
+            ) from None
+        return Stream(self, name, group)
+
+    def select(self, patterns: str | list[str]) -> list[str]:
+        """Stream names matching comma-separated or listed wildcards (`BV.*.00.HH?`)."""
+        import fnmatch
+
+        if isinstance(patterns, str):
+            patterns = [p for p in patterns.split(",") if p.strip()]
+        names = self.streams()
+        out = []
+        for pat in patterns:
+            matched = [n for n in names if fnmatch.fnmatchcase(n, pat.strip())]
+            if not matched:
+                raise UnknownStreamError(f"no stream matches {pat.strip()!r} in store {self.url}")
+            out.extend(m for m in matched if m not in out)
+        return out
+
+    def events(self) -> list[dict[str, Any]]:
+        """The store's earthquake catalogue (time_ns, latitude, longitude, depth, magnitude)."""
+        if CATALOG_GROUP not in self.root.group_keys():
+            return []
+        return list(self.root[CATALOG_GROUP].attrs.get("events", []))
+
+    def nbytes(self) -> int:
+        """Bytes the whole store occupies."""
+        return self._du("")
+
+    def _du(self, prefix: str) -> int:
+        zs = self.zarr_store
+        if isinstance(zs, zarr.storage.LocalStore):
+            import os
+
+            top = os.path.join(str(zs.root), prefix)
+            return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(top)
+                       for f in fs)
+        return int(zs.fs.du(posixpath.join(zs.path, prefix)))
+
+    # -- writing --------------------------------------------------------------------------
+    def writable(self) -> None:
+        """Raise unless the store was opened for writing."""
+        if self.mode == "r":
+            raise StoreError(f"store {self.url} is open read-only")
+
+    def set_events(self, events: list[dict[str, Any]]) -> int:
+        """Merge events into the catalogue by id; returns how many were new."""
+        self.writable()
+        current = {e["id"]: e for e in self.events()}
+        new = sum(1 for e in events if e["id"] not in current)
+        current.update({e["id"]: e for e in events})
+        grp = self.root.require_group(CATALOG_GROUP)
+        grp.attrs["events"] = sorted(current.values(), key=lambda e: e["time_ns"])
+        return new
+
+    def writer(self, name: str) -> StreamWriter:
+        """A writer for an existing stream."""
+        self.writable()
+        return StreamWriter(self, name, self.root[name])
+
+    def create_stream(self, name: str, sampling_rate: float, first_ns: int, dtype: np.dtype,
+                      attrs: dict[str, Any]) -> StreamWriter:
+        """Create a stream whose grid starts on the UTC day of `first_ns`, through `first_ns`."""
+        self.writable()
+        if name in self.root:
+            raise StoreError(f"stream {name!r} already exists in {self.url}")
+        start_ns = aligned_origin(first_ns, day_start_ns(first_ns), NS / sampling_rate)
+        return _create_stream_group(self, name, sampling_rate, start_ns, dtype, attrs)
+
+
+_TMP_SUFFIX = ".rebase-tmp"
+
+
+def _create_stream_group(store: Store, name: str, sampling_rate: float, start_ns: int,
+                         dtype: np.dtype, attrs: dict[str, Any]) -> StreamWriter:
+    dtype = np.dtype(dtype)
+    fill = fill_value_for(dtype)
+    grp = store.root.create_group(name, overwrite=True)
+    filters = [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None
+    grp.create_array("data", shape=(0,), chunks=(DATA_CHUNK,), dtype=dtype, fill_value=fill,
+                     filters=filters, compressors=[_COMPRESSOR], dimension_names=("time",),
+                     attributes={"long_name": attrs.get("stream", name),
+                                 "units": attrs.get("units", "counts")})
+    grp.create_array("time", shape=(0,), chunks=(DATA_CHUNK,), dtype="int64",
+                     fill_value=np.iinfo(np.int64).min, filters=[Delta(dtype="int64")],
+                     compressors=[_COMPRESSOR], dimension_names=("time",),
+                     attributes={"units": "nanoseconds since 1970-01-01T00:00:00",
+                                 "calendar": "proleptic_gregorian", "standard_name": "time"})
+    full = {
+        "belvedere": {"layout_version": LAYOUT_VERSION, "kind": "stream",
+                      "written_by": f"belvedere {__version__}"},
+        "stream": name,
+        "sampling_rate": float(sampling_rate),
+        "start_ns": int(start_ns),
+        "start": utc_iso(start_ns),
+        "dtype": str(dtype),
+        "units": "counts",
+        "snap_tolerance": DEFAULT_SNAP_TOLERANCE,
+        "pyramid": {"factor": PYRAMID_FACTOR, "levels": 0, "chunk": PYRAMID_CHUNK},
+        "segments": [],
+        "provenance": [],
+        "conflicts": [],
+        **attrs,
+    }
+    grp.attrs.update(full)
+    return StreamWriter(store, name, grp)
+
+
+def merge_segments(segments: np.ndarray, new: list[tuple[int, int]]) -> np.ndarray:
+    """Union of [start, end) spans; touching spans join."""
+    allseg = np.concatenate([segments.reshape(-1, 2), np.asarray(new, dtype=np.int64
+                                                                  ).reshape(-1, 2)])
+    if not len(allseg):
+        return allseg
+    allseg = allseg[np.argsort(allseg[:, 0], kind="stable")]
+    out = [list(allseg[0])]
+    for s, e in allseg[1:]:
+        if s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return np.asarray(out, dtype=np.int64)
+
+
+class StreamWriter(Stream):
+    """A stream opened for writing: samples, pyramid, then the commit of segments last."""
+
+    def _grow(self, n: int) -> None:
+        old = self.length
+        new = int(math.ceil(n / DATA_CHUNK) * DATA_CHUNK)
+        self.data.resize((new,))
+        tarr = self.group["time"]
+        tarr.resize((new,))
+        for c0 in range(old, new, DATA_CHUNK):  # bounded memory over long gaps
+            tarr[c0:c0 + DATA_CHUNK] = self.time_of(np.arange(c0, c0 + DATA_CHUNK,
+                                                              dtype=np.int64))
+
+    def write(self, i0: int, values: np.ndarray) -> None:
+        """Write samples at grid index i0 (extending the grid); invisible until `commit`."""
+        if i0 < 0:
+            raise StoreError(f"write before the start of stream {self.name}; rebase first")
+        i1 = i0 + len(values)
+        if i1 > self.length:
+            self._grow(i1)
+        self.data[i0:i1] = values.astype(self.dtype, copy=False)
+        # Pending until commit; the pyramid update needs to see these samples as present.
+        self.segments = merge_segments(self.segments, [(int(self.time_of(i0)),
+                                                        int(self.time_of(i1)))])
+
+    def update_pyramid(self, i0: int, i1: int) -> None:
+        """Recompute every pyramid level over raw samples [i0, i1) (widened to bucket edges)."""
+        n = self.length
+        factor = self.factor
+        levels = 1
+        while math.ceil(n / factor**levels) > TOP_LEVEL_MAX:
+            levels += 1
+        lo_i, hi_i, n_prev = i0, i1, n
+        for k in range(1, levels + 1):
+            size = math.ceil(n / factor**k)
+            grp = self.group.require_group(f"pyramid/{k}")
+            if "min" not in grp:
+                for key in ("min", "max"):
+                    grp.create_array(key, shape=(size,), chunks=(PYRAMID_CHUNK,),
+                                     dtype=self.dtype, fill_value=fill_value_for(self.dtype),
+                                     compressors=[_COMPRESSOR], dimension_names=("bucket",))
+                if k > 1:
+                    lo_i, hi_i = 0, n_prev  # a new level is built whole from the finer one
+            elif grp["min"].shape[0] < size:
+                grp["min"].resize((size,))
+                grp["max"].resize((size,))
+            b0, b1 = lo_i // factor, math.ceil(hi_i / factor)
+            a, b = b0 * factor, min(b1 * factor, n_prev)
+            if k == 1:
+                vals, mask = self.read_raw(a, b)
+                mn, mx = _bucket_minmax(vals, mask, factor, self.dtype)
+            else:
+                src = self.group[f"pyramid/{k - 1}"]
+                pmin, pmax = src["min"][a:b], src["max"][a:b]
+                mask = ~_is_fill(pmin, self.dtype)
+                mn = _bucket_minmax(pmin, mask, factor, self.dtype)[0]
+                mx = _bucket_minmax(pmax, mask, factor, self.dtype)[1]
+            grp["min"][b0:b0 + len(mn)] = mn
+            grp["max"][b0:b0 + len(mx)] = mx
+            lo_i, hi_i, n_prev = b0, b0 + len(mn), size
+        self.levels = max(levels, self.levels)
+        self.group.attrs["pyramid"] = {"factor": factor, "levels": self.levels,
+                                       "chunk": PYRAMID_CHUNK}
+
+    def commit(self, provenance: list[dict] | None = None, conflicts: list[dict] | None = None,
+               extra: dict | None = None) -> None:
+        """Publish the segment list (plus provenance) in one attribute write: the commit point."""
+        attrs = dict(self.group.attrs)
+        attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
+        if provenance:
+            attrs["provenance"] = list(attrs.get("provenance", [])) + provenance
+        if conflicts:
+            attrs["conflicts"] = list(attrs.get("conflicts", [])) + conflicts
+        if extra:
+            attrs.update(extra)
+        # One put of zarr.json: LocalStore writes it atomically (temp file + rename).
+        self.group.attrs.put(attrs)
+        self.attrs = attrs
+
+    def update_attrs(self, extra: dict[str, Any]) -> None:
+        """Set metadata attributes (coordinates, instrument...) without touching segments."""
+        self.group.attrs.update(extra)
+        self.attrs.update(extra)
+
+    def rebase(self, first_ns: int) -> StreamWriter:
+        """Move the grid origin back before `first_ns`, rewriting the stream safely.
+
+        The origin moves back by at least a tenth of the stream's length, so backfilling day
+        by day costs amortised O(n). The rewrite goes to a temporary group that replaces the
+        stream only when complete, so an interrupted rebase leaves the old stream intact.
+        """
+        tmp_name = self.name + _TMP_SUFFIX
+        if tmp_name in self.store.root:
+            del self.store.root[tmp_name]
+        period = self.period_ns
+        target = min(day_start_ns(first_ns),
+                     day_start_ns(int(self.start_ns - 0.1 * self.length * period)))
+        new_start = aligned_origin(self.start_ns, target, period)
+        shift = int(round((self.start_ns - new_start) / period))
+        attrs = {k: v for k, v in self.attrs.items()
+                 if k not in ("start_ns", "start", "segments", "pyramid", "belvedere")}
+        new = _create_stream_group(self.store, tmp_name, self.sampling_rate, new_start,
+                                   self.dtype, attrs)
+        new.group.attrs["stream"] = self.name
+        seg = self.segment_indices()
+        if len(seg):
+            end = int(seg[-1, 1])
+            new._grow(end + shift)
+            for c0 in range(0, end, DATA_CHUNK):
+                c1 = min(c0 + DATA_CHUNK, end)
+                new.data[c0 + shift:c1 + shift] = self.data[c0:c1]
+            new.segments = self.segments
+            new.update_pyramid(0, end + shift)
+        new.segments = self.segments
+        new.commit()
+        _swap_groups(self.store, tmp_name, self.name)
+        return self.store.writer(self.name)
+
+
+def _swap_groups(store: Store, tmp_name: str, name: str) -> None:
+    zs = store.zarr_store
+    if isinstance(zs, zarr.storage.LocalStore):
+        import os
+        import shutil
+
+        root = str(zs.root)
+        old = os.path.join(root, name + ".rebase-old")
+        os.rename(os.path.join(root, name), old)
+        os.rename(os.path.join(root, tmp_name), os.path.join(root, name))
+        shutil.rmtree(old)
+    else:
+        fs = zs.fs
+        base = zs.path
+        fs.rm(posixpath.join(base, name), recursive=True)
+        fs.copy(posixpath.join(base, tmp_name), posixpath.join(base, name), recursive=True)
+        fs.rm(posixpath.join(base, tmp_name), recursive=True)
+
+
+def _bucket_minmax(values: np.ndarray, present: np.ndarray, factor: int, dtype: np.dtype
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of each run of `factor` values, ignoring absent ones (fill where empty)."""
+    n = len(values)
+    nb = math.ceil(n / factor)
+    pad = nb * factor - n
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        hi_s, lo_s = np.inf, -np.inf
+    else:
+        info = np.iinfo(dtype)
+        hi_s, lo_s = info.max, info.min
+    v = values
+    if pad:
+        v = np.concatenate([v, np.zeros(pad, dtype=v.dtype)])
+        present = np.concatenate([present, np.zeros(pad, dtype=bool)])
+    v = v.reshape(nb, factor)
+    p = present.reshape(nb, factor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mn = np.where(p, v, hi_s).min(axis=1)
+        mx = np.where(p, v, lo_s).max(axis=1)
+    empty = ~p.any(axis=1)
+    fill = fill_value_for(dtype)
+    mn = mn.astype(dtype)
+    mx = mx.astype(dtype)
+    mn[empty] = fill
+    mx[empty] = fill
+    return mn, mx
+
+
+def open_store(url: str, mode: str = "r") -> Store:
+    """Open a store (`mode="a"` creates it when missing)."""
+    return Store(url, mode=mode)
+
+
+def describe(store: Store) -> dict[str, Any]:
+    """A JSON-ready description of a whole store."""
+    return {
+        "store": store.url,
+        "layout_version": store.meta.get("layout_version"),
+        "created_by": store.meta.get("created_by"),
+        "bytes": store.nbytes(),
+        "streams": [s.summary() for s in store],
+        "events": len(store.events()),
+    }
+
+
+def dumps(obj: Any) -> str:
+    """JSON text for store descriptions."""
+    return json.dumps(obj, indent=2, default=str)
