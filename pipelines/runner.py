@@ -48,7 +48,7 @@ def _run_dask(func: Callable[[T], R], tasks: list[T], address: str) -> Iterator[
     from distributed import as_completed as dask_completed
 
     try:
-        client = Client(address, timeout="15s")
+        client = Client(address, timeout="5s")
     except OSError as exc:
         raise RuntimeError(f"cannot reach the Dask scheduler at {address}: {exc}; start one "
                            "with `dask scheduler` or drop --scheduler") from exc

@@ -60,9 +60,9 @@ def test_obspy_real_files_round_trip(tmp_path):
 def test_stationxml_metadata_and_unmatched_inventory(tmp_path):
     store = str(tmp_path / "s.zarr")
     make_sds(tmp_path / "sds", channels=("BW.RJOB..EHZ",), hours=2, start=UTCDateTime(2009, 8, 24))
+    iris = OBSPY / "io/stationxml/tests/data/IRIS_single_channel_with_response.xml"
     rep = ingest_seismic(store, [str(tmp_path / "sds")],
-                         [str(OBSPY / "core/data/BW_RJOB.xml"),
-                          str(OBSPY / "io/stationxml/tests/data/IRIS_single_channel_with_response.xml")])
+                         [str(OBSPY / "core/data/BW_RJOB.xml"), str(iris)])
     s = open_store(store)["BW.RJOB..EHZ"]
     assert s.attrs["coordinates"]["latitude"] == pytest.approx(47.737167)
     assert s.attrs["sensitivity"]["value"] > 0
