@@ -662,6 +662,9 @@ def _bucket_minmax(values: np.ndarray, present: np.ndarray, factor: int, dtype: 
     else:
         info = np.iinfo(dtype)
         hi_s, lo_s = info.max, info.min
+    if not pad and present.all():  # the common case: no gaps, no masking copies
+        v = values.reshape(nb, factor)
+        return v.min(axis=1).astype(dtype), v.max(axis=1).astype(dtype)
     v = values
     if pad:
         v = np.concatenate([v, np.zeros(pad, dtype=v.dtype)])
