@@ -9,7 +9,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
@@ -27,8 +33,9 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _progress_bar(label: str) -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+def _progress_bar(unit: str = "bytes") -> Progress:
+    counter = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    return Progress("[progress.description]{task.description}", BarColumn(), counter,
                     TimeRemainingColumn(), console=err, transient=False)
 
 
@@ -42,7 +49,7 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
 
     sched = scheduler_address(scheduler)
     try:
-        with _progress_bar("ingest") as bar:
+        with _progress_bar("bytes") as bar:
             task = bar.add_task("ingesting", total=None)
 
             def progress(done: int, total: int) -> None:
@@ -178,8 +185,8 @@ def demo(
         _fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}", 2)
     base = directory or default_demo_dir()
     base.mkdir(parents=True, exist_ok=True)
-    with _progress_bar("generate") as bar:
-        task = bar.add_task("generating synthetic SDS archive", total=None)
+    with _progress_bar("samples") as bar:
+        task = bar.add_task("generating synthetic SDS archive (samples)", total=None)
         arch = generate_archive(base / f"archive-{size}", size=size, workers=workers,
                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
     store = str(base / f"store-{size}.zarr")

@@ -1,0 +1,36 @@
+"""`belvedere demo`: the synthetic network and ObsPy's real files, ingested like any archive."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.store import NS, open_store
+from pipelines.synthetic import generate_archive
+from tests.conftest import run_cli
+
+
+def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
+    r = run_cli("demo", "--size", "small", "--dir", str(tmp_path), "--no-serve", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "store:" in r.stdout
+    arch = generate_archive(tmp_path / "archive-small", size="small")  # reused, not rebuilt
+    st = open_store(str(tmp_path / "store-small.zarr"))
+    names = st.streams()
+    assert set(arch.streams) <= set(names)
+    assert "CH.BALST..LHE" in names and "BW.BGLD..EHE" in names  # ObsPy's real recordings
+    assert sum(st[n].n_samples for n in arch.streams) == arch.n_samples
+    for sid, a, b in arch.gaps:  # each deliberate gap is a gap in the store, exactly
+        gaps = st[sid].gaps()
+        assert any(g0 == a.ns and g1 == b.ns for g0, g1 in gaps), (sid, a, b, gaps)
+    dead = st[arch.dead_channel]
+    values = np.concatenate([v for _, v in dead.read_segments()])
+    assert values.min() == values.max()
+    s = st["BV.ALPA.00.HHZ"]
+    assert s.attrs["coordinates"]["latitude"] and s.attrs["sensitivity"]["value"] > 1e8
+    assert len(st.events()) >= 2 and any(e["picks"] for e in st.events())
+    # the largest event stands out of the noise in the screen-resolution envelope
+    ev = max((e for e in st.events() if e["source"].endswith("quakeml.xml")),
+             key=lambda e: e["magnitude"])
+    w = s.read_window(ev["time_ns"], ev["time_ns"] + 120 * NS, max_points=200)
+    quiet = s.read_window(ev["time_ns"] - 600 * NS, ev["time_ns"] - 300 * NS, max_points=200)
+    assert np.nanmax(w.hi) - np.nanmin(w.lo) > 5 * (np.nanmax(quiet.hi) - np.nanmin(quiet.lo))
