@@ -199,6 +199,12 @@ def demo(
     if code not in (0, 1):
         raise typer.Exit(code)
     if serve:
+        try:
+            import dashboard.server  # noqa: F401
+        except ImportError:
+            out.print("the dashboard is not part of this version yet; the store is ready at "
+                      f"{store} (try `belvedere info {store}`)", highlight=False)
+            raise typer.Exit(0) from None
         _serve([store], port, "127.0.0.1", [], show_url=True)
 
 
