@@ -212,9 +212,4 @@ def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.n
     return merge_segments(np.zeros((0, 2), dtype=np.int64), keep + runs)
 
 
-def ns_of(utc) -> int:
-    """Integer nanoseconds of an ObsPy UTCDateTime."""
-    return int(utc.ns)
-
-
 __all__ = ["Piece", "ChannelAppender", "AppendOutcome", "epoch_names", "channel_of", "NS"]

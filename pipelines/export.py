@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from pipelines.store import NS, Store
+from pipelines.store import Store
 
 FORMATS = ("mseed", "sac", "csv", "npy")
 _MSEED_ENCODING = {"int32": "STEIM2", "int16": "INT16", "float32": "FLOAT32",
@@ -82,5 +82,3 @@ def _write_csv(stream, runs, out: str) -> None:
                 vals = part.astype(str) if part.dtype.kind in "iu" else np.char.mod("%.17g", part)
                 fh.write("\n".join(np.char.add(np.char.add(stamps, "Z,"), vals)) + "\n")
 
-
-__all__ = ["export_stream", "FORMATS", "NS"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -99,4 +98,3 @@ def _apply_inventories(store: Store, invs: list, ingested: set[str],
                       "station, location and channel codes"))
 
 
-__all__ = ["ingest_seismic", "os"]

@@ -9,10 +9,7 @@ import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from pipelines.append import ChannelAppender, Piece
 from pipelines.report import FileIssue
@@ -329,11 +326,5 @@ def read_catalog(path: str) -> list[dict[str, Any]]:
     return events
 
 
-def read_values_equal(a: np.ndarray, b: np.ndarray) -> bool:
-    """Exact equality of two sample arrays (dtype included)."""
-    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
-
-
 __all__ = ["scan", "scan_file", "expand_inputs", "ingest_channel", "ChannelTask",
-           "ChannelResult", "read_inventories", "channel_metadata", "read_catalog",
-           "Path"]
+           "ChannelResult", "read_inventories", "channel_metadata", "read_catalog"]

@@ -54,6 +54,16 @@ class UnknownStreamError(StoreError, KeyError):
         return str(self.args[0])
 
 
+def check_layout_version(meta: dict[str, Any], what: str) -> None:
+    """Refuse anything written by a newer layout version than this program understands."""
+    version = int(meta.get("layout_version", 0))
+    if version > LAYOUT_VERSION:
+        raise StoreVersionError(
+            f"{what} was written with layout version {version}, newer than version "
+            f"{LAYOUT_VERSION} that this belvedere ({__version__}) understands; upgrade "
+            "belvedere (pip install -U belvedere) to read it; nothing was changed")
+
+
 def fill_value_for(dtype: np.dtype) -> int | float:
     """The fill value marking absent samples for a dtype (NaN for floats, the minimum for ints)."""
     dtype = np.dtype(dtype)
@@ -126,14 +136,7 @@ class Stream:
 
     def _load_attrs(self) -> None:
         attrs = dict(self.group.attrs)
-        meta = attrs.get("belvedere", {})
-        version = int(meta.get("layout_version", 0))
-        if version > LAYOUT_VERSION:
-            raise StoreVersionError(
-                f"stream {self.name!r} was written with store layout version {version}, newer "
-                f"than version {LAYOUT_VERSION} that this belvedere ({__version__}) understands; "
-                "upgrade belvedere (pip install -U belvedere) to read it"
-            )
+        check_layout_version(attrs.get("belvedere", {}), f"stream {self.name!r}")
         self.attrs: dict[str, Any] = attrs
         self.sampling_rate = float(attrs["sampling_rate"])
         self.start_ns = int(attrs["start_ns"])
@@ -349,13 +352,7 @@ class Store:
             meta = {"layout_version": LAYOUT_VERSION, "created_by": f"belvedere {__version__}",
                     "created_at": utc_iso(time.time_ns())}
             self.root.attrs["belvedere"] = meta
-        version = int(meta.get("layout_version", 0))
-        if version > LAYOUT_VERSION:
-            raise StoreVersionError(
-                f"store {self.url} was written with layout version {version}, newer than "
-                f"version {LAYOUT_VERSION} that this belvedere ({__version__}) understands; "
-                "upgrade belvedere (pip install -U belvedere) to read it; nothing was changed"
-            )
+        check_layout_version(meta, f"store {self.url}")
         self.meta = meta
 
     @staticmethod
