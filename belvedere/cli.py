@@ -18,11 +18,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from belvedere import cli_usage
+
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
                        "shown as datashaded views.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 ingest_app = typer.Typer(help="Bring data into a store.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
+cli_usage.register(ingest_app)  # `ingest usage` (compute-resource usage, issue 6)
 # Wide enough for a stream table when the output is a file or a pipe (rich assumes 80).
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -48,6 +51,8 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
     from pipelines.store import StoreError
 
     sched = scheduler_address(scheduler)
+    from pipelines.usage.costs import usage_run_hook
+    record_cost = usage_run_hook("seismic", " ".join(paths))  # when BELVEDERE_USAGE_STORE is set
     try:
         with _progress_bar("bytes") as bar:
             task = bar.add_task("ingesting", total=None)
@@ -61,6 +66,7 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
         _fail(str(exc), 2)
     except RuntimeError as exc:
         _fail(str(exc), 2)
+    record_cost(report.samples_written, report.bytes_after - report.bytes_before, report.failed)
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
     else:
@@ -140,10 +146,12 @@ def _iso_pairs(gaps):
 
 @app.command()
 def export(
-    stream: Annotated[str, typer.Argument(help="Stream name, e.g. BV.ALPA.00.HHZ")],
+    stream: Annotated[str, typer.Argument(
+        help="Stream name, e.g. BV.ALPA.00.HHZ; in a usage store `jobs` or a metric name")],
     store: Annotated[str, typer.Option(help="Store folder or URL")],
     output: Annotated[str, typer.Option("-o", "--output", help="Output file")],
-    fmt: Annotated[str, typer.Option("--format", help="mseed, sac, csv or npy")] = "mseed",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="mseed, sac, csv or npy (usage store: csv or parquet)")] = "mseed",
     start: Annotated[str | None, typer.Option("--from", help="ISO time or now-6h")] = None,
     end: Annotated[str | None, typer.Option("--to", help="ISO time or now")] = None,
 ) -> None:
@@ -152,6 +160,7 @@ def export(
     from pipelines.export import FORMATS, export_stream
     from pipelines.store import StoreError, open_store
 
+    cli_usage.export_if_usage_store(store, stream, output, fmt, start, end)  # exits if usage
     if fmt not in FORMATS:
         _fail(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2)
     try:
