@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.store import NS, Store, StreamWriter, merge_segments, utc_iso
+from pipelines.store import NS, Store, StreamWriter, fill_value_for, merge_segments, utc_iso
 
 EPOCH_SEP = "~"
 
@@ -80,6 +80,9 @@ class ChannelAppender:
             n: store.writer(n) for n in epoch_names(store, channel)}
         self.outcome = AppendOutcome()
         self._fed: set[str] = set()  # epochs that received pieces since the last flush
+        # Samples written since the last flush, per epoch, as (i0, values): the pyramid is
+        # computed from them instead of reading the samples back from the store.
+        self._pending: dict[str, list[tuple[int, np.ndarray]]] = {}
 
     def _fits(self, w: StreamWriter, piece: Piece) -> bool:
         if not math.isclose(w.sampling_rate, piece.sampling_rate, rel_tol=1e-9):
@@ -118,6 +121,7 @@ class ChannelAppender:
             w = w.rebase(piece.start_ns)
             self.writers[w.name] = w
             self.outcome.touched.pop(w.name, None)
+            self._pending.pop(w.name, None)
         self._fed.add(w.name)
         if w.dtype != piece.values.dtype:
             if not np.can_cast(piece.values.dtype, w.dtype, casting="safe"):
@@ -156,6 +160,7 @@ class ChannelAppender:
         idx = np.flatnonzero(new)
         a, b = int(idx[0]), int(idx[-1]) + 1
         w.write(i0 + a, merged[a:b])
+        self._pending.setdefault(w.name, []).append((i0 + a, merged[a:b]))
         # The writer marked [a, b) present; unmark stored-but-rejected holes inside it.
         w.segments = _segments_from_mask(w, i0 + a, new[a:b], present[a:b])
         self.outcome.written += int(new.sum())
@@ -176,11 +181,12 @@ class ChannelAppender:
             conflicts_by.setdefault(c["stream"], []).append(c)
         for name, w in self.writers.items():
             span = self.outcome.touched.pop(name, None)
+            pending = self._pending.pop(name, [])
             mine = conflicts_by.get(name, [])
             if name not in self._fed and not mine:
                 continue
             if span is not None:
-                w.update_pyramid(*span)
+                w.update_pyramid(*span, values=_span_values(w, *span, pending))
             w.commit(provenance=[provenance] if provenance else None, conflicts=mine)
         self._fed.clear()
         self.outcome.conflicts_committed = len(self.outcome.conflicts)
@@ -189,6 +195,22 @@ class ChannelAppender:
         """True when a file with this checksum was already committed to this channel."""
         return any(p.get("sha256") == sha256
                    for w in self.writers.values() for p in w.attrs.get("provenance", []))
+
+
+def _span_values(w: StreamWriter, lo: int, hi: int, pending: list[tuple[int, np.ndarray]]
+                 ) -> np.ndarray:
+    """The stored samples [lo, hi) from the pieces just written, reading back only present
+    samples that no piece covers (absent samples hold the fill value)."""
+    if len(pending) == 1 and pending[0][0] == lo and len(pending[0][1]) == hi - lo:
+        return pending[0][1]
+    buf = np.full(hi - lo, fill_value_for(w.dtype), dtype=w.dtype)
+    covered = np.zeros(hi - lo, dtype=bool)
+    for p0, vals in pending:
+        buf[p0 - lo:p0 - lo + len(vals)] = vals
+        covered[p0 - lo:p0 - lo + len(vals)] = True
+    for a, b in _runs(w.present_mask(lo, hi) & ~covered):
+        buf[a:b] = w.data[lo + a:lo + b]
+    return buf
 
 
 def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.ndarray

@@ -1,0 +1,167 @@
+"""The write path's shortcuts stay exact: pyramids from memory, time written pre-encoded."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import zarr
+from obspy import Stream, Trace, UTCDateTime
+from zarr.codecs import BloscCodec
+from zarr.codecs.numcodecs import Delta
+
+from pipelines.ingest import ingest_seismic
+from pipelines.store import DATA_CHUNK, TOP_LEVEL_MAX, fill_value_for, open_store
+from tests.conftest import T0, make_sds
+
+
+def _reference_levels(s) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every pyramid level recomputed from the raw samples by brute force (float64, NaN = empty)."""
+    n = s.length
+    vals = s.data[:n].astype(np.float64)
+    vals[~s.present_mask(0, n)] = np.nan
+    levels = 1
+    while math.ceil(n / s.factor**levels) > TOP_LEVEL_MAX:
+        levels += 1
+    out = []
+    lo = hi = vals
+    for _ in range(levels):
+        nb = math.ceil(len(lo) / s.factor)
+        pad = nb * s.factor - len(lo)
+        lo2 = np.concatenate([lo, np.full(pad, np.nan)]).reshape(nb, s.factor)
+        hi2 = np.concatenate([hi, np.full(pad, np.nan)]).reshape(nb, s.factor)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN buckets
+            lo, hi = np.nanmin(lo2, axis=1), np.nanmax(hi2, axis=1)
+        out.append((lo, hi))
+    return out
+
+
+def assert_pyramids_exact(store_path: str) -> int:
+    """Every level of every stream equals the brute-force recomputation; returns levels checked."""
+    checked = 0
+    for s in open_store(store_path):
+        ref = _reference_levels(s)
+        assert s.levels == len(ref), s.name
+        fill = fill_value_for(s.dtype)
+        for k, (lo, hi) in enumerate(ref, start=1):
+            g = s.group[f"pyramid/{k}"]
+            for key, want in (("min", lo), ("max", hi)):
+                got = g[key][:len(want)]
+                empty = np.isnan(want)
+                assert (got[empty] == fill).all(), (s.name, k, key)
+                np.testing.assert_array_equal(got[~empty].astype(np.float64), want[~empty],
+                                              err_msg=f"{s.name} level {k} {key}")
+            checked += 1
+    return checked
+
+
+def assert_time_coordinate_exact(store_path: str) -> None:
+    """xarray's time coordinate equals the grid time of every sample of every stream."""
+    import xarray as xr
+
+    for s in open_store(store_path):
+        ds = xr.open_zarr(store_path, group=s.name, create_default_indexes=False,
+                          consolidated=False)
+        t = ds["time"].values
+        assert len(t) == s.length == ds["data"].shape[0]
+        want = np.asarray(s.time_of(np.arange(s.length)), dtype=np.int64)
+        np.testing.assert_array_equal(t.astype("datetime64[ns]").astype(np.int64), want)
+
+
+def test_pyramid_exact_with_gaps_in_files_and_across_days(tmp_path):
+    gaps = [("XX.TST.00.HHZ", 3600, 1800), ("XX.TST.00.HHZ", 7200.05, 0.4),
+            ("XX.TST.00.HHN", 10 * 3600, 30 * 3600)]
+    make_sds(tmp_path / "sds", hours=52, gaps=gaps)
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(tmp_path / "sds")])
+    assert assert_pyramids_exact(store) >= 4
+    assert_time_coordinate_exact(store)
+
+
+def test_pyramid_exact_when_days_arrive_backwards_and_in_the_middle(tmp_path):
+    make_sds(tmp_path / "sds", hours=60, start=UTCDateTime(2024, 3, 4, 1, 0, 0.05),
+             gaps=[("XX.TST.00.HHZ", 26 * 3600, 600)])
+    days = sorted(p for p in (tmp_path / "sds").rglob("*.D.2024.*"))
+    backwards = str(tmp_path / "b.zarr")
+    for day in ("067", "065", "064", "066"):
+        ingest_seismic(backwards, [str(p) for p in days if p.name.endswith(day)])
+        assert_pyramids_exact(backwards)
+    assert_time_coordinate_exact(backwards)
+
+
+def test_pyramid_exact_with_overlaps_and_conflicts(tmp_path):
+    rng = np.random.default_rng(3)
+    data = np.cumsum(rng.integers(-99, 100, 20 * 7200)).astype(np.int32)
+
+    def write(name, t0, values):
+        Stream([Trace(values, header={"network": "XX", "station": "TST", "location": "00",
+                                      "channel": "HHZ", "sampling_rate": 20.0,
+                                      "starttime": t0})]).write(
+            str(tmp_path / name), format="MSEED", encoding="STEIM2", reclen=512)
+
+    write("a.mseed", T0, data[:20 * 3000])
+    write("b.mseed", T0 + 2000, data[20 * 2000:20 * 5000])  # agrees on 2000-3000 s
+    bad = data[20 * 4000:].copy()
+    bad[1000:1500] = 12345  # disagrees inside the overlap
+    bad[-3000:] += 1  # and after it: new samples, fine
+    write("c.mseed", T0 + 4000, bad)
+    write("d.mseed", T0 + 6000.5, data[20 * 6000 + 10:20 * 6000 + 400])  # inside, agrees
+    store = str(tmp_path / "s.zarr")
+    rep = ingest_seismic(store, [str(tmp_path / f) for f in ("a.mseed", "b.mseed")])
+    assert not rep.conflicts
+    rep = ingest_seismic(store, [str(tmp_path / "c.mseed"), str(tmp_path / "d.mseed")])
+    assert rep.conflicts
+    assert_pyramids_exact(store)
+
+
+def test_non_integer_period_time_coordinate(tmp_path):
+    rate = 30.0  # period 33333333.33 ns: the coordinate goes through zarr, rounded per sample
+    n = int(rate * 3600 * 3)
+    data = np.arange(n, dtype=np.int32) % 1000
+    Stream([Trace(data, header={"network": "XX", "station": "ODD", "location": "",
+                                "channel": "BHZ", "sampling_rate": rate,
+                                "starttime": T0})]).write(
+        str(tmp_path / "a.mseed"), format="MSEED", encoding="STEIM2", reclen=512)
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(tmp_path / "a.mseed")])
+    assert_time_coordinate_exact(store)
+    assert_pyramids_exact(store)
+
+
+def test_appending_to_a_store_with_the_first_time_layout(tmp_path):
+    """A store whose time coordinate has the first layout's chunks and codec keeps working."""
+    make_sds(tmp_path / "sds", hours=40)
+    days = sorted(p for p in (tmp_path / "sds").rglob("*.D.2024.*"))
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(p) for p in days if p.name.endswith("064")])
+    for s in open_store(store):  # rewrite `time` as the first layout wrote it
+        times = np.asarray(s.time_of(np.arange(s.length)), dtype=np.int64)
+        g = zarr.open_group(store, mode="a", path=s.name)
+        attrs = dict(g["time"].attrs)
+        del g["time"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = g.create_array("time", shape=(s.length,), chunks=(DATA_CHUNK,), dtype="int64",
+                               fill_value=np.iinfo(np.int64).min,
+                               filters=[Delta(dtype="int64")],
+                               compressors=[BloscCodec(cname="zstd", clevel=1,
+                                                       shuffle="bitshuffle")],
+                               dimension_names=("time",), attributes=attrs)
+        t[:] = times
+    ingest_seismic(store, [str(p) for p in days if not p.name.endswith("064")])
+    for s in open_store(store):
+        assert s.group["time"].chunks == (DATA_CHUNK,)
+    assert_time_coordinate_exact(store)
+    assert_pyramids_exact(store)
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_parallel_ingest_pyramids_exact(tmp_path, workers):
+    make_sds(tmp_path / "sds", channels=("XX.A.00.HHZ", "XX.B.00.HHZ", "XX.C.00.HHZ"),
+             hours=30, gaps=[("XX.B.00.HHZ", 5000, 50)])
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(tmp_path / "sds")], workers=workers)
+    assert assert_pyramids_exact(store) >= 3
