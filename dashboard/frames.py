@@ -1,0 +1,143 @@
+"""The frame function: streams + time range + pixel size -> one RGBA image of stacked traces.
+
+Everything a waveform view draws for one range comes from here, so the cost of a frame is what
+this module reads (at most ~16 values per pixel column and trace) and paints (the pixels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from belvedere.times import format_duration
+from dashboard import filters, raster
+from pipelines.store import NS, Stream, Window
+
+PALETTE = ("#1f4e99", "#b0361f", "#1d7a46", "#6a3d9a", "#8c5a00", "#0f7c8c")
+SCALES = ("trace", "shared")
+UNITS = ("counts", "physical")
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    """How traces are drawn: amplitude scale, units and filter."""
+
+    scale: str = "trace"  # "trace": each band fills its height; "shared": one true amplitude
+    units: str = "counts"  # "physical": divided by the StationXML sensitivity where known
+    filter: filters.FilterSpec = field(default_factory=filters.FilterSpec)
+
+
+@dataclass
+class Trace:
+    """One band of a frame: the window drawn and how it was scaled."""
+
+    name: str
+    window: Window | None
+    units: str
+    center: float = 0.0
+    scale: float = 0.0
+    filtered: bool = False
+
+    @property
+    def label(self) -> str:
+        """Amplitude text shown in the band, e.g. '±2.1e-06 m/s'."""
+        if self.window is None or not self.scale:
+            return "no data here"
+        level = "samples" if self.window.is_raw else f"envelope L{self.window.level}"
+        return f"±{self.scale:.3g} {self.units} · {level}"
+
+
+@dataclass
+class Frame:
+    """An image of stacked bands (row 0 at the top) with what each band shows."""
+
+    image: np.ndarray  # (height, width) uint32 RGBA
+    t0_ns: int
+    t1_ns: int
+    traces: list[Trace]
+    notes: list[str]
+
+    @property
+    def band_height(self) -> int:
+        """Rows per band."""
+        return self.image.shape[0] // max(len(self.traces), 1)
+
+
+def physical_units(stream: Stream) -> tuple[float, str] | None:
+    """(sensitivity, units) when StationXML gave an overall sensitivity, else None."""
+    sens = stream.attrs.get("sensitivity") or {}
+    value = sens.get("value")
+    if not value:
+        return None
+    units = str(sens.get("input_units") or stream.attrs.get("physical_units") or "?")
+    return float(value), units.lower()
+
+
+def read_trace(stream: Stream, t0_ns: int, t1_ns: int, width: int, options: FrameOptions,
+               notes: list[str]) -> Trace:
+    """Read one stream for the frame: filtered raw samples when asked and possible, else the
+    store's window at screen resolution; converted to physical units when asked."""
+    spec = options.filter
+    window = None
+    filtered = False
+    if spec.active:
+        sos = filters.design(spec, stream.sampling_rate)
+        if sos is None:
+            notes.append(f"{stream.name}: not filtered, {spec.fmin:g} Hz is above its Nyquist "
+                         f"frequency ({stream.sampling_rate / 2:g} Hz)")
+        elif not filters.filterable(stream, t0_ns, t1_ns):
+            samples = (t1_ns - t0_ns) / NS * stream.sampling_rate
+            notes.append(
+                f"{stream.name}: window too long to filter ({samples:,.0f} samples; filters "
+                f"apply on the fly up to {filters.FILTER_MAX_SAMPLES:,}): zoom in to under "
+                f"{format_duration(filters.max_filter_span_ns(stream))}")
+        else:
+            window = filters.read_filtered(stream, t0_ns, t1_ns, sos, spec.fmin)
+            filtered = True
+    if window is None:
+        window = stream.read_window(t0_ns, t1_ns, max_points=width)
+    units = "counts"
+    if options.units == "physical":
+        phys = physical_units(stream)
+        if phys is None:
+            notes.append(f"{stream.name}: no sensitivity in its metadata, shown in counts")
+        else:
+            sens, units = phys
+            window = replace(window, lo=window.lo / sens, hi=window.hi / sens)
+    return Trace(stream.name, window, units, filtered=filtered)
+
+
+def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height: int,
+               options: FrameOptions | None = None) -> Frame:
+    """Render [t0, t1) of the streams as stacked bands in a (height, width) RGBA image."""
+    options = options or FrameOptions()
+    width = max(int(width), 16)
+    n = max(len(streams), 1)
+    band_h = max(int(height) // n, 8)
+    notes: list[str] = []
+    traces = [read_trace(s, t0_ns, t1_ns, width, options, notes) for s in streams]
+    for tr in traces:
+        lo, hi = raster.visible(tr.window, t0_ns, t1_ns)
+        if np.isnan(lo).all():
+            tr.window = tr.window if len(tr.window.lo) else None
+            continue
+        # Median of the bucket mid-points: the trace's level, not pulled by an earthquake.
+        tr.center = float(np.nanmedian((lo + hi) / 2))
+        tr.scale = float(np.nanmax(np.maximum(hi - tr.center, tr.center - lo)))
+    if options.scale == "shared":
+        # True amplitude: one scale for every band (per unit: counts and m/s do not compare).
+        by_unit: dict[str, float] = {}
+        for tr in traces:
+            by_unit[tr.units] = max(by_unit.get(tr.units, 0.0), tr.scale)
+        for tr in traces:
+            if tr.scale:
+                tr.scale = by_unit[tr.units]
+    image = np.zeros((band_h * n, width), dtype=np.uint32)
+    for i, tr in enumerate(traces):
+        if tr.window is None or not len(tr.window.lo):
+            continue
+        scale = tr.scale or 1.0  # a flat trace draws as a line through the middle
+        mask = raster.band_mask(tr.window, t0_ns, t1_ns, width, band_h, tr.center, scale)
+        image[i * band_h:(i + 1) * band_h][mask] = raster.rgba(PALETTE[i % len(PALETTE)])
+    return Frame(image, t0_ns, t1_ns, traces, notes)

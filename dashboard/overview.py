@@ -1,0 +1,116 @@
+"""The overview page (/): every store, its streams, spans, sizes and coverage at a glance."""
+
+from __future__ import annotations
+
+import html
+import logging
+import traceback
+from urllib.parse import urlencode
+
+import panel as pn
+
+from belvedere.times import format_duration, format_time
+from dashboard import layout
+from dashboard.availability import timeline_figure
+from dashboard.sources import Sources
+from dashboard.stations import TABLE_CSS
+from dashboard.viewstate import data_span
+from pipelines.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def human_bytes(n: float) -> str:
+    """1234567 -> '1.2 MB'."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def human_count(n: float) -> str:
+    """1234567 -> '1.23 M'."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f}"
+
+
+def _link(page: str, label: str, default: bool, text: str, **query: str) -> str:
+    q = {} if default else {"store": label}
+    q.update(query)
+    href = f"./{page}" + ("?" + urlencode(q, safe="*,:") if q else "")
+    return f"<a href='{html.escape(href)}'>{html.escape(text)}</a>"
+
+
+def stream_rows(sources: Sources, label: str, store: Store, default: bool) -> list[str]:
+    """One HTML table row per stream: rate, span, samples, coverage, gaps, size."""
+    rows = []
+    for st in store:
+        span = st.span_ns
+        samples = st.n_samples
+        cov = ""
+        if span:
+            expected = (span[1] - span[0]) / st.period_ns
+            cov = f"{100 * samples / max(expected, 1):.1f}%"
+        size = sources.cached(f"size:{label}:{st.name}", st.nbytes_stored)
+        link = _link("waveforms", label, default, st.name, streams=st.name)
+        rows.append(
+            f"<tr><td>{link}</td><td>{st.sampling_rate:g}</td>"
+            f"<td>{format_time(span[0]) if span else '—'}</td>"
+            f"<td>{format_time(span[1]) if span else '—'}</td>"
+            f"<td>{human_count(samples)}</td><td>{cov}</td><td>{len(st.gaps())}</td>"
+            f"<td>{human_bytes(size)}</td></tr>")
+    return rows
+
+
+def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
+    """Heading, facts, stream table and availability strip of one store."""
+    store = sources.store(label)
+    default = label == sources.labels[0]
+    names = store.streams()
+    span = data_span(store, names) if names else None
+    size = sources.cached(f"size:{label}", store.nbytes)
+    events = store.events()
+    facts = (f"**{len(names)} streams** · {len(events)} earthquakes in the catalogue · "
+             f"{human_bytes(size)} on disk")
+    if span:
+        facts += (f" · from {format_time(span[0])} to {format_time(span[1])} "
+                  f"({format_duration(span[1] - span[0])})")
+    links = " · ".join(_link(p, label, default, t) for p, t in (
+        ("waveforms", "waveforms"), ("availability", "availability"), ("stations", "stations")))
+    items: list[pn.viewable.Viewable] = [
+        pn.pane.HTML(f"<h2 style='margin:4px 0'>{html.escape(label)}</h2>"
+                     f"<div style='color:#556'>{html.escape(store.url)} · {links}</div>",
+                     margin=(8, 12)),
+        pn.pane.Markdown(facts, margin=(0, 12)),
+    ]
+    if not names:
+        items.append(layout.alert("This store holds no streams yet.", "info"))
+        return items
+    head = ("<tr><th>stream</th><th>rate (Hz)</th><th>first</th><th>last</th><th>samples</th>"
+            "<th>coverage</th><th>gaps</th><th>size</th></tr>")
+    table = (f"<table class='bv-table'><thead>{head}</thead><tbody>"
+             + "".join(stream_rows(sources, label, store, default)) + "</tbody></table>")
+    items.append(pn.pane.HTML(table, stylesheets=[TABLE_CSS], margin=(4, 12),
+                              sizing_mode="stretch_width"))
+    if span:
+        fig = timeline_figure(store, names, *span, title="Availability (gaps in red)")
+        items.append(pn.pane.Bokeh(fig, sizing_mode="stretch_width"))
+    return items
+
+
+def overview_page(sources: Sources) -> pn.viewable.Viewable:
+    """Page factory for /."""
+    args = layout.query_args()
+    body: list[pn.viewable.Viewable] = []
+    for label in sources.labels:
+        try:
+            body += store_section(sources, label)
+        except Exception as exc:  # one unreadable store must not hide the others
+            log.error("overview of %s failed:\n%s", label, traceback.format_exc())
+            body.append(layout.alert(f"Store {label} could not be read: {exc}"))
+    store = args.get("store") if args.get("store") in sources.labels else None
+    return layout.page("", *body, store=store or sources.labels[0],
+                       embed=layout.is_embed(args), title="Overview")

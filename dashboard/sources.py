@@ -1,0 +1,62 @@
+"""The stores a server shows: opened once per process, named by short labels in URLs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pipelines.store import Store, open_store
+
+
+def store_label(url: str) -> str:
+    """A short label for a store URL: its last path component (`demo.zarr`)."""
+    tail = url.rstrip("/").rsplit("/", 1)[-1]
+    return tail or url
+
+
+class Sources:
+    """The stores given to the server, by label, in the order given (the first is the default)."""
+
+    def __init__(self, urls: list[str]):
+        if not urls:
+            raise ValueError("no store given: pass at least one --store")
+        self.urls = list(urls)
+        self.labels: list[str] = []
+        for url in self.urls:
+            label = store_label(url)
+            while label in self.labels:  # two stores with one folder name: number the later
+                label = f"{label}-{len(self.labels) + 1}"
+            self.labels.append(label)
+        self._stores: dict[str, Store] = {}
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, object]] = {}
+
+    def store(self, label: str | None = None) -> Store:
+        """The store with this label (or index, or URL); the first one when None or ''."""
+        key = self.resolve(label)
+        with self._lock:
+            if key not in self._stores:
+                self._stores[key] = open_store(self.urls[self.labels.index(key)])
+            return self._stores[key]
+
+    def resolve(self, label: str | None) -> str:
+        """The label meant by a URL value; ValueError naming the choices when none matches."""
+        if label is None or label == "":
+            return self.labels[0]
+        if label in self.labels:
+            return label
+        if label in self.urls:
+            return self.labels[self.urls.index(label)]
+        if label.isdigit() and int(label) < len(self.labels):
+            return self.labels[int(label)]
+        raise ValueError(f"store={label!r} is not served here; the stores are: "
+                         + ", ".join(self.labels))
+
+    def cached(self, key: str, compute, max_age_s: float = 300.0):
+        """`compute()` remembered for a few minutes (sizes: walking a big store takes time)."""
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is None or now - hit[0] > max_age_s:
+            hit = (now, compute())
+            self._cache[key] = hit
+        return hit[1]

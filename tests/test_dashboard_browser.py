@@ -1,0 +1,323 @@
+"""The served dashboard in real Chromium: pages load, plots are drawn (checked on the pixels),
+zooming redraws, URLs restore their view, bad parameters show a message.
+
+One server (a subprocess running `dashboard.server.serve`) and one browser serve the module.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import urllib.request
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+from browser import (
+    colored_fraction,
+    ink_fraction,
+    launch_chromium,
+    served_dashboard,
+    skip_reason,
+)
+from PIL import Image
+from test_dashboard_store import GAP_NS, QUAKE_NS, T0_NS, build_store
+
+from belvedere.times import format_time
+from pipelines.store import NS
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason()))]
+
+VIEWPORT = {"width": 1400, "height": 1000}
+SHOTS = "/tmp"  # screenshots are kept here to look at
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    store = build_store(str(tmp_path_factory.mktemp("browser") / "demo.zarr"))
+    with served_dashboard([store]) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport=VIEWPORT)
+    pg = ctx.new_page()
+    pg.console_errors = []
+    pg.on("pageerror", lambda exc: pg.console_errors.append(str(exc)))
+    yield pg
+    ctx.close()
+
+
+# -- helpers ------------------------------------------------------------------------------
+JS_MODEL = """(name) => {
+  for (const doc of Bokeh.documents) { const m = doc.get_model_by_name(name); if (m) return m; }
+  return null; }"""
+
+
+def open_page(page, url: str, canvas: bool = True) -> None:
+    """Load a page and wait until Bokeh has rendered it (and its first plot, if any)."""
+    page.goto(url)
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=30000)
+    if canvas:
+        page.wait_for_selector("canvas", timeout=30000)
+    page.wait_for_timeout(400)
+
+
+def x_range(page, name: str = "waveforms") -> tuple[float, float]:
+    """The plot's x range in ms, as the browser has it."""
+    return tuple(page.evaluate(f"() => {{ const m = ({JS_MODEL})('{name}');"
+                               " return [m.x_range.start, m.x_range.end]; }"))
+
+
+def plot_frame(page, name: str = "waveforms") -> dict:
+    """Page coordinates of the plot's data frame (inside the axes)."""
+    return page.evaluate(f"""() => {{
+      const m = ({JS_MODEL})('{name}'); const v = Bokeh.index.find_one(m);
+      const c = v.canvas_view.el.getBoundingClientRect(); const b = v.frame.bbox;
+      return {{x: c.left + b.x0, y: c.top + b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0}};
+    }}""")
+
+
+def frame_pixels(page, name: str = "waveforms", path: str | None = None) -> np.ndarray:
+    """Screenshot of the plot's data frame as an (h, w, 3) array."""
+    png = page.screenshot(clip=plot_frame(page, name), path=path)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def widget_value(page, title: str):
+    """Value of the widget with this title (label), read from the Bokeh document."""
+    return page.evaluate("""(title) => {
+      for (const doc of Bokeh.documents) for (const m of doc.all_models)
+        if (m.title === title && m.value !== undefined) return m.value;
+      return null; }""", title)
+
+
+def query(page) -> dict[str, str]:
+    """The page's current URL query (the view's state)."""
+    search = page.evaluate("() => window.location.search")
+    return {k: v[-1] for k, v in parse_qs(search.lstrip("?")).items()}
+
+
+def wait_query_change(page, old: dict[str, str], timeout: float = 15.0) -> dict[str, str]:
+    """Wait until the URL query differs from `old`; return the new one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        q = query(page)
+        if q != old:
+            return q
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the URL did not change from {old}")
+
+
+def wait_x_range(page, start_ms: float, end_ms: float, timeout: float = 10.0) -> None:
+    """Wait until the plot in the browser shows [start, end] (ms): the view really moved."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = x_range(page)
+        if abs(got[0] - start_ms) < 1 and abs(got[1] - end_ms) < 1:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the plot shows {got}, not [{start_ms}, {end_ms}]")
+
+
+def blue_columns(img: np.ndarray) -> np.ndarray:
+    """Columns holding the first trace colour (#1f4e99), not axes, text or event marks."""
+    i = img.astype(np.int16)
+    near = (np.abs(i - np.array([31, 78, 153])).max(axis=-1) < 60) & (i[..., 2] > i[..., 0] + 50)
+    return near.any(axis=0)
+
+
+# -- tests --------------------------------------------------------------------------------
+def test_liveness_answers(server):
+    with urllib.request.urlopen(server + "/liveness", timeout=5) as r:
+        assert r.status == 200
+        assert json.loads(r.read()) == {"/liveness": True}
+
+
+def test_waveforms_draws_every_trace(server, page):
+    open_page(page, server + "/waveforms")
+    img = frame_pixels(page, path=f"{SHOTS}/bv_waveforms.png")
+    assert colored_fraction(img) > 0.005, "trace ink on the plot"
+    # Four streams -> four bands, each with coloured pixels.
+    rows = (img.astype(np.int16).max(-1) - img.astype(np.int16).min(-1) > 60).any(axis=1)
+    bands = np.array_split(rows, 4)
+    assert all(b.any() for b in bands)
+    # The default range is the whole span of the data, and the URL says so.
+    q = query(page)
+    assert q["from"] == format_time(T0_NS) and q["to"] == format_time(T0_NS + 4 * 3600 * NS)
+    assert not page.console_errors
+
+
+def test_gap_is_drawn_as_a_gap(server, page):
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ")
+    img = frame_pixels(page, path=f"{SHOTS}/bv_waveforms_gap.png")
+    cols = blue_columns(img)
+    w = len(cols)
+    span = 4 * 3600 * NS
+    g0 = int((GAP_NS[0] - T0_NS) / span * w)
+    g1 = int((GAP_NS[1] - T0_NS) / span * w)
+    assert not cols[g0 + 3:g1 - 3].any(), "nothing drawn in the gap"
+    assert cols[5:g0 - 3].mean() > 0.95 and cols[g1 + 3:w - 5].mean() > 0.95
+
+
+def test_wheel_zoom_redraws_and_updates_the_url(server, page):
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ,BV.BETA.00.HHZ")
+    before = frame_pixels(page)
+    status_before = page.get_by_text("1 pixel ≈").inner_text()
+    q0 = query(page)
+    box = plot_frame(page)
+    # Zoom around the earthquake (at 62.5 % of the 4 h span).
+    page.mouse.move(box["x"] + 0.625 * box["width"], box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, -400)
+        page.wait_for_timeout(150)
+    q1 = wait_query_change(page, q0)
+    page.wait_for_timeout(600)  # the new image arrives with the URL; let it paint
+    after = frame_pixels(page, path=f"{SHOTS}/bv_waveforms_zoomed.png")
+    t0 = x_range(page)
+    assert t0[1] - t0[0] < 0.5 * 4 * 3600 * 1000, "zoomed in"
+    assert q1["from"] != q0["from"] and q1["to"] != q0["to"]
+    diff = np.abs(after.astype(np.int16) - before.astype(np.int16)).max(-1) > 40
+    assert diff.mean() > 0.02, "the drawn pixels changed"
+    assert page.get_by_text("1 pixel ≈").inner_text() != status_before  # re-read finer
+    assert colored_fraction(after) > 0.005
+
+
+def test_url_restores_its_view(server, page):
+    f, t = "2024-03-01T02:29:00Z", "2024-03-01T02:34:00Z"
+    open_page(page, server + f"/waveforms?streams=BV.ALPA.00.HHZ,BV.GAMA.00.BHZ&from={f}&to={t}"
+                             "&scale=shared&units=physical&filter=bandpass&fmin=1&fmax=8")
+    assert widget_value(page, "Streams") == ["BV.ALPA.00.HHZ", "BV.GAMA.00.BHZ"]
+    assert widget_value(page, "From (UTC, ISO or now-6h)") == f
+    assert widget_value(page, "To") == t
+    assert widget_value(page, "Filter") == "bandpass"
+    start, end = x_range(page)
+    assert start == (QUAKE_NS - 60 * NS) / 1e6 and end == (QUAKE_NS + 240 * NS) / 1e6
+    q = query(page)
+    assert q["streams"] == "BV.ALPA.00.HHZ,BV.GAMA.00.BHZ" and q["from"] == f and q["to"] == t
+    assert q["scale"] == "shared" and q["units"] == "physical" and q["filter"] == "bandpass"
+    assert page.get_by_text("band-pass 1-8 Hz on 2 of 2 traces").count() == 1
+    img = frame_pixels(page, path=f"{SHOTS}/bv_waveforms_restored.png")
+    assert colored_fraction(img) > 0.005
+
+
+def test_typed_time_range_moves_the_plot(server, page):
+    open_page(page, server + "/waveforms?streams=BV.BETA.00.HHZ")
+    q0 = query(page)
+    box = page.get_by_placeholder("ISO time or now-6h")  # the From input
+    box.fill("2024-03-01T02:00:00Z")
+    box.press("Enter")
+    q = wait_query_change(page, q0)
+    assert q["from"] == "2024-03-01T02:00:00Z"
+    wait_x_range(page, (T0_NS + 2 * 3600 * NS) / 1e6, (T0_NS + 4 * 3600 * NS) / 1e6)
+
+
+def test_jump_to_an_earthquake(server, page):
+    open_page(page, server + "/waveforms")
+    q0 = query(page)
+    select = page.locator("select").filter(has_text="M4.2")
+    select.select_option(label=f"{format_time(QUAKE_NS)} M4.2 ev1")
+    q = wait_query_change(page, q0)
+    assert q["from"] == format_time(QUAKE_NS - 60 * NS)
+    assert q["to"] == format_time(QUAKE_NS + 240 * NS)
+    wait_x_range(page, (QUAKE_NS - 60 * NS) / 1e6, (QUAKE_NS + 240 * NS) / 1e6)
+
+
+def test_click_on_an_earthquake_marker_jumps_to_it(server, page):
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ")
+    q0 = query(page)
+    box = plot_frame(page)
+    x = box["x"] + (QUAKE_NS - T0_NS) / (4 * 3600 * NS) * box["width"]
+    page.mouse.click(x, box["y"] + 6)  # the marker sits at the top of the frame
+    q = wait_query_change(page, q0)
+    assert q["from"] == format_time(QUAKE_NS - 60 * NS)
+
+
+@pytest.mark.parametrize("params, message", [
+    ("streams=XX.NOPE.*", "no stream matches 'XX.NOPE.*'"),
+    ("from=yesterday-ish", "cannot read the time 'yesterday-ish'"),
+    ("from=2024-03-01T03:00:00Z&to=2024-03-01T01:00:00Z", "is not before"),
+    ("store=elsewhere", "store='elsewhere' is not served here"),
+    ("filter=bandpass&fmin=5&fmax=2", "must be above fmin"),
+])
+def test_bad_parameters_show_a_message_not_a_traceback(server, page, params, message):
+    open_page(page, server + "/waveforms?" + params)
+    alert = page.get_by_text(message, exact=False)
+    alert.first.wait_for(timeout=10000)
+    assert alert.count() >= 1
+    assert page.get_by_text("Traceback").count() == 0
+    # The page still works: it falls back to a view of the data.
+    assert colored_fraction(frame_pixels(page)) > 0.002
+    if params.startswith("streams"):
+        page.screenshot(path=f"{SHOTS}/bv_waveforms_bad.png", full_page=True)
+
+
+def test_server_keeps_serving_after_bad_requests(server, page):
+    open_page(page, server + "/waveforms?from=nonsense&to=&streams=,,,")
+    with urllib.request.urlopen(server + "/liveness", timeout=5) as r:
+        assert r.status == 200
+    open_page(page, server + "/waveforms")
+    assert colored_fraction(frame_pixels(page)) > 0.005
+
+
+def test_availability_page(server, page):
+    open_page(page, server + "/availability")
+    img = frame_pixels(page, "timeline", path=f"{SHOTS}/bv_availability_timeline.png")
+    assert ink_fraction(img) > 0.3  # green bars fill most of the rows
+    # The gap of ALPA HHZ is red in its row, the other rows have none.
+    i = img.astype(np.int16)
+    red = (i[..., 0] > 180) & (i[..., 1] < 200) & (i[..., 0] - i[..., 2] > 40)
+    red_rows = np.flatnonzero(red.any(axis=1))
+    assert len(red_rows) and red_rows.max() - red_rows.min() < img.shape[0] / 4
+    assert page.get_by_text("2024-03-01T01:30:00Z").count() >= 1  # listed in the gap table
+    assert page.get_by_text("30 min").count() >= 1
+    cov = frame_pixels(page, "coverage")
+    assert colored_fraction(cov) > 0.3
+    page.screenshot(path=f"{SHOTS}/bv_availability.png", full_page=True)
+
+
+def test_stations_page_and_link_to_waveforms(server, page):
+    open_page(page, server + "/stations")
+    img = frame_pixels(page, "map", path=f"{SHOTS}/bv_stations_map.png").astype(np.int16)
+    blue = (np.abs(img - np.array([31, 78, 153])).max(-1) < 40).sum()  # station triangles
+    red = ((img[..., 0] > 200) & (img[..., 1] < 190) & (img[..., 2] < 190)).sum()  # epicentres
+    assert blue > 3 * 60 and red > 2 * 30
+    page.screenshot(path=f"{SHOTS}/bv_stations.png", full_page=True)
+    page.get_by_role("link", name="BV.ALPA").click()
+    page.wait_for_url("**/waveforms?streams=BV.ALPA.*")
+    page.wait_for_selector("canvas")
+    page.wait_for_function(
+        "() => window.location.search.includes('from=')", timeout=15000)
+    assert widget_value(page, "Streams") == ["BV.ALPA.00.HHN", "BV.ALPA.00.HHZ"]
+
+
+def test_click_on_a_station_on_the_map_opens_its_waveforms(server, page):
+    open_page(page, server + "/stations")
+    pos = page.evaluate(f"""() => {{
+      const m = ({JS_MODEL})('map'); const v = Bokeh.index.find_one(m);
+      const c = v.canvas_view.el.getBoundingClientRect();
+      return [c.left + v.frame.x_scale.compute(8.4), c.top + v.frame.y_scale.compute(46.2)];
+    }}""")
+    page.mouse.click(*pos)
+    page.wait_for_url("**/waveforms?streams=BV.GAMA.*")
+    page.wait_for_function("() => window.location.search.includes('from=')", timeout=15000)
+    assert widget_value(page, "Streams") == ["BV.GAMA.00.BHZ"]
+
+
+def test_overview_page(server, page):
+    open_page(page, server + "/")
+    page.screenshot(path=f"{SHOTS}/bv_overview.png", full_page=True)
+    assert page.get_by_text("4 streams", exact=False).count() >= 1
+    assert page.get_by_role("link", name="BV.GAMA.00.BHZ").count() == 1
+    img = frame_pixels(page, "timeline")
+    assert ink_fraction(img) > 0.3
+    assert urlparse(page.url).path == "/"
