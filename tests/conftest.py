@@ -105,3 +105,6 @@ def dask_cluster(tmp_path_factory):
         p.terminate()
     for p in procs:
         p.wait(timeout=20)
+
+# Real Prometheus/node exporter and Slurm for the usage tests (issue 6).
+from usage_servers import prometheus_server, slurm_jobs  # noqa: E402, F401, I001
