@@ -208,21 +208,13 @@ def demo(
     if code not in (0, 1):
         raise typer.Exit(code)
     if serve:
-        try:
-            import dashboard.server  # noqa: F401
-        except ImportError:
-            out.print("the dashboard is not part of this version yet; the store is ready at "
-                      f"{store} (try `belvedere info {store}`)", highlight=False)
-            raise typer.Exit(0) from None
         _serve([store], port, "127.0.0.1", [], show_url=True)
 
 
 def _serve(stores: list[str], port: int, address: str, origins: list[str],
            show_url: bool = False) -> None:
-    try:
-        from dashboard.server import serve as serve_dashboard
-    except ImportError as exc:
-        _fail(f"the dashboard is not available: {exc}", 1)
+    from dashboard.server import serve as serve_dashboard
+
     if show_url:
         out.print(f"dashboard: http://{address}:{port}/", highlight=False)
     serve_dashboard(stores, port=port, address=address,

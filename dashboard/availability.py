@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import coverage, layout
 from dashboard.sources import Sources
-from dashboard.viewstate import data_span
+from dashboard.viewstate import data_span, main_span
 from pipelines.store import DAY_NS, NS, Store, UnknownStreamError
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def timeline_figure(store: Store, names: list[str], t0: int, t1: int, x_range=No
         gap_cols["length"] += [format_duration(int(b - a)) for a, b in gaps]
     seg_r = fig.quad(source=ColumnDataSource(seg_cols), left="left", right="right",
                      bottom="bottom", top="top", fill_color="#2e7d4f", fill_alpha="alpha",
-                     line_color=None)
+                     line_color="#2e7d4f", line_alpha="alpha", line_width=1)  # >= 1 px wide
     # A line colour gives every gap at least a pixel, however short it is at this zoom.
     gap_r = fig.quad(source=ColumnDataSource(gap_cols), left="left", right="right",
                      bottom="bottom", top="top", fill_color="#e53935", fill_alpha=0.35,
@@ -211,7 +211,12 @@ def availability_page(sources: Sources) -> pn.viewable.Viewable:
             return layout.page("availability", *[layout.alert(e) for e in errors],
                                layout.alert("This store holds no data yet.", "info"),
                                store=label, embed=embed, title="Availability")
-        t0, t1 = span
+        t0, t1 = main_span(store, names) or span
+        if (t0, t1) != span and not (args.get("from") or args.get("to")):
+            errors.append(
+                f"Showing {format_time(t0)} to {format_time(t1)}, where most of the data is; "
+                f"the streams reach from {format_time(span[0])} to {format_time(span[1])} "
+                "(give from= and to= in the URL to see other times).")
         if args.get("from") or args.get("to"):
             try:
                 t0, t1 = parse_range(args.get("from") or format_time(span[0]),
@@ -231,7 +236,8 @@ def availability_page(sources: Sources) -> pn.viewable.Viewable:
         f"({format_duration(t1 - t0)}) · **{len(gaps)} gap{'' if len(gaps) == 1 else 's'}**",
         margin=(0, 12))
     cov_df = cov_df.reset_index()  # one row per day: long periods paginate, not widen
-    body = [*[layout.alert(e) for e in errors], intro,
+    body = [*[layout.alert(e, "info" if e.startswith("Showing") else "danger")
+              for e in errors], intro,
             pn.pane.Bokeh(timeline, sizing_mode="stretch_width"),
             pn.pane.Bokeh(cov_fig, sizing_mode="stretch_width"),
             pn.pane.Markdown("### Streams", margin=(0, 12)), _table(summary, "summary"),

@@ -38,13 +38,16 @@ class Trace:
     center: float = 0.0
     scale: float = 0.0
     filtered: bool = False
+    present: bool = False  # any sample in the window
 
     @property
     def label(self) -> str:
         """Amplitude text shown in the band, e.g. '±2.1e-06 m/s'."""
-        if self.window is None or not self.scale:
+        if self.window is None or not self.present:
             return "no data here"
         level = "samples" if self.window.is_raw else f"envelope L{self.window.level}"
+        if not self.scale:
+            return f"flat at {self.center:.6g} {self.units} · {level}"
         return f"±{self.scale:.3g} {self.units} · {level}"
 
 
@@ -120,8 +123,8 @@ def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height
     for tr in traces:
         lo, hi = raster.visible(tr.window, t0_ns, t1_ns)
         if np.isnan(lo).all():
-            tr.window = tr.window if len(tr.window.lo) else None
             continue
+        tr.present = True
         # Median of the bucket mid-points: the trace's level, not pulled by an earthquake.
         tr.center = float(np.nanmedian((lo + hi) / 2))
         tr.scale = float(np.nanmax(np.maximum(hi - tr.center, tr.center - lo)))

@@ -14,7 +14,7 @@ from dashboard import layout
 from dashboard.availability import timeline_figure
 from dashboard.sources import Sources
 from dashboard.stations import TABLE_CSS
-from dashboard.viewstate import data_span
+from dashboard.viewstate import data_span, main_span
 from pipelines.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,11 @@ def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
     items.append(pn.pane.HTML(table, stylesheets=[TABLE_CSS], margin=(4, 12),
                               sizing_mode="stretch_width"))
     if span:
-        fig = timeline_figure(store, names, *span, title="Availability (gaps in red)")
+        focus = main_span(store, names) or span
+        title = "Availability (gaps in red)"
+        if focus != span:
+            title += f": {format_time(focus[0])} to {format_time(focus[1])}, most of the data"
+        fig = timeline_figure(store, names, *focus, title=title)
         items.append(pn.pane.Bokeh(fig, sizing_mode="stretch_width"))
     return items
 

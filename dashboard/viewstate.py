@@ -86,6 +86,18 @@ def data_span(store: Store, names: list[str]) -> tuple[int, int] | None:
     return min(s[0] for s in spans), max(s[1] for s in spans)
 
 
+def main_span(store: Store, names: list[str]) -> tuple[int, int] | None:
+    """The span where most of the data is: the biggest stream's span, widened to the streams
+    that overlap it (a store that also holds a few old test files is not shown over decades)."""
+    spans = [(store[n].span_ns, store[n].n_samples) for n in names]
+    spans = [(s, k) for s, k in spans if s is not None]
+    if not spans:
+        return None
+    (b0, b1), _ = max(spans, key=lambda sk: sk[1])
+    near = [s for s, _ in spans if s[0] < b1 + (b1 - b0) and s[1] > b0 - (b1 - b0)]
+    return min(s[0] for s in near), max(s[1] for s in near)
+
+
 def _choice(args: dict[str, str], key: str, choices, default: str, errors: list[str]) -> str:
     value = args.get(key, default).strip().lower() or default
     if value not in choices:

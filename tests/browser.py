@@ -71,14 +71,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def served_dashboard(stores: list[str], port: int | None = None, timeout: float = 60.0
                      ) -> Iterator[str]:
-    """Run `dashboard.server.serve` in a subprocess; yields its base URL once /liveness
-    answers, and stops it (by its own pid) on exit."""
+    """Run `belvedere serve` in a subprocess; yields its base URL once /liveness answers,
+    and stops it on exit."""
     port = port or free_port()
-    code = ("import sys; from dashboard.server import serve; "
-            f"serve({stores!r}, port={port}, address='127.0.0.1')")
+    cmd = [sys.executable, "-m", "belvedere", "serve", "--port", str(port),
+           "--address", "127.0.0.1"]
+    for store in stores:
+        cmd += ["--store", store]
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"belvedere-serve-{port}.log"),
                "w")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=log,
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log,
                             stderr=subprocess.STDOUT)
     base = f"http://localhost:{port}"
     try:

@@ -256,3 +256,16 @@ def test_build_app_fails_at_start_on_a_missing_store(tmp_path):
 
     with pytest.raises(StoreError, match="no store"):
         build_app([str(tmp_path / "missing.zarr")])
+
+
+def test_a_dead_channel_draws_a_flat_line_and_says_so(tmp_path):
+    st = open_store(str(tmp_path / "flat.zarr"), "a")
+    w = st.create_stream("BV.DEAD.00.HHN", 100.0, T0_NS, np.int32, {})
+    w.write(0, np.full(360_000, 7, dtype=np.int32))
+    w.update_pyramid(0, 360_000)
+    w.commit()
+    f = make_frame([open_store(str(tmp_path / "flat.zarr"))["BV.DEAD.00.HHN"]],
+                   T0_NS, T0_NS + 3600 * NS, 400, 60)
+    assert f.traces[0].label.startswith("flat at 7 counts")
+    rows = ink_rows(f, 0)
+    assert (rows >= 1).all() and rows.max() <= 2, "one thin line across the band"

@@ -34,3 +34,35 @@ def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
     w = s.read_window(ev["time_ns"], ev["time_ns"] + 120 * NS, max_points=200)
     quiet = s.read_window(ev["time_ns"] - 600 * NS, ev["time_ns"] - 300 * NS, max_points=200)
     assert np.nanmax(w.hi) - np.nanmin(w.lo) > 5 * (np.nanmax(quiet.hi) - np.nanmin(quiet.lo))
+
+
+def test_demo_ends_by_serving_the_store(tmp_path):
+    """The README's first command: build the demo store, then serve it and print the URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.browser import free_port
+
+    port = free_port()
+    log = open(tmp_path / "demo.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "belvedere", "demo", "--size", "small",
+                             "--dir", str(tmp_path), "--workers", "1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, open(tmp_path / "demo.log").read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/waveforms", timeout=30) as r:
+            assert r.status == 200 and b"bokeh" in r.read().lower()
+        assert f"http://127.0.0.1:{port}/" in open(tmp_path / "demo.log").read()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
