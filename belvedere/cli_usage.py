@@ -53,7 +53,7 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
     from belvedere.times import parse_range
     from pipelines.store import StoreError
     from pipelines.usage.ingest import UsageInputError, ingest_usage
-    from pipelines.usage.prometheus import parse_query, parse_step
+    from pipelines.usage.prometheus import parse_query, parse_step, points_per_series
     from pipelines.usage.sacct import resolve_timezone
 
     if not infrastructure.strip():
@@ -79,6 +79,9 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
     except ValueError as exc:
         _fail(str(exc), 2)
     window = (t0, t1) if t0 is not None and t1 is not None else None
+    if prometheus and window and points_per_series(*window, step_ns) == 0:
+        _fail(f"no multiple of the step {step} lies between --from and --to; widen the range "
+              "or give a smaller --step", 2)
     try:
         report = ingest_usage(store, infrastructure.strip(), sacct,
                               sacct_window=window if run_sacct else None, timezone=timezone,

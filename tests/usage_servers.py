@@ -83,7 +83,7 @@ def prometheus_server(tmp_path_factory) -> PrometheusServer:
                 ans = prom_get(url, "/api/v1/query",
                                query='count_over_time(node_load1{job="node"}[1m])')
                 res = ans.get("data", {}).get("result", [])
-                if res and float(res[0]["value"][1]) >= 8:  # eight real scrapes, ~8 s
+                if res and float(res[0]["value"][1]) >= 12:  # twelve real scrapes, ~12 s
                     break
             except OSError:
                 pass
