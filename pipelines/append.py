@@ -157,13 +157,14 @@ class ChannelAppender:
             new = accept
             merged = incoming if accept.all() else np.where(accept, incoming, w.data[i0:i1])
         # Write only the span that holds new samples; stored samples are rewritten unchanged.
-        idx = np.flatnonzero(new)
-        a, b = int(idx[0]), int(idx[-1]) + 1
+        if not new.any():
+            return
+        a, b = int(np.argmax(new)), n - int(np.argmax(new[::-1]))
         w.write(i0 + a, merged[a:b])
         self._pending.setdefault(w.name, []).append((i0 + a, merged[a:b]))
         # The writer marked [a, b) present; unmark stored-but-rejected holes inside it.
         w.segments = _segments_from_mask(w, i0 + a, new[a:b], present[a:b])
-        self.outcome.written += int(new.sum())
+        self.outcome.written += int(np.count_nonzero(new))
         lo, hi = self.outcome.touched.get(w.name, (i0 + a, i0 + b))
         self.outcome.touched[w.name] = (min(lo, i0 + a), max(hi, i0 + b))
 
@@ -190,6 +191,11 @@ class ChannelAppender:
             w.commit(provenance=[provenance] if provenance else None, conflicts=mine)
         self._fed.clear()
         self.outcome.conflicts_committed = len(self.outcome.conflicts)
+
+    def digests(self) -> set[str]:
+        """Checksums of the files already committed to this channel."""
+        return {p.get("sha256") for w in self.writers.values()
+                for p in w.attrs.get("provenance", [])}
 
     def has_file(self, sha256: str) -> bool:
         """True when a file with this checksum was already committed to this channel."""

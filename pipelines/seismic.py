@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterable
@@ -14,6 +15,11 @@ from typing import Any
 from pipelines.append import ChannelAppender, Piece
 from pipelines.report import FileIssue
 from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, utc_iso
+
+# ObsPy's libmseed wrapper installs its log callback globally for the duration of each call:
+# two decodes in parallel threads can call a callback that the other already freed (seen as
+# SIGILL on corrupt files). Decoding is serialised per process; everything else runs alongside.
+MSEED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -85,7 +91,7 @@ def scan_file(path: str) -> ScannedFile | FileIssue:
     try:
         if not _is_mseed(path):
             return FileIssue(path, "not a miniSEED file (no valid record header)")
-        with warnings.catch_warnings():
+        with MSEED_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             st = read(path, format="MSEED", headonly=True)
     except Exception as exc:  # ObsPy raises many types for broken records
@@ -127,11 +133,15 @@ def read_pieces(path: str, channel: str) -> tuple[list[Piece], list[str]]:
     """Decode one channel's samples from a miniSEED file, with warnings worth reporting."""
     from obspy import read
 
-    with warnings.catch_warnings(record=True) as caught:
+    # catch_warnings is process-wide: while it records, warnings from other threads land here
+    # too, so only ObsPy's own are kept (MSEED_LOCK keeps two such blocks from interleaving).
+    with MSEED_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         st = read(path, format="MSEED", sourcename=channel)
     notes = []
     for w in caught:
+        if not _from_obspy(w):
+            continue
         msg = " ".join(str(w.message).split())
         if "Last record only has" in msg:
             notes.append("truncated: the last record is incomplete and was skipped")
@@ -143,6 +153,12 @@ def read_pieces(path: str, channel: str) -> tuple[list[Piece], list[str]]:
               for tr in st if tr.id == channel and tr.stats.npts > 0]
     pieces.sort(key=lambda p: p.start_ns)
     return pieces, sorted(set(notes))
+
+
+def _from_obspy(w: warnings.WarningMessage) -> bool:
+    sep = os.sep
+    return (f"{sep}obspy{sep}" in (w.filename or "")
+            or getattr(w.category, "__module__", "").startswith("obspy"))
 
 
 @dataclass
@@ -172,42 +188,52 @@ class ChannelResult:
     seconds: float = 0.0
 
 
+def _load_file(path: str, channel: str, known: set[str]):
+    """Checksum a file and, unless that checksum is already ingested, decode its samples."""
+    digest = sha256_of(path)
+    if digest in known:
+        return digest, None, []
+    pieces, notes = read_pieces(path, channel)
+    return digest, pieces, notes
+
+
 def ingest_channel(task: ChannelTask, progress=None) -> ChannelResult:
-    """Ingest one channel's files in time order, committing after each file."""
+    """Ingest one channel's files in time order, committing after each file.
+
+    The next file is checksummed and decoded in a background thread while this one is
+    written (ObsPy's decoder and the codecs release the GIL), so decoding costs little.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     t_start = time.perf_counter()
     store = Store(task.store_url, mode="a")
     app = ChannelAppender(store, task.channel, task.snap_tolerance,
                           {"units": "counts", **_id_attrs(task.channel), **task.metadata})
     res = ChannelResult(task.channel)
-    for path in task.files:
-        try:
-            digest = sha256_of(path)
-            if app.has_file(digest):
-                res.files_unchanged += 1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="belvedere-read") as reader:
+        def submit(i: int):
+            if i >= len(task.files):
+                return None
+            return reader.submit(_load_file, task.files[i], task.channel, app.digests())
+
+        nxt = submit(0)
+        for i, path in enumerate(task.files):
+            fut, nxt = nxt, None
+            try:
+                digest, pieces, notes = fut.result()
+                nxt = submit(i + 1)
+                if app.has_file(digest):
+                    res.files_unchanged += 1
+                    continue
+                if pieces is None:  # defensive: skipped as known, yet not committed
+                    pieces, notes = read_pieces(path, task.channel)
+            except Exception as exc:
+                res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
                 continue
-            pieces, notes = read_pieces(path, task.channel)
-        except Exception as exc:
-            res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
-            continue
-        before_w, before_c = app.outcome.written, len(app.outcome.conflicts)
-        try:
-            for piece in pieces:
-                res.samples_read += len(piece.values)
-                app.add(piece)
-        except ValueError as exc:
-            res.issues.append(FileIssue(path, str(exc)))
-        prov = {"file": path, "sha256": digest, "bytes": os.path.getsize(path),
-                "ingested_at": utc_iso(time.time_ns()),
-                "samples": int(sum(len(p.values) for p in pieces))}
-        app.flush(prov)
-        for note in notes:
-            res.issues.append(FileIssue(path, f"{note}; the readable records were ingested"))
-        if app.outcome.written > before_w or len(app.outcome.conflicts) > before_c:
-            res.files_ingested += 1
-        else:
-            res.files_unchanged += 1
-        if progress is not None:
-            progress(os.path.getsize(path))
+            finally:
+                if nxt is None:
+                    nxt = submit(i + 1)
+            _ingest_file(app, res, path, digest, pieces, notes, progress)
     if task.metadata:
         for w in app.writers.values():
             w.update_attrs(task.metadata)
@@ -217,6 +243,29 @@ def ingest_channel(task: ChannelTask, progress=None) -> ChannelResult:
     res.conflicts = app.outcome.conflicts
     res.seconds = time.perf_counter() - t_start
     return res
+
+
+def _ingest_file(app: ChannelAppender, res: ChannelResult, path: str, digest: str,
+                 pieces: list[Piece], notes: list[str], progress) -> None:
+    before_w, before_c = app.outcome.written, len(app.outcome.conflicts)
+    try:
+        for piece in pieces:
+            res.samples_read += len(piece.values)
+            app.add(piece)
+    except ValueError as exc:
+        res.issues.append(FileIssue(path, str(exc)))
+    prov = {"file": path, "sha256": digest, "bytes": os.path.getsize(path),
+            "ingested_at": utc_iso(time.time_ns()),
+            "samples": int(sum(len(p.values) for p in pieces))}
+    app.flush(prov)
+    for note in notes:
+        res.issues.append(FileIssue(path, f"{note}; the readable records were ingested"))
+    if app.outcome.written > before_w or len(app.outcome.conflicts) > before_c:
+        res.files_ingested += 1
+    else:
+        res.files_unchanged += 1
+    if progress is not None:
+        progress(os.path.getsize(path))
 
 
 def _id_attrs(channel: str) -> dict[str, str]:

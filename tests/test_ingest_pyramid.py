@@ -165,3 +165,33 @@ def test_parallel_ingest_pyramids_exact(tmp_path, workers):
     store = str(tmp_path / "s.zarr")
     ingest_seismic(store, [str(tmp_path / "sds")], workers=workers)
     assert assert_pyramids_exact(store) >= 3
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float64"])
+@pytest.mark.parametrize("delta", [True, False])
+def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, delta):
+    from pipelines.store import _COMPRESSOR, write_region
+
+    rng = np.random.default_rng(0)
+    values = np.cumsum(rng.integers(-50, 50, 2**20 + 777)).astype(dtype)
+    fill = fill_value_for(np.dtype(dtype))
+    values[5000:300000] = fill  # whole chunks of fill are not stored
+    stores = []
+    for name in ("zarr", "direct"):
+        g = zarr.open_group(str(tmp_path / name), mode="w")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = g.create_array("a", shape=(2**21,), chunks=(2**16,), dtype=dtype,
+                               fill_value=fill, compressors=[_COMPRESSOR],
+                               filters=[Delta(dtype=dtype)] if delta else None)
+        a[:2**16] = np.arange(2**16, dtype=dtype)  # an old chunk, later overwritten by fill
+        a[2**17:2**17 + 10] = 7
+        if name == "zarr":
+            a[123:123 + len(values)] = values
+        else:
+            write_region(a, 123, values)
+        stores.append(tmp_path / name / "a" / "c")
+    files = [sorted(p.name for p in s.iterdir()) for s in stores]
+    assert files[0] == files[1] and "2" not in files[0]
+    for f in files[0]:
+        assert (stores[0] / f).read_bytes() == (stores[1] / f).read_bytes(), f
