@@ -212,13 +212,13 @@ def demo(
 
 
 def _serve(stores: list[str], port: int, address: str, origins: list[str],
-           show_url: bool = False) -> None:
+           show_url: bool = False, tile_url: str | None = None) -> None:
     from dashboard.server import serve as serve_dashboard
 
     if show_url:
         out.print(f"dashboard: http://{address}:{port}/", highlight=False)
     serve_dashboard(stores, port=port, address=address,
-                    allow_websocket_origin=origins or None)
+                    allow_websocket_origin=origins or None, tile_url=tile_url)
 
 
 @app.command()
@@ -228,6 +228,10 @@ def serve(
     address: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     allow_websocket_origin: Annotated[list[str], typer.Option(
         help="Host[:port] allowed to open the websocket (repeat)")] = [],  # noqa: B006
+    tile_url: Annotated[str | None, typer.Option(
+        envvar="BELVEDERE_TILE_URL",
+        help="Map tiles for the stations page, fetched by the browser, e.g. "
+             "https://tile.openstreetmap.org/{Z}/{X}/{Y}.png; none: plain lon/lat axes")] = None,
 ) -> None:
     """Serve the dashboard over one or more stores."""
     from pipelines.store import StoreError, open_store
@@ -237,7 +241,7 @@ def serve(
             open_store(s)
         except StoreError as exc:
             _fail(str(exc), 2)
-    _serve(store, port, address, allow_websocket_origin, show_url=True)
+    _serve(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url)
 
 
 def main() -> None:

@@ -31,14 +31,15 @@ def _guarded(name: str, factory: Callable[[], pn.viewable.Viewable]
     return page
 
 
-def build_app(stores: list[str] | Sources) -> dict[str, Callable[[], pn.viewable.Viewable]]:
+def build_app(stores: list[str] | Sources, tile_url: str | None = None
+              ) -> dict[str, Callable[[], pn.viewable.Viewable]]:
     """Routes -> page factories (each call builds one session's page) for these stores."""
     from dashboard.availability import availability_page
     from dashboard.overview import overview_page
     from dashboard.stations import stations_page
     from dashboard.waveforms import waveforms_page
 
-    sources = stores if isinstance(stores, Sources) else Sources(list(stores))
+    sources = stores if isinstance(stores, Sources) else Sources(list(stores), tile_url)
     for label in sources.labels:  # fail at start, with the store's own message, not per page
         sources.store(label)
     pages = {
@@ -51,10 +52,11 @@ def build_app(stores: list[str] | Sources) -> dict[str, Callable[[], pn.viewable
 
 
 def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
-          allow_websocket_origin: list[str] | None = None, show: bool = False) -> None:
+          allow_websocket_origin: list[str] | None = None, show: bool = False,
+          tile_url: str | None = None) -> None:
     """Serve the dashboard for these stores until interrupted (blocks)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    app = build_app(stores)
+    app = build_app(stores, tile_url)
     from dashboard import raster
 
     raster.warm_up()  # compile the drawing kernels before the first visitor waits for them

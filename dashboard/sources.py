@@ -17,7 +17,8 @@ def store_label(url: str) -> str:
 class Sources:
     """The stores given to the server, by label, in the order given (the first is the default)."""
 
-    def __init__(self, urls: list[str]):
+    def __init__(self, urls: list[str], tile_url: str | None = None):
+        self.tile_url = tile_url  # map tiles, fetched by the browser; None: plain lon/lat axes
         if not urls:
             raise ValueError("no store given: pass at least one --store")
         self.urls = list(urls)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import math
-import os
 import traceback
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -28,7 +27,6 @@ from pipelines.store import Store
 
 log = logging.getLogger(__name__)
 
-TILE_URL_ENV = "BELVEDERE_TILE_URL"
 EARTH_RADIUS_M = 6378137.0
 
 
@@ -191,8 +189,7 @@ def stations_page(sources: Sources) -> pn.viewable.Viewable:
     try:
         store = sources.store(label)
         stations = stations_of(store)
-        tile_url = os.environ.get(TILE_URL_ENV) or getattr(sources, "tile_url", None)
-        fig = map_figure(stations, store.events(), label, default, tile_url)
+        fig = map_figure(stations, store.events(), label, default, sources.tile_url)
     except Exception as exc:
         log.error("stations failed:\n%s", traceback.format_exc())
         return layout.page("stations", layout.alert(f"Stations failed: {exc}"), store=label,

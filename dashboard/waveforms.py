@@ -249,7 +249,8 @@ class WaveformsPage:
             return None
         pad = (span[1] - span[0]) * 0.01
         lo, hi = span[0] - pad, span[1] + pad
-        ov = figure(x_axis_type="datetime", height=OVERVIEW_HEIGHT, sizing_mode="stretch_width",
+        ov = figure(name="overview", x_axis_type="datetime", height=OVERVIEW_HEIGHT,
+                    sizing_mode="stretch_width",
                     x_range=Range1d(ms(lo), ms(hi)), y_range=Range1d(-0.5, n - 0.5),
                     toolbar_location=None, tools="", min_border_left=10, min_border_right=20)
         ov.yaxis.visible = False

@@ -69,8 +69,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served_dashboard(stores: list[str], port: int | None = None, timeout: float = 60.0
-                     ) -> Iterator[str]:
+def served_dashboard(stores: list[str], port: int | None = None, timeout: float = 60.0,
+                     extra_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Run `belvedere serve` in a subprocess; yields its base URL once /liveness answers,
     and stops it on exit."""
     port = port or free_port()
@@ -78,6 +78,7 @@ def served_dashboard(stores: list[str], port: int | None = None, timeout: float 
            "--address", "127.0.0.1"]
     for store in stores:
         cmd += ["--store", store]
+    cmd += list(extra_args)
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"belvedere-serve-{port}.log"),
                "w")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log,

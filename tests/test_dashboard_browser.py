@@ -87,6 +87,14 @@ def plot_frame(page, name: str = "waveforms") -> dict:
     }}""")
 
 
+def screen_x(page, name: str, t_ms: float) -> float:
+    """Page x coordinate of time `t_ms` on a named plot."""
+    return page.evaluate(f"""(t) => {{
+      const m = ({JS_MODEL})('{name}'); const v = Bokeh.index.find_one(m);
+      return v.canvas_view.el.getBoundingClientRect().left + v.frame.x_scale.compute(t); }}""",
+                         t_ms)
+
+
 def frame_pixels(page, name: str = "waveforms", path: str | None = None) -> np.ndarray:
     """Screenshot of the plot's data frame as an (h, w, 3) array."""
     png = page.screenshot(clip=plot_frame(page, name), path=path)
@@ -190,6 +198,28 @@ def test_wheel_zoom_redraws_and_updates_the_url(server, page):
     assert diff.mean() > 0.02, "the drawn pixels changed"
     assert page.get_by_text("1 pixel ≈").inner_text() != status_before  # re-read finer
     assert colored_fraction(after) > 0.005
+
+
+def test_dragging_the_overview_box_moves_the_view(server, page):
+    t0, t1 = T0_NS + 3600 * NS, T0_NS + 2 * 3600 * NS
+    open_page(page, server + f"/waveforms?streams=BV.ALPA.00.HHZ&from={format_time(t0)}"
+              f"&to={format_time(t1)}")
+    q0 = query(page)
+    before = x_range(page)
+    ov = plot_frame(page, "overview")
+    y = ov["y"] + ov["height"] / 2
+    mid, half_hour_earlier = (screen_x(page, "overview", (t0 + t1) / 2e6 - d)
+                              for d in (0, 1800e3))
+    page.mouse.move(mid, y)  # the middle of the range tool's box...
+    page.mouse.down()
+    page.mouse.move(half_hour_earlier, y, steps=8)  # ...dragged half an hour to the left
+    page.mouse.up()
+    q = wait_query_change(page, q0)
+    after = x_range(page)
+    shift = before[0] - after[0]
+    assert 0.3 * 3600e3 < shift < 0.7 * 3600e3, "moved about half an hour earlier"
+    assert after[1] - after[0] == pytest.approx(before[1] - before[0], rel=0.01)
+    assert q["from"] < q0["from"]
 
 
 def test_url_restores_its_view(server, page):
@@ -321,3 +351,44 @@ def test_overview_page(server, page):
     img = frame_pixels(page, "timeline")
     assert ink_fraction(img) > 0.3
     assert urlparse(page.url).path == "/"
+
+
+def test_stations_map_draws_tiles_from_the_configured_url(tmp_path_factory, browser):
+    """With --tile-url the browser (not the server) fetches map tiles from that URL."""
+    import http.server
+    import threading
+
+    from browser import free_port
+
+    requests: list[str] = []
+    png = io.BytesIO()
+    Image.new("RGB", (256, 256), (250, 200, 40)).save(png, format="PNG")
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server API)
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.end_headers()
+            self.wfile.write(png.getvalue())
+
+        def log_message(self, *args):
+            pass
+
+    tiles = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Tiles)
+    threading.Thread(target=tiles.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{tiles.server_port}/{{Z}}/{{X}}/{{Y}}.png"
+    store = build_store(str(tmp_path_factory.mktemp("tiles") / "demo.zarr"))
+    try:
+        with served_dashboard([store], extra_args=("--tile-url", url)) as base:
+            pg = browser.new_page(viewport=VIEWPORT)
+            open_page(pg, base + "/stations")
+            pg.wait_for_timeout(1500)
+            img = frame_pixels(pg, "map", path=f"{SHOTS}/bv_stations_tiles.png")
+            pg.close()
+    finally:
+        tiles.shutdown()
+    assert requests and all(p.endswith(".png") for p in requests)
+    yellow = (np.abs(img.astype(np.int16) - [250, 200, 40]).max(-1) < 30).mean()
+    assert yellow > 0.5, "the tiles are drawn under the stations"
