@@ -109,7 +109,7 @@ class SlurmJobs:
     single: str  # job id of a one-task job that holds 80 MiB for a moment
     failing: str  # job id of a job that exits with status 3
     array: str  # array job id (tasks 1-3)
-    cancelled: str  # a held job cancelled before it started
+    cancelled: str  # a running job cancelled with scancel (state `CANCELLED by UID`)
     cluster: str = ""
     ids: list[str] = field(default_factory=list)
 
@@ -146,7 +146,13 @@ def slurm_jobs(tmp_path_factory) -> SlurmJobs:
                  "python3 -c 'import time; x = bytearray(80 * 2**20); time.sleep(1.5)'")
     failing = _sh(*sb, "--job-name=bv-fail", "--wrap", "sleep 0.5; exit 3")
     array = _sh(*sb, "--job-name=bv-array", "--array=1-3", "--wrap", "sleep 1")
-    held = _sh(*sb, "--job-name=bv-held", "--hold", "--wrap", "true")
+    held = _sh(*sb, "--job-name=bv-cancel", "--wrap", "sleep 120")
+    deadline = time.time() + 60
+    while _sh("squeue", "-h", "-j", held, "-o", "%T") != "RUNNING":
+        if time.time() > deadline:
+            raise RuntimeError(f"job {held} did not start: {_sh('squeue')}")
+        time.sleep(0.2)
+    time.sleep(1)  # let it run a moment
     _sh("scancel", held)
     ids = [single.split(";")[0], failing.split(";")[0], array.split(";")[0],
            held.split(";")[0]]
