@@ -108,6 +108,8 @@ def info(
     """List a store's streams with spans, gaps and sizes."""
     from pipelines.store import StoreError, describe, open_store
 
+    cli_usage.info_if_usage_store(store, as_json)  # a usage store: jobs, metrics, runs
+
     try:
         st = open_store(store)
         if stream:

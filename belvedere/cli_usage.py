@@ -138,3 +138,32 @@ def export_usage(store: str, name: str, output: str, fmt: str, start: str | None
 def register(ingest_app: typer.Typer) -> None:
     """Add `ingest usage` to the ingest sub-app."""
     ingest_app.command("usage")(ingest_usage_cmd)
+
+
+def info_if_usage_store(store: str, as_json: bool) -> None:
+    """When `store` is a usage store, describe it (jobs, metrics, runs) and exit; else return."""
+    from pipelines.usage.usage_store import is_usage_store
+
+    if not is_usage_store(store):
+        return
+    from pipelines.store import StoreError
+    from pipelines.usage.usage_store import UsageStore
+
+    try:
+        st = UsageStore(store, mode="r")
+        desc = st.describe()
+    except StoreError as exc:
+        _fail(str(exc), 1)
+    if as_json:
+        out.print_json(json.dumps(desc, default=str))
+    else:
+        j = desc["jobs"]
+        out.print(f"{desc['store']}: usage store, layout version {desc['layout_version']}, "
+                  f"{desc['bytes'] / 1e6:,.3f} MB", highlight=False)
+        out.print(f"jobs: {j['rows']} ({', '.join(f'{k} {v}' for k, v in j['states'].items())})"
+                  f" from {j['first'] or '-'} to {j['last'] or '-'}", highlight=False)
+        for m in desc["metrics"]:
+            out.print(f"metric {m['name']}: {m['series']} series x {m['times']} times, "
+                      f"{m['first']} to {m['last']}", highlight=False)
+        out.print(f"ingest runs recorded: {desc['runs']}", highlight=False)
+    raise typer.Exit(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -160,6 +161,11 @@ def test_export_jobs_csv_and_parquet(tmp_path):
     assert csv.set_index("job_id").loc["501", "total_cpu_s"] == 3600
     r = run_cli("export", "--store", str(store), "jobs", "--format", "mseed", "-o", str(out))
     assert r.returncode == 2
+    r = run_cli("info", str(store), "--json")
+    assert r.returncode == 0, r.stderr
+    desc = json.loads(r.stdout)
+    assert desc["kind"] == "usage" and desc["jobs"]["rows"] == 2 and desc["runs"] == 2
+    assert desc["jobs"]["states"] == {"COMPLETED": 2}
     r = run_cli("export", "--store", str(store), "nosuch", "--format", "csv", "-o", str(out))
     assert r.returncode == 1 and "no metric 'nosuch'" in r.stderr
 

@@ -525,6 +525,30 @@ class UsageStore:
             fs.rm(posixpath.join(base, tmp), recursive=True)
 
     # -- misc -----------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary: jobs by state and span, metrics with their spans, runs."""
+        jobs = self.jobs(["state", "submit", "end"])
+        span = pd.concat([jobs["submit"], jobs["end"]]).dropna()
+        metrics = []
+        for name in self.metrics():
+            m = self.metric(name)
+            t = m.times()
+            metrics.append({"name": name, "series": len(m.series), "times": len(t),
+                            "query": m.attrs.get("query", ""),
+                            "first": utc_iso(t[0]) if len(t) else None,
+                            "last": utc_iso(t[-1]) if len(t) else None})
+        return {
+            "store": self.url, "kind": USAGE_KIND,
+            "layout_version": self.meta.get("layout_version"), "bytes": self.nbytes(),
+            "jobs": {"rows": len(jobs),
+                     "states": {str(k): int(v) for k, v in
+                                jobs["state"].value_counts().items() if v},
+                     "first": utc_iso(span.min().value) if len(span) else None,
+                     "last": utc_iso(span.max().value) if len(span) else None},
+            "metrics": metrics, "runs": len(self.runs()),
+        }
+
+
     def _writable(self) -> None:
         if self.mode == "r":
             raise StoreError(f"usage store {self.url} is open read-only")
