@@ -1,0 +1,379 @@
+"""One configuration: a TOML file, `BELVEDERE_*` environment variables, command-line options.
+
+Precedence, highest first: command line > environment > file > defaults. The file is
+`--config FILE`, else `$BELVEDERE_CONFIG`, else `./belvedere.toml` when it exists. Every key
+of every section has an environment variable named `BELVEDERE_<SECTION>_<KEY>` in capitals
+(`[serve] port` is `BELVEDERE_SERVE_PORT`, `[dask.slurm] queue` is
+`BELVEDERE_DASK_SLURM_QUEUE`). Lists in the environment are comma-separated (or a JSON
+array); tables are JSON objects. Unknown keys and bad values are refused with a message
+naming the key, where it came from, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_FILE = "belvedere.toml"
+ENV_FILE = "BELVEDERE_CONFIG"
+ENV_PREFIX = "BELVEDERE_"
+# Older names that keep working (the environment variable wins over the file, as for any other).
+ENV_ALIASES = {"BELVEDERE_TILE_URL": ("serve", "tile_url")}
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServeSettings(_Section):
+    """`belvedere serve`: which stores, where to listen, who may connect."""
+
+    stores: list[str] = Field(default_factory=list,
+                              description="store folders or fsspec URLs (http://, s3://)")
+    port: int = Field(5006, ge=1, le=65535)
+    address: str = "127.0.0.1"
+    allow_websocket_origin: list[str] = Field(default_factory=list,
+                                              description="host[:port] the page is reached at")
+    tile_url: str | None = None
+    prefix: str = Field("", description="URL path prefix behind a reverse proxy, e.g. /belvedere")
+
+    @field_validator("stores", "allow_websocket_origin")
+    @classmethod
+    def _no_empty(cls, v: list[str]) -> list[str]:
+        if any(not s.strip() for s in v):
+            raise ValueError("entries must not be empty")
+        return [s.strip() for s in v]
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", v):
+            raise ValueError("must be a URL path such as /belvedere (letters, digits, . _ ~ -)")
+        return v
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tiles(cls, v: str | None) -> str | None:
+        if v is not None and v.strip() == "":
+            return None
+        if v is not None and not re.match(r"^https?://", v):
+            raise ValueError("must be an http(s) URL with {Z}/{X}/{Y}, e.g. "
+                             "https://tile.openstreetmap.org/{Z}/{X}/{Y}.png")
+        return v
+
+
+class IngestSettings(_Section):
+    """`belvedere ingest`: the default store, local parallelism, snapping, the catalog."""
+
+    store: str | None = None
+    workers: int = Field(1, ge=1, le=1024)
+    snap_tolerance: float = Field(0.25, ge=0.0, le=0.5)
+    catalog: str | None = Field(None, description="datasets catalog file (TOML)")
+
+
+_WALLTIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}(:\d{2})?$|^\d+$")
+
+
+def _check_memory(v: str | None) -> str | None:
+    if v is None:
+        return v
+    from dask.utils import parse_bytes
+
+    try:
+        if parse_bytes(v) <= 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError("not an amount of memory such as 16GiB or 4000MB") from None
+    return v
+
+
+class SlurmSettings(_Section):
+    """Options of dask-jobqueue's SLURMCluster (one Slurm job per `jobs`)."""
+
+    queue: str | None = None
+    account: str | None = None
+    cores: int = Field(1, ge=1)
+    processes: int = Field(1, ge=1)
+    memory: str = "4GiB"
+    walltime: str = "01:00:00"
+    job_name: str = "belvedere-ingest"
+    job_extra_directives: list[str] = Field(default_factory=list)
+    job_script_prologue: list[str] = Field(default_factory=list)
+    interface: str | None = None
+    local_directory: str | None = None
+    log_directory: str | None = None
+    python: str | None = None
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        return _check_memory(v)  # type: ignore[return-value]
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, v: str) -> str:
+        if not _WALLTIME.match(v):
+            raise ValueError("must be a Slurm time such as 02:00:00, 1-00:00:00 or 90 (minutes)")
+        return v
+
+
+class KubernetesSettings(_Section):
+    """Options of a dask-kubernetes cluster (Dask operator) for ingest."""
+
+    image: str = "ghcr.io/example/belvedere:latest"
+    namespace: str | None = None
+    name: str = "belvedere-ingest"
+    resources: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"requests": {"cpu": "1", "memory": "4Gi"},
+                                 "limits": {"cpu": "2", "memory": "4Gi"}})
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("resources")
+    @classmethod
+    def _resources(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        bad = set(v) - {"requests", "limits"}
+        if bad:
+            raise ValueError(f"only 'requests' and 'limits' are allowed, not {sorted(bad)}")
+        return v
+
+
+class DaskSettings(_Section):
+    """Where ingest tasks run: here, on an existing scheduler, on Slurm or on Kubernetes."""
+
+    cluster: Literal["local", "scheduler", "slurm", "kubernetes"] = "local"
+    scheduler: str | None = Field(None, description="tcp://host:8786 when cluster = scheduler")
+    workers: int = Field(2, ge=1, le=10000, description="Slurm jobs or Kubernetes worker pods")
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+
+    @model_validator(mode="after")
+    def _needs_scheduler(self) -> DaskSettings:
+        if self.cluster == "scheduler" and not self.scheduler:
+            raise ValueError("cluster = 'scheduler' needs scheduler = 'tcp://HOST:8786' "
+                             "(BELVEDERE_DASK_SCHEDULER)")
+        return self
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
+
+
+# -- environment variables ------------------------------------------------------------------
+def _fields(model: type[BaseModel], prefix: tuple[str, ...] = ()
+            ) -> dict[tuple[str, ...], Any]:
+    """Every leaf key of the model as a path, with its annotation."""
+    out: dict[tuple[str, ...], Any] = {}
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.update(_fields(ann, (*prefix, name)))
+        else:
+            out[(*prefix, name)] = ann
+    return out
+
+
+def env_names() -> dict[str, tuple[str, ...]]:
+    """Every environment variable the configuration reads -> its key path."""
+    names = {ENV_PREFIX + "_".join(p).upper(): p for p in _fields(Settings)}
+    names.update(ENV_ALIASES)
+    return names
+
+
+def _env_value(path: tuple[str, ...], raw: str) -> Any:
+    ann = str(_fields(Settings)[path])
+    text = raw.strip()
+    if ann.startswith("list"):
+        if text.startswith("["):
+            return json.loads(text)
+        return [s.strip() for s in text.split(",") if s.strip()]
+    if ann.startswith("dict"):
+        return json.loads(text) if text else {}
+    return raw
+
+
+def _env_layer(env: Mapping[str, str]) -> tuple[dict, dict[tuple[str, ...], str]]:
+    names = env_names()
+    sections = tuple(ENV_PREFIX + s.upper() + "_" for s in Settings.model_fields)
+    data: dict = {}
+    origin: dict[tuple[str, ...], str] = {}
+    for var in sorted(env, key=lambda v: v in ENV_ALIASES):  # the full name beats an alias
+        if var in names:
+            path = names[var]
+            if path in origin:
+                continue
+            try:
+                value = _env_value(path, env[var])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{var}: not valid JSON ({exc.msg}); give a JSON "
+                                  "array or object") from None
+            _set(data, path, value)
+            origin[path] = f"environment variable {var}"
+        elif var.startswith(sections):
+            near = sorted(n for n in names if n.startswith(var.rsplit("_", 1)[0]))
+            raise ConfigError(f"unknown environment variable {var}; known ones in that "
+                              f"section: {', '.join(near or sorted(names))}")
+    return data, origin
+
+
+def _set(data: dict, path: tuple[str, ...], value: Any) -> None:
+    for p in path[:-1]:
+        data = data.setdefault(p, {})
+    data[path[-1]] = value
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _leaves(data: dict, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for k, v in data.items():
+        if isinstance(v, dict) and (*prefix, k) not in _fields(Settings):
+            out += _leaves(v, (*prefix, k))
+        else:
+            out.append((*prefix, k))
+    return out
+
+
+# -- loading ------------------------------------------------------------------------------
+def config_path(explicit: str | os.PathLike | None = None,
+                env: Mapping[str, str] | None = None) -> Path | None:
+    """The configuration file to read: the option, $BELVEDERE_CONFIG, ./belvedere.toml, none."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get(ENV_FILE):
+        return Path(env[ENV_FILE])
+    default = Path(DEFAULT_FILE)
+    return default if default.is_file() else None
+
+
+def read_file(path: Path) -> dict:
+    """The TOML file's contents as a dict; a missing or malformed file is a ConfigError."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def load(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+         overrides: dict | None = None) -> Settings:
+    """Defaults < file < environment < `overrides` (the command line), validated."""
+    env = os.environ if env is None else env
+    file = config_path(path, env)
+    file_data = read_file(file) if file else {}
+    env_data, origin = _env_layer(env)
+    for leaf in _leaves(file_data):
+        origin.setdefault(leaf, f"{file}")
+    data = _merge(file_data, env_data)
+    for leaf in _leaves(overrides or {}):
+        origin[leaf] = "the command line"
+    data = _merge(data, overrides or {})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, origin)) from None
+
+
+def _explain(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
+    lines = []
+    for e in exc.errors():
+        loc = tuple(str(x) for x in e["loc"])
+        src = _origin_of(loc, origin)
+        where = f" (from {src})" if src else ""
+        key = _keyname(loc)
+        if e["type"] == "extra_forbidden":
+            section = _section_model(loc[:-1])
+            allowed = ", ".join(section.model_fields) if section else "?"
+            lines.append(f"unknown key {key}{where}; allowed here: {allowed}")
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, dict) else f"; got {got!r}"
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{key}{where}: {msg}{shown}")
+    return "bad configuration:\n  " + "\n  ".join(lines)
+
+
+def _origin_of(loc: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str | None:
+    if loc in origin:
+        return origin[loc]
+    for k, v in origin.items():  # a whole table (an unknown section, a nested model)
+        if k[:len(loc)] == loc:
+            return v
+    for n in range(len(loc) - 1, 0, -1):
+        if loc[:n] in origin:
+            return origin[loc[:n]]
+    return None
+
+
+def _keyname(loc: tuple[str, ...]) -> str:
+    if len(loc) <= 1:
+        return f"[{loc[0]}]" if loc else "(top level)"
+    return f"[{'.'.join(loc[:-1])}] {loc[-1]}"
+
+
+def _section_model(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        info = model.model_fields.get(part)
+        if info is None or not (isinstance(info.annotation, type)
+                                and issubclass(info.annotation, BaseModel)):
+            return None
+        model = info.annotation
+    return model
+
+
+# -- the command line ---------------------------------------------------------------------
+# Command-line parameter -> configuration key, per command.
+CLI_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "serve": {"store": ("serve", "stores"), "port": ("serve", "port"),
+              "address": ("serve", "address"),
+              "allow_websocket_origin": ("serve", "allow_websocket_origin"),
+              "tile_url": ("serve", "tile_url"), "prefix": ("serve", "prefix")},
+    "ingest": {"store": ("ingest", "store"), "workers": ("ingest", "workers"),
+               "snap_tolerance": ("ingest", "snap_tolerance"),
+               "scheduler": ("dask", "scheduler"), "catalog": ("ingest", "catalog")},
+}
+
+
+def from_cli(ctx: Any, command: str, config_file: str | os.PathLike | None = None) -> Settings:
+    """Settings with the options typed on this command line (click context) on top."""
+    from click.core import ParameterSource
+
+    overrides: dict = {}
+    for param, path in CLI_KEYS[command].items():
+        if param not in ctx.params:
+            continue
+        if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
+            value = ctx.params[param]
+            if isinstance(value, tuple):
+                value = list(value)
+            if value in ([], None):
+                continue
+            _set(overrides, path, value)
+            if path == ("dask", "scheduler"):
+                _set(overrides, ("dask", "cluster"), "scheduler")
+    return load(config_file, overrides=overrides)
+
