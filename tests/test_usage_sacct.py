@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -110,6 +111,23 @@ def test_timezone_local_times_to_utc():
     assert jobs["2"].start_ns == ns("2024-07-15T10:00:00")  # CEST = UTC+2
     with pytest.raises(ValueError, match="unknown time zone"):
         parse_sacct(text.splitlines(), timezone="Mars/Olympus")
+
+
+def test_default_timezone_is_the_machines_with_its_dst(monkeypatch):
+    text = (f"{HEADER}\n"
+            "1|1|c|p|q|a|u|2024-01-15T12:00:00|2024-01-15T12:00:00|2024-01-15T13:00:00|01:00:00|"
+            "COMPLETED|0:0|1|1|cpu=1|||n|j\n"
+            "2|2|c|p|q|a|u|2024-07-15T12:00:00|2024-07-15T12:00:00|2024-07-15T13:00:00|01:00:00|"
+            "COMPLETED|0:0|1|1|cpu=1|||n|j\n")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        jobs = by_id(parse_sacct(text.splitlines()))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert jobs["1"].start_ns == ns("2024-01-15T17:00:00")  # EST = UTC-5
+    assert jobs["2"].start_ns == ns("2024-07-15T16:00:00")  # EDT = UTC-4
 
 
 def test_every_bad_line_reported_with_its_number():

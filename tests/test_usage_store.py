@@ -188,17 +188,26 @@ def test_metric_merges_append_overlap_backfill(tmp_path):
     v3[0, 0] = -1.0
     v3[0, 5] = np.nan
     assert st.write_metric("cpu", t, [a, b], v3) == 1
+    # Overlap the end and run past it (the usual re-query): merged in place, no rewrite.
+    t4 = t2[5:] + 5 * 30 * NS - 5 * 30 * NS
+    t4 = np.concatenate([t4, t2[-1] + np.arange(1, 6) * 30 * NS])
+    inode = os.stat(tmp_path / "u.zarr/metrics/cpu").st_ino
+    assert st.write_metric("cpu", t4, [c], np.full((1, 10), 2.0)) == 10
+    assert os.stat(tmp_path / "u.zarr/metrics/cpu").st_ino == inode  # not swapped
+    t2 = np.concatenate([t2, t4[5:]])
     # Backfill before the first time: a rewrite of the metric, swapped in whole.
     t0 = t - 10 * 30 * NS
     assert st.write_metric("cpu", t0, [b], np.full((1, 10), 7.0)) == 10
+    assert os.stat(tmp_path / "u.zarr/metrics/cpu").st_ino != inode  # rewritten, swapped in
     m = UsageStore(str(tmp_path / "u.zarr")).metric("cpu")
     assert [s["name"] for s in m.series] == [a["name"], b["name"], c["name"]]
     assert np.array_equal(m.times(), np.concatenate([t0, t, t2]))
     vals = m.values()
-    assert vals.shape == (3, 30)
+    assert vals.shape == (3, 35)
     assert vals[0, 10] == -1.0 and vals[0, 15] == 5.0 and np.isnan(vals[0, 0])
     assert np.isnan(vals[1, 13]) and vals[1, 12] == 12.0 and (vals[1, :10] == 7.0).all()
-    assert (vals[2, 20:] == 1.0).all() and np.isnan(vals[2, :20]).all()
+    assert (vals[2, 20:25] == 1.0).all() and (vals[2, 25:] == 2.0).all()
+    assert np.isnan(vals[2, :20]).all() and np.isnan(vals[0, 30:]).all()
     assert m.values(t[2], t[4]).shape == (3, 2)
     assert not any(n.endswith((".tmp", ".old")) for n in os.listdir(tmp_path / "u.zarr/metrics"))
     out = tmp_path / "cpu.csv"

@@ -117,15 +117,19 @@ class SacctResult:
     step_lines: int = 0
 
 
-def resolve_timezone(name: str | None) -> ZoneInfo | Any:
-    """The zone sacct printed its times in: a name such as `Europe/Paris`, or this machine's."""
+def resolve_timezone(name: str | None) -> ZoneInfo | None:
+    """The zone sacct printed its times in: a name such as `Europe/Paris`; None = this machine's.
+
+    The machine's zone is applied with its own daylight-saving rules (as `TZ` or the system
+    configure it), not as one fixed offset.
+    """
     if name:
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {name!r}; use an IANA name such as UTC or "
                              "Europe/Paris") from None
-    return datetime.now().astimezone().tzinfo
+    return None
 
 
 def parse_time(text: str, tz: Any) -> int | None:
@@ -137,7 +141,8 @@ def parse_time(text: str, tz: Any) -> int | None:
         dt = datetime.strptime(s, "%Y-%m-%dT%H:%M:%S")
     except ValueError:
         raise SacctError(f"cannot read time {text!r} (expected YYYY-MM-DDTHH:MM:SS)") from None
-    return int(dt.replace(tzinfo=tz).timestamp()) * NS
+    # A naive datetime's timestamp() reads it in the machine's local time, DST included.
+    return int((dt if tz is None else dt.replace(tzinfo=tz)).timestamp()) * NS
 
 
 def parse_duration(text: str) -> float:

@@ -438,7 +438,9 @@ class UsageStore:
         rows = np.array([[s["name"] for s in all_series].index(s["name"]) for s in series],
                         dtype=np.int64)
         stored_t = m.times()
-        if len(stored_t) == 0 or times_ns[0] > stored_t[-1] or np.isin(times_ns, stored_t).all():
+        fresh = ~np.isin(times_ns, stored_t)
+        if len(stored_t) == 0 or not fresh.any() or times_ns[fresh][0] > stored_t[-1]:
+            # New times only after the stored ones (the usual overlapping re-query): in place.
             return self._merge_in_place(g, m, all_series, rows, times_ns, values, attrs)
         return self._merge_rewrite(name, m, all_series, rows, times_ns, values, attrs)
 
