@@ -159,7 +159,8 @@ class ChannelAppender:
         # Write only the span that holds new samples; stored samples are rewritten unchanged.
         if not new.any():
             return
-        a, b = int(np.argmax(new)), n - int(np.argmax(new[::-1]))
+        a = 0 if new[0] else int(np.argmax(new))
+        b = n if new[-1] else n - int(np.argmax(new[::-1]))
         w.write(i0 + a, merged[a:b])
         self._pending.setdefault(w.name, []).append((i0 + a, merged[a:b]))
         # The writer marked [a, b) present; unmark stored-but-rejected holes inside it.

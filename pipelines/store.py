@@ -6,9 +6,12 @@ See DESIGN.md ("Store layout") for the contract this module implements.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import posixpath
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -366,8 +369,6 @@ class Store:
             return zarr.storage.FsspecStore.from_url(url, read_only=read_only)
         path = url.removeprefix("file://")
         if read_only:
-            import os
-
             if not os.path.isdir(path):
                 raise StoreError(f"no store at {path}: the folder does not exist")
         return zarr.storage.LocalStore(path, read_only=read_only)
@@ -422,8 +423,6 @@ class Store:
     def _du(self, prefix: str) -> int:
         zs = self.zarr_store
         if isinstance(zs, zarr.storage.LocalStore):
-            import os
-
             top = os.path.join(str(zs.root), prefix)
             return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(top)
                        for f in fs)
@@ -466,18 +465,8 @@ _TMP_SUFFIX = ".rebase-tmp"
 def _create_stream_group(store: Store, name: str, sampling_rate: float, start_ns: int,
                          dtype: np.dtype, attrs: dict[str, Any]) -> StreamWriter:
     dtype = np.dtype(dtype)
-    fill = fill_value_for(dtype)
-    grp = store.root.create_group(name, overwrite=True)
-    filters = [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None
-    grp.create_array("data", shape=(0,), chunks=(DATA_CHUNK,), dtype=dtype, fill_value=fill,
-                     filters=filters, compressors=[_COMPRESSOR], dimension_names=("time",),
-                     attributes={"long_name": attrs.get("stream", name),
-                                 "units": attrs.get("units", "counts")})
-    grp.create_array("time", shape=(0,), chunks=(TIME_CHUNK,), dtype="int64",
-                     fill_value=np.iinfo(np.int64).min, filters=[Delta(dtype="int64")],
-                     compressors=[_TIME_COMPRESSOR], dimension_names=("time",),
-                     attributes={"units": "nanoseconds since 1970-01-01T00:00:00",
-                                 "calendar": "proleptic_gregorian", "standard_name": "time"})
+    data_meta = _template_metadata("data", dtype).update_attributes(
+        {"long_name": attrs.get("stream", name), "units": attrs.get("units", "counts")})
     full = {
         "belvedere": {"layout_version": LAYOUT_VERSION, "kind": "stream",
                       "written_by": f"belvedere {__version__}"},
@@ -494,8 +483,46 @@ def _create_stream_group(store: Store, name: str, sampling_rate: float, start_ns
         "conflicts": [],
         **attrs,
     }
-    grp.attrs.update(full)
-    return StreamWriter(store, name, grp)
+    from zarr.core.group import GroupMetadata
+
+    # One concurrent write of the three nodes (zarr.json each) instead of one round trip
+    # per node and per attribute.
+    nodes = {name: GroupMetadata(attributes=full, zarr_format=3),
+             f"{name}/data": data_meta, f"{name}/time": _template_metadata("time", dtype)}
+    made = dict(store.root.create_hierarchy(nodes))
+    w = StreamWriter(store, name, made[name])
+    w._arrays.update(data=made[f"{name}/data"], time=made[f"{name}/time"])
+    return w
+
+
+_TEMPLATES: dict[tuple[str, str], Any] = {}
+
+
+def _template_metadata(kind: str, dtype: np.dtype):
+    """Zarr metadata (shape 0) of a stream's `data`, `time` or pyramid arrays for a dtype."""
+    key = (kind, np.dtype(dtype).str)
+    meta = _TEMPLATES.get(key)
+    if meta is None:
+        dtype = np.dtype(dtype)
+        scratch = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
+        if kind == "data":
+            filters = [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None
+            arr = scratch.create_array("a", shape=(0,), chunks=(DATA_CHUNK,), dtype=dtype,
+                                       fill_value=fill_value_for(dtype), filters=filters,
+                                       compressors=[_COMPRESSOR], dimension_names=("time",))
+        elif kind == "time":
+            arr = scratch.create_array(
+                "a", shape=(0,), chunks=(TIME_CHUNK,), dtype="int64",
+                fill_value=np.iinfo(np.int64).min, filters=[Delta(dtype="int64")],
+                compressors=[_TIME_COMPRESSOR], dimension_names=("time",),
+                attributes={"units": "nanoseconds since 1970-01-01T00:00:00",
+                            "calendar": "proleptic_gregorian", "standard_name": "time"})
+        else:
+            arr = scratch.create_array("a", shape=(0,), chunks=(PYRAMID_CHUNK,), dtype=dtype,
+                                       fill_value=fill_value_for(dtype),
+                                       compressors=[_COMPRESSOR], dimension_names=("bucket",))
+        meta = _TEMPLATES[key] = arr.metadata
+    return meta
 
 
 def merge_segments(segments: np.ndarray, new: list[tuple[int, int]]) -> np.ndarray:
@@ -580,6 +607,9 @@ class StreamWriter(Stream):
         # Level k-1 (raw for k = 1) over [mem_lo, mem_hi), in memory when values were given.
         mem = None if values is None else (values, values)
         mem_lo, mem_hi = i0, i1
+        need = [k for k in range(self.levels + 1, levels + 1) if not self._has_level(k)]
+        if need:  # one level ahead too: the stream is likely to keep growing
+            self._create_levels(need + ([] if self._has_level(levels + 1) else [levels + 1]), n)
         for k in range(1, levels + 1):
             size = math.ceil(n / factor**k)
             try:
@@ -592,8 +622,8 @@ class StreamWriter(Stream):
                                      compressors=[_COMPRESSOR], dimension_names=("bucket",))
                     for key in ("min", "max"))
                 self._arrays[f"pyramid/{k}/min"], self._arrays[f"pyramid/{k}/max"] = amin, amax
-                if k > 1:
-                    lo_i, hi_i = 0, n_prev  # a new level is built whole from the finer one
+            if self.levels < k and k > 1:
+                lo_i, hi_i = 0, n_prev  # a new level is built whole from the finer one
             if amin.shape[0] < size:
                 amin.resize((size,))
                 amax.resize((size,))
@@ -620,6 +650,31 @@ class StreamWriter(Stream):
         pyr = {"factor": factor, "levels": self.levels, "chunk": PYRAMID_CHUNK}
         if self.group.attrs.get("pyramid") != pyr:
             self.group.attrs["pyramid"] = pyr
+
+    def _has_level(self, k: int) -> bool:
+        try:
+            self._array(f"pyramid/{k}/min")
+            self._array(f"pyramid/{k}/max")
+        except KeyError:
+            return False
+        return True
+
+    def _create_levels(self, ks: list[int], n: int) -> None:
+        """Create the arrays of pyramid levels `ks` in one concurrent write.
+
+        A level whose arrays exist but that the `pyramid` attribute does not count yet is
+        built whole from the finer level when it is first needed."""
+        if not ks:
+            return
+        meta = _template_metadata("pyramid", self.dtype)
+        nodes = {f"pyramid/{k}/{key}": meta.update_shape((math.ceil(n / self.factor**k),))
+                 for k in ks for key in ("min", "max")}
+        try:
+            made = dict(self.group.create_hierarchy(nodes))
+        except Exception:  # e.g. left over by an interrupted run: open or create one by one
+            return
+        for path in nodes:
+            self._arrays[path] = made[path]
 
     def _assemble(self, arr: zarr.Array, a: int, b: int, lo: int, hi: int,
                   mem: np.ndarray | None, span: int) -> np.ndarray:
@@ -699,7 +754,6 @@ class StreamWriter(Stream):
 def _swap_groups(store: Store, tmp_name: str, name: str) -> None:
     zs = store.zarr_store
     if isinstance(zs, zarr.storage.LocalStore):
-        import os
         import shutil
 
         root = str(zs.root)
@@ -713,6 +767,11 @@ def _swap_groups(store: Store, tmp_name: str, name: str) -> None:
         fs.rm(posixpath.join(base, name), recursive=True)
         fs.copy(posixpath.join(base, tmp_name), posixpath.join(base, name), recursive=True)
         fs.rm(posixpath.join(base, tmp_name), recursive=True)
+
+
+# Encoded time chunks by (first time, period, ...): the channels of a network usually share a
+# day-aligned grid, so their time chunks are byte-identical; each is ~200 bytes.
+_TIME_CHUNK_CACHE: dict[tuple, bytes] = {}
 
 
 def _write_time_chunks(w: StreamWriter, tarr: zarr.Array, old: int, new: int) -> bool:
@@ -734,13 +793,25 @@ def _write_time_chunks(w: StreamWriter, tarr: zarr.Array, old: int, new: int) ->
 
     comp = tarr.compressors[0]
     codec = numcodecs.Zstd(level=comp.level, checksum=comp.checksum)
-    template = np.full(tc, int(period), dtype="<i8")
-    for b0 in range(k0, k1, 64):  # bounded memory over long gaps
-        blobs = []
-        for k in range(b0, min(b0 + 64, k1)):
-            template[0] = w.start_ns + k * tc * int(period)
-            blobs.append((tarr.metadata.encode_chunk_key((k,)), codec.encode(template)))
-        _put_chunks(tarr, blobs)
+    step = int(period)
+    local = threading.local()
+
+    def job(k: int) -> tuple[str, bytes]:
+        first = w.start_ns + k * tc * step
+        cache_key = (first, step, tc, comp.level, comp.checksum)
+        blob = _TIME_CHUNK_CACHE.get(cache_key)
+        if blob is None:
+            template = getattr(local, "template", None)
+            if template is None:
+                template = local.template = np.full(tc, step, dtype="<i8")
+            template[0] = first
+            blob = codec.encode(template)
+            if len(_TIME_CHUNK_CACHE) > 4096:
+                _TIME_CHUNK_CACHE.clear()
+            _TIME_CHUNK_CACHE[cache_key] = blob
+        return tarr.metadata.encode_chunk_key((k,)), blob
+
+    _run_chunk_jobs(tarr, job, k0, k1)
     return True
 
 
@@ -757,7 +828,6 @@ _POOL = None
 def _pool():
     global _POOL
     if _POOL is None:
-        import os
         from concurrent.futures import ThreadPoolExecutor
 
         _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2),
@@ -818,6 +888,58 @@ def _all_fill(values: np.ndarray, fill) -> bool:
     return bool(values[0] == fill) and bool((values == fill).all())
 
 
+def _run_chunk_jobs(arr: zarr.Array, job, k0: int, k1: int) -> None:
+    """Run `job(k) -> (key, encoded bytes or None)` for chunks [k0, k1) in the thread pool and
+    store the results: in a local store each thread writes its file directly (zarr's event
+    loop and its thread hops cost more CPU than the writes), elsewhere through zarr."""
+    base = _local_dir(arr)
+
+    def run(k: int):
+        key, blob = job(k)
+        if base is None:
+            return key, blob
+        _write_local(base, key, blob)
+        return None
+
+    for b0 in range(k0, k1, 64):  # bounded memory for very long writes
+        out = list(_pool().map(run, range(b0, min(b0 + 64, k1))))
+        if base is None:
+            _put_chunks(arr, out)
+
+
+def _local_dir(arr: zarr.Array) -> str | None:
+    st = arr.store_path.store
+    if isinstance(st, zarr.storage.LocalStore) and not st.read_only:
+        return os.path.join(str(st.root), arr.store_path.path)
+    return None
+
+
+def _write_local(base: str, key: str, blob: bytes | None) -> None:
+    """Write one chunk file the way zarr's LocalStore does: a temporary file, then a rename,
+    so a reader (or an interrupted ingest) never sees half a chunk."""
+    path = os.path.join(base, key)
+    if blob is None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    tmp = f"{path}.{os.getpid()}-{threading.get_ident()}.partial"
+    try:
+        fh = open(tmp, "wb")
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fh = open(tmp, "wb")
+    try:
+        with fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _put_chunks(arr: zarr.Array, blobs: list[tuple[str, bytes | None]]) -> None:
     """Store encoded chunks (None: delete the chunk, it is all fill) in one round trip."""
     import asyncio
@@ -836,29 +958,37 @@ def _put_chunks(arr: zarr.Array, blobs: list[tuple[str, bytes | None]]) -> None:
 
 
 def write_region(arr: zarr.Array, i0: int, values: np.ndarray) -> None:
-    """`arr[i0:i0 + len(values)] = values` for a 1-D array, whole chunks encoded in parallel."""
+    """`arr[i0:i0 + len(values)] = values` for a 1-D array, chunks encoded in parallel.
+
+    Chunks the region covers only in part are read back (through zarr), merged and encoded
+    like the others; chunks left all fill are deleted, as zarr does.
+    """
     i1 = i0 + len(values)
-    c = int(arr.chunks[0])
-    k0, k1 = -(-i0 // c), i1 // c  # the whole chunks inside [i0, i1)
-    encode = _chunk_encoder(arr) if k1 > k0 else None
+    encode = _chunk_encoder(arr) if i1 > i0 else None
     if encode is None:
         arr[i0:i1] = values
         return
-    if i0 < k0 * c:
-        arr[i0:k0 * c] = values[:k0 * c - i0]
-    if k1 * c < i1:
-        arr[k1 * c:i1] = values[k1 * c - i0:]
+    c = int(arr.chunks[0])
+    shape = int(arr.shape[0])
     fill = arr.fill_value
-    if isinstance(fill, np.generic):
-        fill = fill.item()
+    fill = fill.item() if isinstance(fill, np.generic) else fill
+    dtype = arr.dtype
 
     def job(k: int) -> tuple[str, bytes | None]:
-        chunk = values[k * c - i0:(k + 1) * c - i0]
+        a, b = k * c, (k + 1) * c
+        if i0 <= a and b <= i1:
+            chunk = values[a - i0:b - i0]
+        else:
+            chunk = np.full(c, fill, dtype=dtype)
+            if a < shape:
+                existing = arr[a:min(b, shape)]
+                chunk[:len(existing)] = existing
+            lo, hi = max(a, i0), min(b, i1)
+            chunk[lo - a:hi - a] = values[lo - i0:hi - i0]
         key = arr.metadata.encode_chunk_key((k,))
         return key, None if _all_fill(chunk, fill) else encode(chunk)
 
-    for b0 in range(k0, k1, 64):  # bounded memory for very long writes
-        _put_chunks(arr, list(_pool().map(job, range(b0, min(b0 + 64, k1)))))
+    _run_chunk_jobs(arr, job, i0 // c, -(-i1 // c))
 
 
 def _is_fast_time_array(tarr: zarr.Array) -> bool:
@@ -896,7 +1026,14 @@ def _bucket_minmax(values: np.ndarray, present: np.ndarray, factor: int, dtype: 
         hi_s, lo_s = info.max, info.min
     if not pad and present.all():  # the common case: no gaps, no masking copies
         if factor > 1 and factor & (factor - 1) == 0:
-            mn, mx = _minmax_pow2(values, factor)
+            step = factor * 2**18
+            if n > step:  # in parallel slices (numpy releases the GIL)
+                parts = list(_pool().map(lambda a: _minmax_pow2(values[a:a + step], factor),
+                                         range(0, n, step)))
+                mn = np.concatenate([p[0] for p in parts])
+                mx = np.concatenate([p[1] for p in parts])
+            else:
+                mn, mx = _minmax_pow2(values, factor)
             return mn.astype(dtype, copy=False), mx.astype(dtype, copy=False)
         v = values.reshape(nb, factor)
         return v.min(axis=1).astype(dtype), v.max(axis=1).astype(dtype)
