@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from belvedere import cli_usage
+from belvedere import cli_dataset, cli_usage
 
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
                        "shown as datashaded views.", no_args_is_help=True,
@@ -26,6 +26,7 @@ app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zar
 ingest_app = typer.Typer(help="Bring data into a store.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 cli_usage.register(ingest_app)  # `ingest usage` (compute-resource usage, issue 6)
+cli_dataset.register(ingest_app)  # `ingest dataset NAME` (datasets/ catalog, issue 7)
 # Wide enough for a stream table when the output is a file or a pipe (rich assumes 80).
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
@@ -83,8 +84,10 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
 
 @ingest_app.command("seismic")
 def ingest_seismic_cmd(
+    ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="miniSEED files, folders, globs, SDS roots")],
-    store: Annotated[str, typer.Option(help="Store folder or fsspec URL (created if missing)")],
+    store: Annotated[str | None, typer.Option(
+        help="Store folder or fsspec URL (created if missing; default: ingest.store)")] = None,
     inventory: Annotated[list[str], typer.Option(help="StationXML file(s)")] = [],  # noqa: B006
     events: Annotated[list[str], typer.Option(help="QuakeML catalogue file(s)")] = [],  # noqa: B006
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes")] = 1,
@@ -93,10 +96,23 @@ def ingest_seismic_cmd(
     snap_tolerance: Annotated[float, typer.Option(
         min=0.0, max=0.5, help="Fraction of a sample within which times snap to the grid")] = 0.25,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
     """Ingest miniSEED / SDS archives (with StationXML and QuakeML) into a store."""
-    raise typer.Exit(run_seismic_ingest(store, paths, inventory, events, workers, scheduler,
-                                        snap_tolerance, as_json))
+    from pipelines.clusters import ClusterError, use_cluster
+
+    cfg = cli_dataset.settings_or_exit(ctx, "ingest", config)  # CLI > env > file > defaults
+    if not cfg.ingest.store:
+        _fail("no store: give --store, or ingest.store in the config / BELVEDERE_INGEST_STORE", 2)
+    try:
+        with use_cluster(cfg.dask) as address:
+            code = run_seismic_ingest(cfg.ingest.store, paths, inventory, events,
+                                      cfg.ingest.workers, address, cfg.ingest.snap_tolerance,
+                                      as_json)
+    except ClusterError as exc:
+        _fail(str(exc), 2)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -225,7 +241,10 @@ def _serve(stores: list[str], port: int, address: str, origins: list[str],
 
 @app.command()
 def serve(
-    store: Annotated[list[str], typer.Option(help="Store(s) to show")],
+    ctx: typer.Context,
+    store: Annotated[list[str], typer.Option(
+        help="Store(s) to show (default: serve.stores in the config, BELVEDERE_SERVE_STORES)")
+                     ] = [],  # noqa: B006
     port: Annotated[int, typer.Option(help="Port")] = 5006,
     address: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     allow_websocket_origin: Annotated[list[str], typer.Option(
@@ -234,9 +253,17 @@ def serve(
         envvar="BELVEDERE_TILE_URL",
         help="Map tiles for the stations page, fetched by the browser, e.g. "
              "https://tile.openstreetmap.org/{Z}/{X}/{Y}.png; none: plain lon/lat axes")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
     """Serve the dashboard over one or more stores."""
     from pipelines.store import StoreError, open_store
+
+    cfg = cli_dataset.settings_or_exit(ctx, "serve", config).serve  # CLI > env > file > defaults
+    store, port, address = cfg.stores, cfg.port, cfg.address
+    allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
+    if not store:
+        _fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2)
 
     for s in store:
         try:
