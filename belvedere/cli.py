@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from belvedere import cli_dataset, cli_usage
+from belvedere import cli_dataset, cli_snapshot, cli_usage
 
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
                        "shown as datashaded views.", no_args_is_help=True,
@@ -26,6 +26,7 @@ app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zar
 ingest_app = typer.Typer(help="Bring data into a store.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 cli_usage.register(ingest_app)  # `ingest usage` (compute-resource usage, issue 6)
+cli_snapshot.register(app)  # `snapshot` (HTML/PNG of a view, issue 4)
 cli_dataset.register(ingest_app)  # `ingest dataset NAME` (datasets/ catalog, issue 7)
 # Wide enough for a stream table when the output is a file or a pipe (rich assumes 80).
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -230,13 +231,16 @@ def demo(
 
 
 def _serve(stores: list[str], port: int, address: str, origins: list[str],
-           show_url: bool = False, tile_url: str | None = None) -> None:
+           show_url: bool = False, tile_url: str | None = None, prefix: str = "",
+           use_xheaders: bool = False) -> None:
     from dashboard.server import serve as serve_dashboard
 
+    prefix = ("/" + prefix.strip("/")) if prefix.strip("/") else ""
     if show_url:
-        out.print(f"dashboard: http://{address}:{port}/", highlight=False)
+        out.print(f"dashboard: http://{address}:{port}{prefix}/", highlight=False)
     serve_dashboard(stores, port=port, address=address,
-                    allow_websocket_origin=origins or None, tile_url=tile_url)
+                    allow_websocket_origin=origins or None, tile_url=tile_url, prefix=prefix,
+                    use_xheaders=use_xheaders)
 
 
 @app.command()
@@ -253,6 +257,10 @@ def serve(
         envvar="BELVEDERE_TILE_URL",
         help="Map tiles for the stations page, fetched by the browser, e.g. "
              "https://tile.openstreetmap.org/{Z}/{X}/{Y}.png; none: plain lon/lat axes")] = None,
+    prefix: Annotated[str, typer.Option(
+        help="Serve under this URL path behind a reverse proxy, e.g. /belvedere")] = "",
+    use_xheaders: Annotated[bool, typer.Option(
+        help="Trust the proxy's X-Forwarded-For/-Proto headers")] = False,
     config: Annotated[Path | None, typer.Option(
         "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
@@ -262,6 +270,7 @@ def serve(
     cfg = cli_dataset.settings_or_exit(ctx, "serve", config).serve  # CLI > env > file > defaults
     store, port, address = cfg.stores, cfg.port, cfg.address
     allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
+    prefix = cfg.prefix
     if not store:
         _fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2)
 
@@ -270,7 +279,8 @@ def serve(
             open_store(s)
         except StoreError as exc:
             _fail(str(exc), 2)
-    _serve(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url)
+    _serve(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url,
+           prefix=prefix, use_xheaders=use_xheaders)
 
 
 def main() -> None:

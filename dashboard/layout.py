@@ -92,8 +92,9 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
     """A whole page: header (unless embedded in an iframe) and the items below it."""
     if pn.state.curdoc is not None:
         pn.state.curdoc.title = f"{title} · Belvedere"
-    body = list(items) if embed else [header(active, store), *items]
-    return pn.Column(*body, sizing_mode="stretch_width")
+    if embed:  # an iframe: the view alone, filling it
+        return pn.Column(*items, sizing_mode="stretch_both", margin=0)
+    return pn.Column(header(active, store), *items, sizing_mode="stretch_width")
 
 
 def is_embed(args: dict[str, str]) -> bool:

@@ -53,11 +53,18 @@ def build_app(stores: list[str] | Sources, tile_url: str | None = None
 
 def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
-          tile_url: str | None = None) -> None:
-    """Serve the dashboard for these stores until interrupted (blocks)."""
+          tile_url: str | None = None, prefix: str | None = None,
+          use_xheaders: bool = False) -> None:
+    """Serve the dashboard for these stores until interrupted (blocks).
+
+    `prefix` serves every route under a path (/belvedere/waveforms) for a reverse proxy;
+    `use_xheaders` trusts its X-Forwarded-* headers for the client's scheme and address.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    app = build_app(stores, tile_url)
+    sources = Sources(list(stores), tile_url)
+    app = build_app(sources)
     from dashboard import raster
+    from dashboard.snapshot_route import SnapshotHandler
 
     raster.warm_up()  # compile the drawing kernels before the first visitor waits for them
     origins = list(allow_websocket_origin or [])
@@ -66,5 +73,7 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     for host in ("localhost", "127.0.0.1", address):
         if host and host not in ("0.0.0.0", "::"):
             origins.append(f"{host}:{port}")
+    extra = [(r"/snapshot/([a-z]+)\.html", SnapshotHandler, {"sources": sources})]
     pn.serve(app, port=port, address=address, websocket_origin=sorted(set(origins)),
-             show=show, title=TITLES, liveness=True, verbose=True, threaded=False)
+             show=show, title=TITLES, liveness=True, verbose=True, threaded=False,
+             prefix=prefix or "", use_xheaders=use_xheaders, extra_patterns=extra)

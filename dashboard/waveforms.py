@@ -29,7 +29,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from belvedere.times import format_duration, format_time, now_ns, parse_range
-from dashboard import filters, layout
+from dashboard import embed, filters, layout, share
 from dashboard.frames import SCALES, UNITS, make_frame
 from dashboard.sources import Sources
 from dashboard.viewstate import (
@@ -80,6 +80,7 @@ class WaveformsPage:
         self.sources = sources
         self.args = args
         self.embed = layout.is_embed(args)
+        self.theme = embed.theme_of(args)
         self.messages = pn.Column(sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
         errors: list[str] = []
@@ -95,12 +96,15 @@ class WaveformsPage:
         self._pending = False
         self._updating = False
         self._refresh_cb = None
+        self.share: share.ShareControl | None = None
         self.streams = [self.store[n] for n in self.state.streams]
         self.events = self.store.events()
         self._build_widgets()
-        self.plot_holder = pn.Column(sizing_mode="stretch_width")
+        self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed
+                                     else "stretch_width")
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
-                                       styles={"color": "#445", "font-size": "13px"})
+                                       styles={"color": "#aab6c4" if self.theme == "dark"
+                                               else "#445", "font-size": "13px"})
         self._build_plot()
         self._show_messages(self._url_errors)
         self._set_refresh(self.state.refresh)
@@ -178,9 +182,11 @@ class WaveformsPage:
         wheel = WheelZoomTool(dimensions="width")
         tools = [PanTool(dimensions="width"), wheel, "xbox_zoom", ResetTool(), SaveTool(),
                  CrosshairTool(dimensions="height", line_alpha=0.4)]
+        # Embedded, the plot fills its iframe (the bands share whatever height it has).
+        size = ({"sizing_mode": "stretch_both", "min_height": n * 40 + AXES_PX} if self.embed
+                else {"sizing_mode": "stretch_width", "height": height})
         fig = figure(name="waveforms", x_axis_type="datetime", x_range=x_range, y_range=y_range,
-                     height=height,
-                     sizing_mode="stretch_width", tools=tools, toolbar_location="above",
+                     **size, tools=tools, toolbar_location="above",
                      min_border_left=10, min_border_right=20, output_backend="canvas")
         fig.toolbar.active_scroll = wheel
         fig.toolbar.logo = None
@@ -196,12 +202,16 @@ class WaveformsPage:
         fig.text(x="x", y="y", text="text", source=self.label_src, text_font_size="11px",
                  text_color="#556", x_offset=6, text_baseline="top")
         self._add_events(fig, n)
+        embed.style_figure(fig, self.theme)
         fig.x_range.on_change("start", self._on_range)
         fig.x_range.on_change("end", self._on_range)
         fig.on_change("inner_width", self._on_range)
+        if self.embed:
+            fig.on_change("inner_height", self._on_range)
         self.fig = fig
-        self.overview = self._build_overview(n, reset, x_range)
-        items = [pn.pane.Bokeh(fig, sizing_mode="stretch_width")]
+        self.overview = None if self.embed else self._build_overview(n, reset, x_range)
+        items = [pn.pane.Bokeh(fig, sizing_mode="stretch_both" if self.embed
+                               else "stretch_width")]
         if self.overview is not None:
             items.append(pn.pane.Bokeh(self.overview, sizing_mode="stretch_width"))
         self.plot_holder[:] = items
@@ -258,7 +268,8 @@ class WaveformsPage:
         ov.xaxis.major_label_text_font_size = "10px"
         frame = make_frame(self.streams, int(lo), int(hi), RENDER_WIDTH,
                            max(OVERVIEW_HEIGHT - 30, n * 4))
-        ov.image_rgba(image=[np.flipud(frame.image)], x=ms(lo), y=-0.5, dw=ms(hi - lo), dh=n)
+        ov.image_rgba(image=[np.flipud(embed.recolor(frame.image, self.theme))], x=ms(lo),
+                      y=-0.5, dw=ms(hi - lo), dh=n)
         tool = RangeTool(x_range=main_range)
         tool.overlay.fill_color = "#2d6cb5"
         tool.overlay.fill_alpha = 0.15
@@ -266,7 +277,7 @@ class WaveformsPage:
         ov.title.text = "Overview: drag the box to move, its edges to zoom"
         ov.title.text_font_size = "11px"
         ov.title.text_font_style = "normal"
-        return ov
+        return embed.style_figure(ov, self.theme)
 
     # -- rendering ------------------------------------------------------------------------
     def render(self) -> None:
@@ -275,13 +286,15 @@ class WaveformsPage:
         width = self._plot_width()
         n = max(len(self.streams), 1)
         try:
-            frame = make_frame(self.streams, s.t0_ns, s.t1_ns, width, n * self.band, s.options)
+            frame = make_frame(self.streams, s.t0_ns, s.t1_ns, width, self._plot_height(n),
+                               s.options)
         except Exception:  # a broken chunk must not take the page down; say it, keep serving
             log.exception("frame failed")
             self.notes[:] = [layout.alert("Could not read this window from the store; the "
                                           "server log has the details.", "danger")]
             return
-        self.img_src.data = {"image": [np.flipud(frame.image)], "x": [ms(s.t0_ns)],
+        image = embed.recolor(frame.image, self.theme)
+        self.img_src.data = {"image": [np.flipud(image)], "x": [ms(s.t0_ns)],
                              "y": [-0.5], "dw": [ms(s.t1_ns - s.t0_ns)], "dh": [n]}
         self.label_src.data = {"x": [ms(s.t0_ns)] * len(frame.traces),
                                "y": [n - 1 - i + 0.47 for i in range(len(frame.traces))],
@@ -297,6 +310,8 @@ class WaveformsPage:
         self.notes[:] = [layout.alert(note, "warning") for note in frame.notes]
         self._sync_widgets()
         self._write_url()
+        if self.share is not None:
+            self.share.update()
 
     def _write_url(self) -> None:
         layout.set_query(self.state.to_query(self.state.store == self.sources.labels[0]))
@@ -307,6 +322,16 @@ class WaveformsPage:
             return int(self.fig.inner_width) or RENDER_WIDTH
         except UnsetValueError:
             return RENDER_WIDTH
+
+    def _plot_height(self, n: int) -> int:
+        # Embedded, the bands share the height the iframe gives the plot.
+        if self.embed:
+            try:
+                if self.fig.inner_height:
+                    return int(self.fig.inner_height)
+            except UnsetValueError:
+                pass
+        return n * self.band
 
     def _sync_widgets(self) -> None:
         self._updating = True
@@ -487,10 +512,20 @@ class WaveformsPage:
         """The whole page."""
         body = [self.messages]
         if not self.embed:
-            body.append(self.controls())
+            self.share = share.ShareControl(
+                "waveforms", self._share_query, figure="waveforms",
+                locked=lambda: self._share_query(locked=True))
+            body += [self.controls(), self.share.view()]
         body += [self.plot_holder, self.status, self.notes]
         return layout.page("waveforms", *body, store=self.state.store, embed=self.embed,
                            title="Waveforms")
+
+    def _share_query(self, locked: bool = False) -> dict[str, str]:
+        q = self.state.to_query(self.state.store == self.sources.labels[0])
+        if locked:
+            q["from"], q["to"] = format_time(self.state.t0_ns), format_time(self.state.t1_ns)
+            q.pop("refresh", None)
+        return q
 
 
 def waveforms_page(sources: Sources) -> pn.viewable.Viewable:
