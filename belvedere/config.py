@@ -47,6 +47,7 @@ class ServeSettings(_Section):
                                               description="host[:port] the page is reached at")
     tile_url: str | None = None
     prefix: str = Field("", description="URL path prefix behind a reverse proxy, e.g. /belvedere")
+    use_xheaders: bool = Field(False, description="trust the proxy's X-Forwarded-* headers")
 
     @field_validator("stores", "allow_websocket_origin")
     @classmethod
@@ -351,7 +352,8 @@ CLI_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "serve": {"store": ("serve", "stores"), "port": ("serve", "port"),
               "address": ("serve", "address"),
               "allow_websocket_origin": ("serve", "allow_websocket_origin"),
-              "tile_url": ("serve", "tile_url"), "prefix": ("serve", "prefix")},
+              "tile_url": ("serve", "tile_url"), "prefix": ("serve", "prefix"),
+              "use_xheaders": ("serve", "use_xheaders")},
     "ingest": {"store": ("ingest", "store"), "workers": ("ingest", "workers"),
                "snap_tolerance": ("ingest", "snap_tolerance"),
                "scheduler": ("dask", "scheduler"), "catalog": ("ingest", "catalog")},
@@ -360,13 +362,12 @@ CLI_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
 
 def from_cli(ctx: Any, command: str, config_file: str | os.PathLike | None = None) -> Settings:
     """Settings with the options typed on this command line (click context) on top."""
-    from click.core import ParameterSource
-
     overrides: dict = {}
     for param, path in CLI_KEYS[command].items():
         if param not in ctx.params:
             continue
-        if ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE:
+        # By name: typer may carry its own copy of click's ParameterSource enum.
+        if getattr(ctx.get_parameter_source(param), "name", None) == "COMMANDLINE":
             value = ctx.params[param]
             if isinstance(value, tuple):
                 value = list(value)
