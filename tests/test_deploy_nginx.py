@@ -1,0 +1,242 @@
+"""deploy/nginx/belvedere.conf in a real nginx: `nginx -t` passes, and Chromium reaches a real
+`belvedere serve --prefix /belvedere` through it, websocket included (the waveforms are drawn).
+
+Also the helpers that run nginx on loopback (used by test_remote_http.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser import colored_fraction, free_port, launch_chromium
+
+REPO = Path(__file__).resolve().parents[1]
+NGINX_EXAMPLE = REPO / "deploy" / "nginx" / "belvedere.conf"
+PREFIX = "/belvedere"
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+def nginx_binary() -> str:
+    """The nginx executable (Debian's package; .ci/run installs it)."""
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def nginx_main_conf(workdir: Path, http_body: str) -> Path:
+    """A complete nginx.conf in `workdir` (pid, logs, temp files there) around `http_body`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    temps = "\n".join(f"    {k}_temp_path {workdir / k};"
+                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""daemon off;
+worker_processes 1;
+pid {workdir / 'nginx.pid'};
+error_log {workdir / 'error.log'} info;
+events {{ worker_connections 256; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {workdir / 'access.log'};
+{temps}
+{http_body}
+}}
+""")
+    return conf
+
+
+@contextlib.contextmanager
+def running_nginx(conf: Path, port: int, timeout: float = 15.0) -> Iterator[str]:
+    """Run nginx with this configuration; yields http://127.0.0.1:PORT once it answers."""
+    proc = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(conf.parent)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {proc.stderr.read().decode()}")
+            try:
+                urllib.request.urlopen(base + "/", timeout=1).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (404/302 are answers)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nginx did not answer") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def example_with_ports(listen_port: int, upstream_port: int) -> str:
+    """deploy/nginx/belvedere.conf with its listen port and upstream moved to loopback test
+    ports (each substitution must hit exactly one line: the test fails if the example
+    changes shape)."""
+    text = NGINX_EXAMPLE.read_text()
+    text, n_listen = re.subn(r"^(\s*)listen 80;", rf"\1listen 127.0.0.1:{listen_port};", text,
+                             flags=re.M)
+    text, n_up = re.subn(r"^(\s*)server 127\.0\.0\.1:5006;",
+                         rf"\1server 127.0.0.1:{upstream_port};", text, flags=re.M)
+    assert (n_listen, n_up) == (1, 1), "the example's `listen 80;` / upstream line moved"
+    return text
+
+
+@contextlib.contextmanager
+def serve_process(args: list[str], port: int, prefix: str = "", timeout: float = 90.0,
+                  env: dict[str, str] | None = None) -> Iterator[str]:
+    """`belvedere serve ARGS --port PORT` in a subprocess; yields its base URL (with the
+    prefix) once PREFIX/liveness answers."""
+    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"belvedere-serve-{port}.log"),
+               "w")
+    proc = subprocess.Popen([sys.executable, "-m", "belvedere", "serve", "--port", str(port),
+                             *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    base = f"http://127.0.0.1:{port}{prefix}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"belvedere serve exited with {proc.returncode}; "
+                                   f"see {log.name}")
+            try:
+                with urllib.request.urlopen(base + "/liveness", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"belvedere serve did not answer; see {log.name}")
+            time.sleep(0.25)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def plot_frame_pixels(page, name: str = "waveforms") -> np.ndarray:
+    """Screenshot of a named Bokeh plot's data frame as an (h, w, 3) array."""
+    from PIL import Image
+
+    clip = page.evaluate("""(name) => {
+      let m = null;
+      for (const doc of Bokeh.documents) { m = doc.get_model_by_name(name); if (m) break; }
+      const v = Bokeh.index.find_one(m);
+      const c = v.canvas_view.el.getBoundingClientRect(); const b = v.frame.bbox;
+      return {x: c.left + b.x0, y: c.top + b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0};
+    }""", name)
+    png = page.screenshot(clip=clip)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def open_waveforms(browser, url: str) -> tuple[np.ndarray, list, list[str]]:
+    """Load the waveforms page in a fresh context; returns (plot pixels, websockets opened,
+    page errors)."""
+    ctx = browser.new_context(viewport=VIEWPORT)
+    page = ctx.new_page()
+    sockets: list = []
+    errors: list[str] = []
+
+    def on_ws(ws):
+        entry = {"url": ws.url, "received": 0}
+        ws.on("framereceived", lambda _payload: entry.__setitem__("received",
+                                                                 entry["received"] + 1))
+        sockets.append(entry)
+
+    page.on("websocket", on_ws)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(url)
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0",
+                               timeout=60000)
+        page.wait_for_selector("canvas", timeout=60000)
+        page.wait_for_function("""() => { for (const d of Bokeh.documents)
+            if (d.get_model_by_name('waveforms')) return true; return false; }""",
+                               timeout=60000)
+        page.wait_for_timeout(1500)
+        img = plot_frame_pixels(page)
+        page.screenshot(path=f"/tmp/belvedere_{re.sub(r'[^a-z0-9]+', '_', url)[-40:]}.png")
+    finally:
+        ctx.close()
+    return img, sockets, errors
+
+
+# -- tests ----------------------------------------------------------------------------------
+def test_nginx_example_passes_nginx_t(tmp_path):
+    conf = nginx_main_conf(tmp_path, example_with_ports(free_port(), free_port()))
+    r = subprocess.run([nginx_binary(), "-t", "-c", str(conf), "-p", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "syntax is ok" in r.stderr and "test is successful" in r.stderr
+
+
+def test_nginx_t_catches_a_broken_example(tmp_path):
+    broken = example_with_ports(free_port(), free_port()).replace(
+        "proxy_http_version 1.1;", "proxy_http_version 1.1")
+    conf = nginx_main_conf(tmp_path, broken)
+    r = subprocess.run([nginx_binary(), "-t", "-c", str(conf), "-p", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory):
+    """A real `belvedere serve --prefix /belvedere` behind the example nginx config."""
+    from test_dashboard_store import build_store
+
+    tmp = tmp_path_factory.mktemp("nginx-proxy")
+    store = build_store(str(tmp / "store.zarr"))
+    listen, upstream = free_port(), free_port()
+    args = ["--store", store, "--address", "127.0.0.1", "--prefix", PREFIX, "--use-xheaders",
+            "--allow-websocket-origin", f"127.0.0.1:{listen}"]
+    with serve_process(args, upstream, PREFIX) as direct:
+        conf = nginx_main_conf(tmp / "nginx", example_with_ports(listen, upstream))
+        with running_nginx(conf, listen) as base:
+            yield {"base": base, "direct": direct, "nginx_dir": tmp / "nginx"}
+
+
+def test_proxy_redirects_to_the_prefix_and_answers_liveness(proxied):
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        opener.open(proxied["base"] + "/", timeout=5)
+    assert exc.value.code == 302 and exc.value.headers["Location"].endswith(PREFIX + "/")
+    with urllib.request.urlopen(proxied["base"] + PREFIX + "/liveness", timeout=5) as r:
+        assert r.status == 200
+
+
+@pytest.mark.browser
+def test_waveforms_draw_through_the_proxy_over_its_websocket(proxied):
+    with launch_chromium() as browser:
+        img, sockets, errors = open_waveforms(browser, proxied["base"] + PREFIX + "/waveforms")
+    listen = proxied["base"].rsplit(":", 1)[1]
+    ws = [s for s in sockets if s["url"].startswith(f"ws://127.0.0.1:{listen}{PREFIX}/")]
+    assert ws, f"no websocket through the proxy: {sockets}"
+    assert ws[0]["received"] > 0, "the websocket through nginx carried no message"
+    assert colored_fraction(img) > 0.005, "trace ink in the waveforms plot"
+    rows = (img.astype(np.int16).max(-1) - img.astype(np.int16).min(-1) > 60).any(axis=1)
+    assert all(b.any() for b in np.array_split(rows, 4)), "four stacked traces"
+    assert not errors
+    log = (proxied["nginx_dir"] / "access.log").read_text()
+    assert re.search(rf'"GET {PREFIX}/waveforms/ws[^"]*" 101 ', log), \
+        "nginx upgraded the websocket (101 in its access log)"
