@@ -11,6 +11,7 @@ from pipelines.seismic import (
     ChannelTask,
     channel_metadata,
     ingest_channel,
+    ingest_channels,
     read_catalog,
     read_inventories,
     scan,
@@ -44,7 +45,11 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
     done = 0
     files_ok: set[str] = set()
     files_new: set[str] = set()
-    for task, res in run_tasks(ingest_channel, tasks, workers, scheduler):
+    if scheduler or workers > 1:
+        results = run_tasks(ingest_channel, tasks, workers, scheduler)
+    else:  # one task at a time, each next file (across channels) decoded while writing
+        results = ingest_channels(tasks)
+    for task, res in results:
         done += sum(sizes[p] for p in task.files)
         if progress:
             progress(done, total)

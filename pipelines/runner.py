@@ -1,10 +1,10 @@
-"""Run independent tasks here (serially or in local processes) or on a Dask cluster."""
+"""Run independent tasks here (serially or in local threads) or on a Dask cluster."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -31,10 +31,10 @@ def run_tasks(func: Callable[[T], R], tasks: Iterable[T], workers: int = 1,
     if scheduler:
         yield from _run_dask(func, tasks, scheduler)
     elif workers > 1 and len(tasks) > 1:
-        import multiprocessing as mp
-
-        # spawn, not fork: zarr keeps an event-loop thread that a fork would copy half-alive.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        # Threads, not processes: the heavy parts (miniSEED decoding, codecs, numpy, file
+        # writes) release the GIL, and a spawned process costs ~2 s of imports before its
+        # first task (fork is no option: zarr keeps an event-loop thread).
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="belvedere-task") as ex:
             futures = {ex.submit(func, t): t for t in tasks}
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()

@@ -197,43 +197,113 @@ def _load_file(path: str, channel: str, known: set[str]):
     return digest, pieces, notes
 
 
-def ingest_channel(task: ChannelTask, progress=None) -> ChannelResult:
+class Prefetcher:
+    """Checksums and decodes the files of tasks, in order, one file ahead, in a thread.
+
+    ObsPy's decoder and the codecs release the GIL, so the next file is decoded while the
+    current one is written. One prefetcher can feed several tasks run one after the other
+    (then the first file of the next channel is decoded while the last of this one is
+    written); each task must take exactly its files' results, in order.
+    """
+
+    def __init__(self, tasks: list[ChannelTask]):
+        import queue
+
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(list(tasks),), daemon=True,
+                                        name="belvedere-read")
+        self._thread.start()
+
+    def _run(self, tasks: list[ChannelTask]) -> None:
+        import queue
+
+        for task in tasks:
+            known = _committed_digests(task)
+            for path in task.files:
+                try:
+                    item = (True, _load_file(path, task.channel, known))
+                except Exception as exc:  # handed to the consumer, reported per file
+                    item = (False, exc)
+                while True:
+                    if self._stop.is_set():
+                        return
+                    try:
+                        self._q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+
+    def get(self) -> tuple[str, list[Piece] | None, list[str]]:
+        ok, value = self._q.get()
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
+def _committed_digests(task: ChannelTask) -> set[str]:
+    """Checksums of the files already committed to a channel (empty if it cannot tell)."""
+    from pipelines.append import epoch_names
+
+    try:
+        store = Store(task.store_url, mode="r")
+        return {p.get("sha256") for name in epoch_names(store, task.channel)
+                for p in store.root[name].attrs.get("provenance", [])}
+    except Exception:
+        return set()
+
+
+def ingest_channels(tasks: list[ChannelTask], progress=None):
+    """Ingest tasks one after the other, decoding ahead across them; yields (task, result)."""
+    prefetch = Prefetcher(tasks)
+    try:
+        for task in tasks:
+            yield task, ingest_channel(task, progress, prefetch=prefetch)
+    finally:
+        prefetch.close()
+
+
+def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None = None
+                   ) -> ChannelResult:
     """Ingest one channel's files in time order, committing after each file.
 
-    The next file is checksummed and decoded in a background thread while this one is
-    written (ObsPy's decoder and the codecs release the GIL), so decoding costs little.
+    The next file is checksummed and decoded in a background thread (`Prefetcher`) while
+    this one is written.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     t_start = time.perf_counter()
-    store = Store(task.store_url, mode="a")
-    app = ChannelAppender(store, task.channel, task.snap_tolerance,
-                          {"units": "counts", **_id_attrs(task.channel), **task.metadata})
-    res = ChannelResult(task.channel)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="belvedere-read") as reader:
-        def submit(i: int):
-            if i >= len(task.files):
-                return None
-            return reader.submit(_load_file, task.files[i], task.channel, app.digests())
-
-        nxt = submit(0)
-        for i, path in enumerate(task.files):
-            fut, nxt = nxt, None
+    own = prefetch is None
+    if own:
+        prefetch = Prefetcher([task])
+    try:
+        store = Store(task.store_url, mode="a")
+        app = ChannelAppender(store, task.channel, task.snap_tolerance,
+                              {"units": "counts", **_id_attrs(task.channel), **task.metadata})
+        res = ChannelResult(task.channel)
+        for path in task.files:
             try:
-                digest, pieces, notes = fut.result()
-                nxt = submit(i + 1)
+                digest, pieces, notes = prefetch.get()
                 if app.has_file(digest):
                     res.files_unchanged += 1
                     continue
-                if pieces is None:  # defensive: skipped as known, yet not committed
+                if pieces is None:  # known when the prefetch began, yet not committed here
                     pieces, notes = read_pieces(path, task.channel)
             except Exception as exc:
                 res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
                 continue
-            finally:
-                if nxt is None:
-                    nxt = submit(i + 1)
             _ingest_file(app, res, path, digest, pieces, notes, progress)
+    finally:
+        if own:
+            prefetch.close()
     if task.metadata:
         for w in app.writers.values():
             w.update_attrs(task.metadata)
@@ -375,5 +445,5 @@ def read_catalog(path: str) -> list[dict[str, Any]]:
     return events
 
 
-__all__ = ["scan", "scan_file", "expand_inputs", "ingest_channel", "ChannelTask",
+__all__ = ["scan", "scan_file", "expand_inputs", "ingest_channel", "ingest_channels", "ChannelTask",
            "ChannelResult", "read_inventories", "channel_metadata", "read_catalog"]

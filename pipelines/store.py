@@ -578,7 +578,8 @@ class StreamWriter(Stream):
         i1 = i0 + len(values)
         if i1 > self.length:
             self._grow(i1)
-        write_region(self.data, i0, values.astype(self.dtype, copy=False))
+        write_region(self.data, i0, values.astype(self.dtype, copy=False),
+                     absent=lambda a, b: not self.present_any(a, b))
         # Pending until commit; the pyramid update needs to see these samples as present.
         self.segments = merge_segments(self.segments, [(int(self.time_of(i0)),
                                                         int(self.time_of(i1)))])
@@ -642,8 +643,13 @@ class StreamWriter(Stream):
                 mask = ~_is_fill(pmin, self.dtype)
                 mn = _bucket_minmax(pmin, mask, factor, self.dtype)[0]
                 mx = _bucket_minmax(pmax, mask, factor, self.dtype)[1]
-            write_region(amin, b0, mn)
-            write_region(amax, b0, mx)
+            bucket = factor**k
+
+            def absent(a: int, b: int, bucket: int = bucket) -> bool:
+                return not self.present_any(a * bucket, b * bucket)
+
+            write_region(amin, b0, mn, absent)
+            write_region(amax, b0, mx, absent)
             mem, mem_lo, mem_hi = (mn, mx), b0, b0 + len(mn)
             lo_i, hi_i, n_prev = b0, b0 + len(mn), size
         self.levels = max(levels, self.levels)
@@ -823,15 +829,17 @@ def _write_time_chunks(w: StreamWriter, tarr: zarr.Array, old: int, new: int) ->
 # the same numcodecs objects zarr uses, and stored under the same keys; partial chunks at the
 # edges still go through zarr (read, merge, write).
 _POOL = None
+_POOL_LOCK = threading.Lock()
 
 
 def _pool():
     global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
+    with _POOL_LOCK:
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2),
-                                   thread_name_prefix="belvedere-encode")
+            _POOL = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 2),
+                                       thread_name_prefix="belvedere-encode")
     return _POOL
 
 
@@ -957,11 +965,12 @@ def _put_chunks(arr: zarr.Array, blobs: list[tuple[str, bytes | None]]) -> None:
     sync(put())
 
 
-def write_region(arr: zarr.Array, i0: int, values: np.ndarray) -> None:
+def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None) -> None:
     """`arr[i0:i0 + len(values)] = values` for a 1-D array, chunks encoded in parallel.
 
     Chunks the region covers only in part are read back (through zarr), merged and encoded
-    like the others; chunks left all fill are deleted, as zarr does.
+    like the others, unless `absent(a, b)` says that everything else in them is absent (then
+    it is written as fill); chunks left all fill are deleted, as zarr does.
     """
     i1 = i0 + len(values)
     encode = _chunk_encoder(arr) if i1 > i0 else None
@@ -980,10 +989,11 @@ def write_region(arr: zarr.Array, i0: int, values: np.ndarray) -> None:
             chunk = values[a - i0:b - i0]
         else:
             chunk = np.full(c, fill, dtype=dtype)
-            if a < shape:
+            lo, hi = max(a, i0), min(b, i1)
+            if a < shape and (absent is None or not absent(a, lo)
+                              or not absent(hi, min(b, shape))):
                 existing = arr[a:min(b, shape)]
                 chunk[:len(existing)] = existing
-            lo, hi = max(a, i0), min(b, i1)
             chunk[lo - a:hi - a] = values[lo - i0:hi - i0]
         key = arr.metadata.encode_chunk_key((k,))
         return key, None if _all_fill(chunk, fill) else encode(chunk)
