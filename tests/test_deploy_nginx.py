@@ -40,7 +40,10 @@ def nginx_main_conf(workdir: Path, http_body: str) -> Path:
     temps = "\n".join(f"    {k}_temp_path {workdir / k};"
                       for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     conf = workdir / "nginx.conf"
-    conf.write_text(f"""daemon off;
+    # As root, nginx's workers would run as nobody/www-data, who cannot read pytest's
+    # private temporary folders: keep them as the user running the test.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"""{user}daemon off;
 worker_processes 1;
 pid {workdir / 'nginx.pid'};
 error_log {workdir / 'error.log'} info;
