@@ -371,6 +371,8 @@ def from_cli(ctx: Any, command: str, config_file: str | os.PathLike | None = Non
             value = ctx.params[param]
             if isinstance(value, tuple):
                 value = list(value)
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
             if value in ([], None):
                 continue
             _set(overrides, path, value)

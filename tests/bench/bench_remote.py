@@ -80,7 +80,7 @@ def main() -> None:
     conf = nginx_main_conf(args.dir / "nginx", publish_conf(port, www))
     log = args.dir / "nginx" / "access.log"
     with running_nginx(conf, port) as base:
-        url = f"{base}/bench.zarr"
+        url = f"{base}/stores/bench.zarr"
         t = time.perf_counter()
         local_streams = open_store(str(store)).streams()
         t_local = (time.perf_counter() - t) * 1e3
