@@ -12,9 +12,13 @@ R = TypeVar("R")
 
 
 def scheduler_address(explicit: str | None) -> str | None:
-    """The Dask scheduler to use: the option, else Dask's configuration / environment."""
+    """The Dask scheduler: the option, else clusters.use_cluster's, else Dask config / env."""
     if explicit:
         return explicit
+    from pipelines.clusters import active_address
+
+    if active_address():
+        return active_address()
     try:
         import dask
 

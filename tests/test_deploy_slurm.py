@@ -131,3 +131,16 @@ python = "{sys.executable}"
         i0 = round(s.index_of(s.span_ns[0]))
         got, _ = s.read_raw(i0, i0 + len(samples))
         np.testing.assert_array_equal(got, samples)
+
+
+def test_runner_submits_to_the_cluster_in_use(monkeypatch):
+    from pipelines.runner import scheduler_address
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    s = load(None, env={"BELVEDERE_CONFIG": "/dev/null", "BELVEDERE_DASK_CLUSTER": "scheduler",
+                        "BELVEDERE_DASK_SCHEDULER": "tcp://10.1.2.3:8786"})
+    with use_cluster(s.dask) as address:
+        assert address == "tcp://10.1.2.3:8786"
+        assert scheduler_address(None) == address
+        assert scheduler_address("tcp://other:1") == "tcp://other:1"  # the option still wins
+    assert scheduler_address(None) != "tcp://10.1.2.3:8786"
