@@ -132,9 +132,15 @@ class ChannelAppender:
         i0 = int(round(w.index_of(piece.start_ns)))
         i1 = i0 + n
         incoming = piece.values.astype(w.dtype, copy=False)
-        accept = np.ones(n, dtype=bool)
         t0, t1 = int(w.time_of(i0)), int(w.time_of(i1))
-        for a, b in self._other_epochs_overlap(w, t0, t1):
+        others = self._other_epochs_overlap(w, t0, t1)
+        if not others and i0 >= 0 and not w.present_any(i0, i1):
+            # The common case, all samples new: no masks over the piece.
+            w.write(i0, incoming)
+            self._note_written(w, i0, incoming)
+            return
+        accept = np.ones(n, dtype=bool)
+        for a, b in others:
             ia = max(int(math.ceil(w.index_of(a) - 1e-9)), i0)
             ib = min(int(math.ceil(w.index_of(b) - 1e-9)), i1)
             if ib > ia:
@@ -162,12 +168,17 @@ class ChannelAppender:
         a = 0 if new[0] else int(np.argmax(new))
         b = n if new[-1] else n - int(np.argmax(new[::-1]))
         w.write(i0 + a, merged[a:b])
-        self._pending.setdefault(w.name, []).append((i0 + a, merged[a:b]))
         # The writer marked [a, b) present; unmark stored-but-rejected holes inside it.
         w.segments = _segments_from_mask(w, i0 + a, new[a:b], present[a:b])
-        self.outcome.written += int(np.count_nonzero(new))
-        lo, hi = self.outcome.touched.get(w.name, (i0 + a, i0 + b))
-        self.outcome.touched[w.name] = (min(lo, i0 + a), max(hi, i0 + b))
+        self._note_written(w, i0 + a, merged[a:b], int(np.count_nonzero(new)))
+
+    def _note_written(self, w: StreamWriter, i0: int, values: np.ndarray,
+                      new: int | None = None) -> None:
+        self._pending.setdefault(w.name, []).append((i0, values))
+        self.outcome.written += len(values) if new is None else new
+        i1 = i0 + len(values)
+        lo, hi = self.outcome.touched.get(w.name, (i0, i1))
+        self.outcome.touched[w.name] = (min(lo, i0), max(hi, i1))
 
     def _conflict(self, w: StreamWriter, piece: Piece, ia: int, ib: int, count: int,
                   why: str) -> None:

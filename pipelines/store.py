@@ -562,9 +562,8 @@ class StreamWriter(Stream):
     def _grow(self, n: int) -> None:
         old = self.length
         new = int(math.ceil(n / DATA_CHUNK) * DATA_CHUNK)
-        self.data.resize((new,))
         tarr = self._array("time")
-        tarr.resize((new,))
+        _grow_arrays([(self.data, new), (tarr, new)])
         if _write_time_chunks(self, tarr, old, new):
             return
         for c0 in range(old, new, DATA_CHUNK):  # bounded memory over long gaps
@@ -592,6 +591,16 @@ class StreamWriter(Stream):
         j = np.searchsorted(seg[:, 1], i0, side="right")
         return bool(j < len(seg) and seg[j, 0] < i1)
 
+    def present_all(self, i0: int, i1: int) -> bool:
+        """True when every sample in [i0, i1) is present (one segment covers them)."""
+        if i1 <= i0:
+            return True
+        if not len(self.segments):
+            return False
+        seg = self.segment_indices()
+        j = np.searchsorted(seg[:, 1], i0, side="right")
+        return bool(j < len(seg) and seg[j, 0] <= i0 and seg[j, 1] >= i1)
+
     def update_pyramid(self, i0: int, i1: int, values: np.ndarray | None = None) -> None:
         """Recompute every pyramid level over raw samples [i0, i1) (widened to bucket edges).
 
@@ -611,6 +620,7 @@ class StreamWriter(Stream):
         need = [k for k in range(self.levels + 1, levels + 1) if not self._has_level(k)]
         if need:  # one level ahead too: the stream is likely to keep growing
             self._create_levels(need + ([] if self._has_level(levels + 1) else [levels + 1]), n)
+        arrays = {}
         for k in range(1, levels + 1):
             size = math.ceil(n / factor**k)
             try:
@@ -623,17 +633,19 @@ class StreamWriter(Stream):
                                      compressors=[_COMPRESSOR], dimension_names=("bucket",))
                     for key in ("min", "max"))
                 self._arrays[f"pyramid/{k}/min"], self._arrays[f"pyramid/{k}/max"] = amin, amax
+            arrays[k] = (amin, amax)
+        _grow_arrays([(a, math.ceil(n / factor**k)) for k, pair in arrays.items() for a in pair])
+        for k in range(1, levels + 1):
+            size = math.ceil(n / factor**k)
+            amin, amax = arrays[k]
             if self.levels < k and k > 1:
                 lo_i, hi_i = 0, n_prev  # a new level is built whole from the finer one
-            if amin.shape[0] < size:
-                amin.resize((size,))
-                amax.resize((size,))
             b0, b1 = lo_i // factor, math.ceil(hi_i / factor)
             a, b = b0 * factor, min(b1 * factor, n_prev)
             span = factor ** (k - 1)  # raw samples per bucket of level k-1
             if k == 1:
                 vals = self._assemble(self.data, a, b, mem_lo, mem_hi, mem and mem[0], 1)
-                mask = self.present_mask(a, b)
+                mask = None if self.present_all(a, b) else self.present_mask(a, b)
                 mn, mx = _bucket_minmax(vals, mask, factor, self.dtype)
             else:
                 pmin = self._assemble(self._array(f"pyramid/{k - 1}/min"), a, b, mem_lo, mem_hi,
@@ -1022,9 +1034,26 @@ def _minmax_pow2(values: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarra
     return lo, hi
 
 
-def _bucket_minmax(values: np.ndarray, present: np.ndarray, factor: int, dtype: np.dtype
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of each run of `factor` values, ignoring absent ones (fill where empty)."""
+def _grow_arrays(sizes: list[tuple[zarr.Array, int]]) -> None:
+    """Grow 1-D arrays to the given lengths, their metadata written concurrently."""
+    grow = [(a, n) for a, n in sizes if a.shape[0] < n]
+    if not grow:
+        return
+    import asyncio
+
+    from zarr.core.sync import sync
+
+    async def run():
+        await asyncio.gather(*(a.async_array.resize((n,), delete_outside_chunks=False)
+                               for a, n in grow))
+
+    sync(run())
+
+
+def _bucket_minmax(values: np.ndarray, present: np.ndarray | None, factor: int,
+                   dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of each run of `factor` values, ignoring absent ones (fill where empty;
+    `present` None: all present)."""
     n = len(values)
     nb = math.ceil(n / factor)
     pad = nb * factor - n
@@ -1034,7 +1063,9 @@ def _bucket_minmax(values: np.ndarray, present: np.ndarray, factor: int, dtype: 
     else:
         info = np.iinfo(dtype)
         hi_s, lo_s = info.max, info.min
-    if not pad and present.all():  # the common case: no gaps, no masking copies
+    if present is None:
+        present = np.ones(n, dtype=bool) if pad else None
+    if not pad and (present is None or present.all()):  # the common case: no masking copies
         if factor > 1 and factor & (factor - 1) == 0:
             step = factor * 2**18
             if n > step:  # in parallel slices (numpy releases the GIL)
