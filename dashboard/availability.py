@@ -19,7 +19,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from belvedere.times import format_duration, format_time, now_ns, parse_range
-from dashboard import coverage, layout
+from dashboard import coverage, embed, layout, share
 from dashboard.sources import Sources
 from dashboard.viewstate import data_span, main_span
 from pipelines.store import DAY_NS, NS, Store, UnknownStreamError
@@ -190,7 +190,7 @@ def _table(df: pd.DataFrame, name: str, page_size: int = 15) -> pn.widgets.Tabul
 def availability_page(sources: Sources) -> pn.viewable.Viewable:
     """Page factory for /availability."""
     args = layout.query_args()
-    embed = layout.is_embed(args)
+    embed_mode = layout.is_embed(args)
     errors: list[str] = []
     try:
         label = sources.resolve(args.get("store"))
@@ -210,7 +210,7 @@ def availability_page(sources: Sources) -> pn.viewable.Viewable:
         if span is None:
             return layout.page("availability", *[layout.alert(e) for e in errors],
                                layout.alert("This store holds no data yet.", "info"),
-                               store=label, embed=embed, title="Availability")
+                               store=label, embed=embed_mode, title="Availability")
         t0, t1 = main_span(store, names) or span
         if (t0, t1) != span and not (args.get("from") or args.get("to")):
             errors.append(
@@ -230,20 +230,29 @@ def availability_page(sources: Sources) -> pn.viewable.Viewable:
     except Exception as exc:
         log.error("availability failed:\n%s", traceback.format_exc())
         return layout.page("availability", layout.alert(f"Availability failed: {exc}"),
-                           store=label, embed=embed, title="Availability")
+                           store=label, embed=embed_mode, title="Availability")
     intro = pn.pane.Markdown(
         f"**{len(names)} streams** from {format_time(t0)} to {format_time(t1)} "
         f"({format_duration(t1 - t0)}) · **{len(gaps)} gap{'' if len(gaps) == 1 else 's'}**",
         margin=(0, 12))
+    theme = embed.theme_of(args)
+    for fig in (timeline, cov_fig):
+        embed.style_figure(fig, theme)
     cov_df = cov_df.reset_index()  # one row per day: long periods paginate, not widen
-    body = [*[layout.alert(e, "info" if e.startswith("Showing") else "danger")
-              for e in errors], intro,
-            pn.pane.Bokeh(timeline, sizing_mode="stretch_width"),
-            pn.pane.Bokeh(cov_fig, sizing_mode="stretch_width"),
+    plots = [*[layout.alert(e, "info" if e.startswith("Showing") else "danger")
+               for e in errors], intro,
+             pn.pane.Bokeh(timeline, sizing_mode="stretch_width"),
+             pn.pane.Bokeh(cov_fig, sizing_mode="stretch_width")]
+    if embed_mode:  # an iframe shows the plots, not the tables
+        return layout.page("availability", *plots, store=label, embed=True,
+                           title="Availability")
+    locked = {"from": format_time(t0), "to": format_time(t1)}
+    body = [share.for_page("availability", args, "timeline", locked), *plots,
             pn.pane.Markdown("### Streams", margin=(0, 12)), _table(summary, "summary"),
             pn.pane.Markdown(f"### Gaps ({len(gaps)})", margin=(0, 12)),
             _table(gaps, "gaps") if len(gaps) else pn.pane.Markdown("No gaps in this range.",
                                                                    margin=(0, 12)),
             pn.pane.Markdown(f"### Coverage per {cov_df.columns[0]}, %", margin=(0, 12)),
             _table(cov_df, "coverage", page_size=10)]
-    return layout.page("availability", *body, store=label, embed=embed, title="Availability")
+    return layout.page("availability", *body, store=label, embed=embed_mode,
+                       title="Availability")

@@ -31,8 +31,10 @@ DARK_INK = {
     "#444444": "#c8c8c8", "white": DARK_BG, "#ffffff": DARK_BG, "#f3f6f9": DARK_BG,
     "#dde3ea": DARK_GRID, "#e5e5e5": DARK_GRID,
 }
-EMBED_CSS = """
-:host, .bk-panel-models-layout-Column {box-sizing: border-box;}
+DARK_CSS = """
+.bv-table th {background: #26303b; color: #e8eef5;}
+.bv-table td {border-bottom-color: #3a434e;}
+a {color: #8fc1ff;}
 """
 
 
@@ -44,6 +46,11 @@ def theme_of(args: dict[str, str]) -> str:
 def is_dark(args: dict[str, str]) -> bool:
     """True when the URL asks for the dark theme."""
     return theme_of(args) == "dark"
+
+
+def stylesheets(theme: str, *base: str) -> list[str]:
+    """Stylesheets of an HTML pane: `base`, plus dark tables and links in the dark theme."""
+    return [*base, DARK_CSS] if theme == "dark" else list(base)
 
 
 def trace_palette(theme: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import panel as pn
 
 from belvedere.times import format_duration, format_time
-from dashboard import layout
+from dashboard import embed, layout, share
 from dashboard.availability import timeline_figure
 from dashboard.sources import Sources
 from dashboard.stations import TABLE_CSS
@@ -82,8 +82,9 @@ def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
         ("waveforms", "waveforms"), ("availability", "availability"), ("stations", "stations")))
     items: list[pn.viewable.Viewable] = [
         pn.pane.HTML(f"<h2 style='margin:4px 0'>{html.escape(label)}</h2>"
-                     f"<div style='color:#556'>{html.escape(store.url)} · {links}</div>",
-                     margin=(8, 12)),
+                     f"<div style='color:#889'>{html.escape(store.url)} · {links}</div>",
+                     margin=(8, 12), stylesheets=embed.stylesheets(
+                         embed.theme_of(layout.query_args()))),
         pn.pane.Markdown(facts, margin=(0, 12)),
     ]
     if not names:
@@ -93,7 +94,9 @@ def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
             "<th>coverage</th><th>gaps</th><th>size</th></tr>")
     table = (f"<table class='bv-table'><thead>{head}</thead><tbody>"
              + "".join(stream_rows(sources, label, store, default)) + "</tbody></table>")
-    items.append(pn.pane.HTML(table, stylesheets=[TABLE_CSS], margin=(4, 12),
+    theme = embed.theme_of(layout.query_args())
+    items.append(pn.pane.HTML(table, stylesheets=embed.stylesheets(theme, TABLE_CSS),
+                              margin=(4, 12),
                               sizing_mode="stretch_width"))
     if span:
         focus = main_span(store, names) or span
@@ -101,6 +104,7 @@ def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
         if focus != span:
             title += f": {format_time(focus[0])} to {format_time(focus[1])}, most of the data"
         fig = timeline_figure(store, names, *focus, title=title)
+        embed.style_figure(fig, theme)
         items.append(pn.pane.Bokeh(fig, sizing_mode="stretch_width"))
     return items
 
@@ -116,5 +120,7 @@ def overview_page(sources: Sources) -> pn.viewable.Viewable:
             log.error("overview of %s failed:\n%s", label, traceback.format_exc())
             body.append(layout.alert(f"Store {label} could not be read: {exc}"))
     store = args.get("store") if args.get("store") in sources.labels else None
+    if not layout.is_embed(args):
+        body.insert(0, share.for_page("", args, "timeline"))
     return layout.page("", *body, store=store or sources.labels[0],
                        embed=layout.is_embed(args), title="Overview")

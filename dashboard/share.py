@@ -140,3 +140,12 @@ class ShareControl:
             "Snapshot (HTML, opens without a server)</a>"
             f"<div style='margin-top:6px;color:#667'>PNG at any size: "
             f"<code>{html.escape(cli)}</code></div></div>")
+
+
+def for_page(page: str, args: dict[str, str], figure: str,
+             locked: dict[str, str] | None = None) -> pn.viewable.Viewable:
+    """The Share control of a page whose state is its URL query (`locked`: the parameters
+    that pin its time range to absolute times)."""
+    query = {k: v for k, v in args.items() if k not in ("embed", "theme")}
+    pinned = {**query, **(locked or {})}
+    return ShareControl(page, lambda: dict(query), figure, lambda: dict(pinned)).view()

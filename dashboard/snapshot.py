@@ -435,8 +435,14 @@ def check_output(path: str, suffixes: tuple[str, ...] = (".html", ".png")) -> Pa
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise SnapshotError(f"output {path!r}: the folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise SnapshotError(f"output {path!r}: not writable")
+    existed = out.exists()
+    try:  # really try (permission bits say little to root or on read-only mounts)
+        with open(out, "ab"):
+            pass
+    except OSError as exc:
+        raise SnapshotError(f"output {path!r}: not writable ({exc.strerror})") from exc
+    if not existed:
+        out.unlink()
     return out
 
 

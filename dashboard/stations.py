@@ -21,7 +21,7 @@ from bokeh.models import ColumnDataSource, HoverTool, LabelSet, OpenURL, TapTool
 from bokeh.plotting import figure
 
 from belvedere.times import format_time
-from dashboard import layout
+from dashboard import embed, layout, share
 from dashboard.sources import Sources
 from pipelines.store import Store
 
@@ -178,7 +178,7 @@ TABLE_CSS = """
 def stations_page(sources: Sources) -> pn.viewable.Viewable:
     """Page factory for /stations."""
     args = layout.query_args()
-    embed = layout.is_embed(args)
+    embed_mode = layout.is_embed(args)
     errors = []
     try:
         label = sources.resolve(args.get("store"))
@@ -193,13 +193,19 @@ def stations_page(sources: Sources) -> pn.viewable.Viewable:
     except Exception as exc:
         log.error("stations failed:\n%s", traceback.format_exc())
         return layout.page("stations", layout.alert(f"Stations failed: {exc}"), store=label,
-                           embed=embed, title="Stations")
-    body = [*[layout.alert(e) for e in errors]]
+                           embed=embed_mode, title="Stations")
+    embed.style_figure(fig, embed.theme_of(args))
+    if embed_mode:  # an iframe shows the map only
+        return layout.page("stations", *[layout.alert(e) for e in errors],
+                           pn.pane.Bokeh(fig, sizing_mode="stretch_both"), store=label,
+                           embed=True, title="Stations")
+    body = [share.for_page("stations", args, "map"), *[layout.alert(e) for e in errors]]
     missing = [s.code for s in stations if s.latitude is None]
     if missing:
         body.append(layout.alert("No coordinates (no StationXML) for: " + ", ".join(missing)
                                  + "; they are listed below but not on the map.", "info"))
     body += [pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
-             pn.pane.HTML(station_table(stations, label, default), stylesheets=[TABLE_CSS],
+             pn.pane.HTML(station_table(stations, label, default),
+                          stylesheets=embed.stylesheets(embed.theme_of(args), TABLE_CSS),
                           sizing_mode="stretch_width", margin=(10, 12))]
-    return layout.page("stations", *body, store=label, embed=embed, title="Stations")
+    return layout.page("stations", *body, store=label, embed=embed_mode, title="Stations")
