@@ -270,7 +270,7 @@ def serve(
     cfg = cli_dataset.settings_or_exit(ctx, "serve", config).serve  # CLI > env > file > defaults
     store, port, address = cfg.stores, cfg.port, cfg.address
     allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
-    prefix = cfg.prefix
+    prefix, use_xheaders = cfg.prefix, cfg.use_xheaders
     if not store:
         _fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2)
 
