@@ -40,6 +40,7 @@ import zarr
 
 from belvedere import __version__
 from pipelines.store import StoreError, check_layout_version, utc_iso
+from pipelines.usage import metric_pyramid
 
 USAGE_LAYOUT_VERSION = 1
 USAGE_KIND = "usage"
@@ -481,6 +482,11 @@ class UsageStore:
             va[:ns, c0:nt] = block
             ta[c0:nt] = times_ns[fresh]
             written += int((~np.isnan(values[:, fresh])).sum())
+        if written:
+            changed = [nt_old] if fresh.any() else []
+            if (~fresh).any():
+                changed.append(int(cols[~fresh].min()))
+            metric_pyramid.update_pyramid(g, ns, nt, min(changed))
         if len(all_series) != len(m.series) or nt != nt_old or attrs:
             g.attrs.update({**(attrs or {}), "series": all_series, "times": nt})  # the commit
         return written
@@ -507,8 +513,9 @@ class UsageStore:
         _metric_arrays(g, len(all_series), len(union))
         g["values"][:, :] = merged
         g["time"][:] = union
+        metric_pyramid.update_pyramid(g, len(all_series), len(union), 0)
         g.attrs.update({**dict(m.group.attrs), **(attrs or {}), "series": all_series,
-                        "times": len(union)})
+                        "times": len(union), "pyramid": dict(g.attrs["pyramid"])})
         self._swap(f"metrics/{tmp}", f"metrics/{name}")
         return int(changed.sum())
 
@@ -582,8 +589,11 @@ class Metric:
         self.n_times = int(self.attrs.get("times", 0))
 
     def times(self) -> np.ndarray:
-        """Timestamps (int64 ns), sorted."""
-        return self.group["time"][: self.n_times] if self.n_times else np.zeros(0, np.int64)
+        """Timestamps (int64 ns), sorted (read once per Metric object)."""
+        if getattr(self, "_times", None) is None:
+            self._times = (self.group["time"][: self.n_times] if self.n_times
+                           else np.zeros(0, np.int64))
+        return self._times
 
     def values(self, t0_ns: int | None = None, t1_ns: int | None = None,
                series: Sequence[int] | None = None) -> np.ndarray:
@@ -602,6 +612,18 @@ class Metric:
         i0 = 0 if t0_ns is None else int(np.searchsorted(t, t0_ns, "left"))
         i1 = len(t) if t1_ns is None else int(np.searchsorted(t, t1_ns, "left"))
         return i0, i1
+
+    def read_window(self, t0_ns: int | None, t1_ns: int | None, max_points: int = 1200,
+                    series: Sequence[int] | None = None, at_least: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(times, mean, max, level) of [t0, t1) at screen resolution, from the pyramid: the
+        coarsest level with >= max_points buckets (`at_least`), else the finest with <=."""
+        i0, i1 = self.window(t0_ns, t1_ns)
+        levels = int(dict(self.attrs.get("pyramid") or {}).get("levels", 0))
+        k = metric_pyramid.choose_level(i1 - i0, max_points, levels, at_least)
+        t, mean, mx = metric_pyramid.read_level(self.group, k, i0, i1, series,
+                                                len(self.series))
+        return t, mean, mx, k
 
     def to_frame(self, t0_ns: int | None = None, t1_ns: int | None = None) -> pd.DataFrame:
         """A wide DataFrame: a UTC DatetimeIndex and one column per series name."""
