@@ -547,6 +547,10 @@ class StreamWriter(Stream):
     def _load_attrs(self) -> None:
         super()._load_attrs()
         self._arrays: dict[str, zarr.Array] = {}  # opened once: each open reads zarr.json
+        self._chunks: dict[str, dict[int, np.ndarray]] = {}  # see `write_region`
+
+    def _cache(self, path: str) -> dict[int, np.ndarray]:
+        return self._chunks.setdefault(path, {})
 
     def _array(self, path: str) -> zarr.Array:
         arr = self._arrays.get(path)
@@ -578,7 +582,7 @@ class StreamWriter(Stream):
         if i1 > self.length:
             self._grow(i1)
         write_region(self.data, i0, values.astype(self.dtype, copy=False),
-                     absent=lambda a, b: not self.present_any(a, b))
+                     absent=lambda a, b: not self.present_any(a, b), cache=self._cache("data"))
         # Pending until commit; the pyramid update needs to see these samples as present.
         self.segments = merge_segments(self.segments, [(int(self.time_of(i0)),
                                                         int(self.time_of(i1)))])
@@ -644,13 +648,13 @@ class StreamWriter(Stream):
             a, b = b0 * factor, min(b1 * factor, n_prev)
             span = factor ** (k - 1)  # raw samples per bucket of level k-1
             if k == 1:
-                vals = self._assemble(self.data, a, b, mem_lo, mem_hi, mem and mem[0], 1)
+                vals = self._assemble("data", a, b, mem_lo, mem_hi, mem and mem[0], 1)
                 mask = None if self.present_all(a, b) else self.present_mask(a, b)
                 mn, mx = _bucket_minmax(vals, mask, factor, self.dtype)
             else:
-                pmin = self._assemble(self._array(f"pyramid/{k - 1}/min"), a, b, mem_lo, mem_hi,
+                pmin = self._assemble(f"pyramid/{k - 1}/min", a, b, mem_lo, mem_hi,
                                       mem and mem[0], span)
-                pmax = self._assemble(self._array(f"pyramid/{k - 1}/max"), a, b, mem_lo, mem_hi,
+                pmax = self._assemble(f"pyramid/{k - 1}/max", a, b, mem_lo, mem_hi,
                                       mem and mem[1], span)
                 mask = ~_is_fill(pmin, self.dtype)
                 mn = _bucket_minmax(pmin, mask, factor, self.dtype)[0]
@@ -660,8 +664,8 @@ class StreamWriter(Stream):
             def absent(a: int, b: int, bucket: int = bucket) -> bool:
                 return not self.present_any(a * bucket, b * bucket)
 
-            write_region(amin, b0, mn, absent)
-            write_region(amax, b0, mx, absent)
+            write_region(amin, b0, mn, absent, self._cache(f"pyramid/{k}/min"))
+            write_region(amax, b0, mx, absent, self._cache(f"pyramid/{k}/max"))
             mem, mem_lo, mem_hi = (mn, mx), b0, b0 + len(mn)
             lo_i, hi_i, n_prev = b0, b0 + len(mn), size
         self.levels = max(levels, self.levels)
@@ -694,19 +698,20 @@ class StreamWriter(Stream):
         for path in nodes:
             self._arrays[path] = made[path]
 
-    def _assemble(self, arr: zarr.Array, a: int, b: int, lo: int, hi: int,
+    def _assemble(self, path: str, a: int, b: int, lo: int, hi: int,
                   mem: np.ndarray | None, span: int) -> np.ndarray:
-        """Values [a, b) of `arr`, taking [lo, hi) from `mem` when given; the rest is read
-        from the store only where it covers present samples (`span` raw samples per value)."""
+        """Values [a, b) of array `path`, taking [lo, hi) from `mem` when given; the rest is
+        read only where it covers present samples (`span` raw samples per value)."""
+        arr, cache = self._array(path), self._cache(path)
         if mem is None or lo >= b or hi <= a:
-            return _native(arr[a:b])
+            return read_region(arr, a, b, cache)
         parts = []
         fill = fill_value_for(self.dtype)
         for p0, p1 in ((a, lo), (hi, b)):
             if p1 <= p0:
                 parts.append(None)
             elif self.present_any(p0 * span, p1 * span):
-                parts.append(_native(arr[p0:p1]))
+                parts.append(read_region(arr, p0, p1, cache))
             else:
                 parts.append(np.full(p1 - p0, fill, dtype=self.dtype))
         inner = mem[max(a, lo) - lo:min(b, hi) - lo]
@@ -977,16 +982,21 @@ def _put_chunks(arr: zarr.Array, blobs: list[tuple[str, bytes | None]]) -> None:
     sync(put())
 
 
-def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None) -> None:
+def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None,
+                 cache: dict[int, np.ndarray] | None = None) -> None:
     """`arr[i0:i0 + len(values)] = values` for a 1-D array, chunks encoded in parallel.
 
     Chunks the region covers only in part are read back (through zarr), merged and encoded
     like the others, unless `absent(a, b)` says that everything else in them is absent (then
-    it is written as fill); chunks left all fill are deleted, as zarr does.
+    it is written as fill); chunks left all fill are deleted, as zarr does. `cache`, owned by
+    the array's only writer, keeps the decoded chunks at the ends of each write (where the
+    next write usually starts), so they need not be read back.
     """
     i1 = i0 + len(values)
     encode = _chunk_encoder(arr) if i1 > i0 else None
     if encode is None:
+        if cache is not None:
+            cache.clear()
         arr[i0:i1] = values
         return
     c = int(arr.chunks[0])
@@ -995,22 +1005,44 @@ def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None) -> N
     fill = fill.item() if isinstance(fill, np.generic) else fill
     dtype = arr.dtype
 
+    k0, k1 = i0 // c, -(-i1 // c)
+
     def job(k: int) -> tuple[str, bytes | None]:
         a, b = k * c, (k + 1) * c
         if i0 <= a and b <= i1:
             chunk = values[a - i0:b - i0]
         else:
-            chunk = np.full(c, fill, dtype=dtype)
             lo, hi = max(a, i0), min(b, i1)
-            if a < shape and (absent is None or not absent(a, lo)
-                              or not absent(hi, min(b, shape))):
-                existing = arr[a:min(b, shape)]
-                chunk[:len(existing)] = existing
+            cached = cache.get(k) if cache is not None else None
+            if cached is not None:
+                chunk = cached.copy()
+            else:
+                chunk = np.full(c, fill, dtype=dtype)
+                if a < shape and (absent is None or not absent(a, lo)
+                                  or not absent(hi, min(b, shape))):
+                    existing = arr[a:min(b, shape)]
+                    chunk[:len(existing)] = existing
             chunk[lo - a:hi - a] = values[lo - i0:hi - i0]
+        if cache is not None and (k in cache or k in (k0, k1 - 1)):
+            cache[k] = chunk if chunk.base is None else chunk.copy()  # never a caller's view
         key = arr.metadata.encode_chunk_key((k,))
         return key, None if _all_fill(chunk, fill) else encode(chunk)
 
-    _run_chunk_jobs(arr, job, i0 // c, -(-i1 // c))
+    _run_chunk_jobs(arr, job, k0, k1)
+    if cache is not None:
+        for k in sorted(cache)[:-4] if len(cache) > 4 else ():
+            if k not in (k0, k1 - 1):
+                del cache[k]
+
+
+def read_region(arr: zarr.Array, a: int, b: int,
+                cache: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """`arr[a:b]` in native byte order, from `cache` (see `write_region`) when it holds it."""
+    c = int(arr.chunks[0])
+    if cache and b > a and a // c == (b - 1) // c and (a // c) in cache:
+        k = a // c
+        return cache[k][a - k * c:b - k * c]
+    return _native(arr[a:b])
 
 
 def _is_fast_time_array(tarr: zarr.Array) -> bool:
