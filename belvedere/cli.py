@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -218,8 +219,19 @@ def demo(
         arch = generate_archive(base / f"archive-{size}", size=size, workers=workers,
                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
     store = str(base / f"store-{size}.zarr")
+    usage = str(base / f"usage-{size}.zarr")
     real = obspy_files()
     out.print(f"archive: {arch.sds_root} ({arch.n_samples:,} samples)", highlight=False)
+    # The campus computing beside the data: a month of synthetic jobs and node metrics
+    # (10 days for small) ending with the archive, and the demo's own ingest cost.
+    from pipelines.usage.synthetic import generate_usage
+
+    days = 10 if size == "small" else 30
+    generate_usage(usage, arch.end.ns - days * 86400 * 10**9, days=days,
+                   n_jobs=4000 if size == "small" else 20000, nodes=24 if size == "small" else 64)
+    os.environ.setdefault("BELVEDERE_USAGE_STORE", usage)
+    os.environ.setdefault("BELVEDERE_INFRASTRUCTURE", "demo")
+    out.print(f"usage store: {usage}", highlight=False)
     code = run_seismic_ingest(store, [str(arch.sds_root), *real.mseed],
                               [str(arch.inventory), *real.stationxml],
                               [str(arch.catalog), *real.quakeml], workers, None, 0.25, False)
@@ -227,7 +239,7 @@ def demo(
     if code not in (0, 1):
         raise typer.Exit(code)
     if serve:
-        _serve([store], port, "127.0.0.1", [], show_url=True)
+        _serve([store, usage], port, "127.0.0.1", [], show_url=True)
 
 
 def _serve(stores: list[str], port: int, address: str, origins: list[str],
@@ -274,9 +286,11 @@ def serve(
     if not store:
         _fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2)
 
+    from pipelines.usage.usage_store import is_usage_store, open_usage_store
+
     for s in store:
         try:
-            open_store(s)
+            open_usage_store(s) if is_usage_store(s) else open_store(s)
         except StoreError as exc:
             _fail(str(exc), 2)
     _serve(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url,

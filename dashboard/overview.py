@@ -119,6 +119,14 @@ def overview_page(sources: Sources) -> pn.viewable.Viewable:
         except Exception as exc:  # one unreadable store must not hide the others
             log.error("overview of %s failed:\n%s", label, traceback.format_exc())
             body.append(layout.alert(f"Store {label} could not be read: {exc}"))
+    for label in sources.usage_labels:
+        try:
+            from dashboard.resources import usage_summary
+
+            body += usage_summary(sources, label)
+        except Exception as exc:
+            log.error("usage summary of %s failed:\n%s", label, traceback.format_exc())
+            body.append(layout.alert(f"Usage store {label} could not be read: {exc}"))
     store = args.get("store") if args.get("store") in sources.labels else None
     if not layout.is_embed(args):
         body.insert(0, share.for_page("", args, "timeline"))

@@ -14,7 +14,8 @@ from dashboard.sources import Sources
 log = logging.getLogger(__name__)
 
 TITLES = {"/": "Belvedere", "/waveforms": "Waveforms · Belvedere",
-          "/availability": "Availability · Belvedere", "/stations": "Stations · Belvedere"}
+          "/availability": "Availability · Belvedere", "/stations": "Stations · Belvedere",
+          "/resources": "Resources · Belvedere"}
 
 
 def _guarded(name: str, factory: Callable[[], pn.viewable.Viewable]
@@ -36,17 +37,21 @@ def build_app(stores: list[str] | Sources, tile_url: str | None = None
     """Routes -> page factories (each call builds one session's page) for these stores."""
     from dashboard.availability import availability_page
     from dashboard.overview import overview_page
+    from dashboard.resources import resources_page
     from dashboard.stations import stations_page
     from dashboard.waveforms import waveforms_page
 
     sources = stores if isinstance(stores, Sources) else Sources(list(stores), tile_url)
     for label in sources.labels:  # fail at start, with the store's own message, not per page
         sources.store(label)
+    for label in sources.usage_labels:
+        sources.usage(label)
     pages = {
         "/": lambda: overview_page(sources),
         "/waveforms": lambda: waveforms_page(sources),
         "/availability": lambda: availability_page(sources),
         "/stations": lambda: stations_page(sources),
+        "/resources": lambda: resources_page(sources),
     }
     return {route: _guarded(route, f) for route, f in pages.items()}
 

@@ -19,16 +19,25 @@ class Sources:
 
     def __init__(self, urls: list[str], tile_url: str | None = None):
         self.tile_url = tile_url  # map tiles, fetched by the browser; None: plain lon/lat axes
+        from pipelines.usage.usage_store import is_usage_store
+
         if not urls:
             raise ValueError("no store given: pass at least one --store")
-        self.urls = list(urls)
+        # Data stores (waveforms, availability, stations) and usage stores (resources) apart;
+        # `labels`/`urls` are the data stores, the first of which is the default.
+        self.urls: list[str] = []
         self.labels: list[str] = []
-        for url in self.urls:
+        self.usage_urls: list[str] = []
+        self.usage_labels: list[str] = []
+        for url in urls:
             label = store_label(url)
-            while label in self.labels:  # two stores with one folder name: number the later
-                label = f"{label}-{len(self.labels) + 1}"
-            self.labels.append(label)
+            while label in self.labels + self.usage_labels:  # one folder name twice: number
+                label = f"{label}-{len(self.labels) + len(self.usage_labels) + 1}"
+            usage = is_usage_store(url)
+            (self.usage_urls if usage else self.urls).append(url)
+            (self.usage_labels if usage else self.labels).append(label)
         self._stores: dict[str, Store] = {}
+        self._usage: dict[str, object] = {}
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, object]] = {}
 
@@ -39,6 +48,26 @@ class Sources:
             if key not in self._stores:
                 self._stores[key] = open_store(self.urls[self.labels.index(key)])
             return self._stores[key]
+
+    def usage(self, label: str | None = None):
+        """The usage store with this label (the first one when None or '')."""
+        from pipelines.usage.usage_store import open_usage_store
+
+        if not self.usage_labels:
+            raise ValueError("no usage store is served here; start the server with "
+                             "--store USAGE.zarr (made by `belvedere ingest usage`)")
+        if label in (None, ""):
+            key = self.usage_labels[0]
+        elif label in self.usage_labels:
+            key = label
+        else:
+            raise ValueError(f"usage={label!r} is not served here; the usage stores are: "
+                             + ", ".join(self.usage_labels))
+        with self._lock:
+            if key not in self._usage:
+                self._usage[key] = open_usage_store(
+                    self.usage_urls[self.usage_labels.index(key)])
+            return self._usage[key]
 
     def resolve(self, label: str | None) -> str:
         """The label meant by a URL value; ValueError naming the choices when none matches."""

@@ -34,6 +34,14 @@ def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
     w = s.read_window(ev["time_ns"], ev["time_ns"] + 120 * NS, max_points=200)
     quiet = s.read_window(ev["time_ns"] - 600 * NS, ev["time_ns"] - 300 * NS, max_points=200)
     assert np.nanmax(w.hi) - np.nanmin(w.lo) > 5 * (np.nanmax(quiet.hi) - np.nanmin(quiet.lo))
+    # The computing beside the data: synthetic jobs and node metrics, and the demo's own cost.
+    from pipelines.usage.usage_store import open_usage_store
+
+    usage = open_usage_store(str(tmp_path / "usage-small.zarr"))
+    assert usage.n_jobs() == 4000 and usage.metrics() == ["node_cpu"]
+    runs = usage.runs()
+    assert len(runs) == 1 and runs["kind"].astype(str).iloc[0] == "seismic"
+    assert runs["samples_written"].iloc[0] == sum(st[n].n_samples for n in names)
 
 
 def test_demo_ends_by_serving_the_store(tmp_path):
