@@ -315,7 +315,8 @@ def _waveforms(store: Store, label: str, args: dict[str, str], theme: str,
     size = ({"sizing_mode": "stretch_width", "height": n * band_h + AXES_PX} if fit is None
             else {"width": fit[0], "height": fit[1] - 60})
     x0, x1 = t0 / 1e6, t1 / 1e6
-    x_range = Range1d(x0, x1, bounds=(x0, x1), min_interval=max(res[-1] * 50, 1.0))
+    # Zoom stops where the finest tiles would be stretched over more than 2 screen pixels.
+    x_range = Range1d(x0, x1, bounds=(x0, x1), min_interval=max(res[-1] * 500, 1.0))
     wheel = WheelZoomTool(dimensions="width")
     fig = figure(name="waveforms", x_axis_type="datetime", x_range=x_range,
                  y_range=Range1d(-0.5, n - 0.5 + 0.3), **size,
