@@ -36,6 +36,10 @@ BINS = ((HOUR, "hour"), (6 * HOUR, "6 hours"), (DAY, "day"), (7 * DAY, "week"),
 MAX_BINS = 200
 GROUPINGS = ("infrastructure", "account", "user", "partition", "qos")
 WHATS = {"cpu": "CPU-hours", "gpu": "GPU-hours"}
+QUICK = {"Last 24 hours": ("now-24h", "now"), "Last 7 days": ("now-7d", "now"),
+         "Last 30 days": ("now-30d", "now"), "Last 90 days": ("now-90d", "now"),
+         "Last year": ("now-1y", "now"), "Last 7 days of jobs": ("data-7d", ""),
+         "Last 30 days of jobs": ("data-30d", ""), "All jobs": ("data-0d", "")}
 HEATMAP_WIDTH = 1200
 JOB_COLUMNS = ["infrastructure", "account", "user", "partition", "qos", "state", "submit",
                "start", "end", "elapsed_s", "ncpus", "ngpus", "total_cpu_s"]
@@ -255,6 +259,9 @@ class ResourcesPage:
         self.w_from = pn.widgets.TextInput(name="From (UTC, ISO or now-7d)", value=self.from_text,
                                            width=210)
         self.w_to = pn.widgets.TextInput(name="To", value=self.to_text, width=210)
+        self.w_quick = pn.widgets.Select(name="Quick range", options=["—", *QUICK], value="—",
+                                         width=170)
+        self.w_quick.param.watch(self._quick, "value")
         self.w_by = pn.widgets.Select(name="Group by", options=list(GROUPINGS), value=self.by,
                                       width=150)
         self.w_what = pn.widgets.RadioButtonGroup(name="Hours", options={
@@ -267,7 +274,26 @@ class ResourcesPage:
         self.body = pn.Column(sizing_mode="stretch_width")
         self._show()
 
+    def _quick(self, event) -> None:
+        if event.new not in QUICK:
+            return
+        f, t = QUICK[event.new]
+        if f.startswith("data-"):  # relative to the end of the jobs, not to now
+            days = int(f.split("-")[1].rstrip("d"))
+            end = -(-self.span[1] // HOUR) * HOUR
+            first = self.span[0] // HOUR * HOUR
+            f, t = format_time(max(first, end - days * DAY) if days else first), format_time(end)
+        self._hold = True
+        try:
+            self.w_quick.value = "—"
+            self.w_from.value, self.w_to.value = f, t
+        finally:
+            self._hold = False
+        self._changed(None)
+
     def _changed(self, event) -> None:
+        if getattr(self, "_hold", False):
+            return
         errors = []
         try:
             t0, t1 = parse_range(self.w_from.value, self.w_to.value, now_ns())
@@ -354,7 +380,8 @@ class ResourcesPage:
         if not self.embed:
             body += [share.ShareControl("resources", self.query, "usage",
                                         self.locked_query).view(),
-                     pn.Row(self.w_from, self.w_to, self.w_by, self.w_what, self.w_metric)]
+                     pn.Row(self.w_from, self.w_to, self.w_quick, self.w_by, self.w_what,
+                            self.w_metric)]
         body.append(self.body)
         return layout.page("resources", *body, embed=self.embed, title="Resources")
 

@@ -244,11 +244,15 @@ def test_relative_range_and_event_jump(store):
 # -- the app ------------------------------------------------------------------------------
 def test_build_app_routes_and_pages_build_outside_a_server(store):
     app = build_app([store.url])
-    assert set(app) == {"/", "/waveforms", "/availability", "/stations"}
+    assert set(app) == {"/", "/waveforms", "/availability", "/stations", "/resources"}
     for route, factory in app.items():
         page = factory()
         assert isinstance(page, pn.viewable.Viewable), route
-        assert not any(isinstance(o, pn.pane.Alert) for o in page.select(pn.pane.Alert)), route
+        alerts = [a.object for a in page.select(pn.pane.Alert)]
+        if route == "/resources":  # no usage store served: the page says how to give one
+            assert any("no usage store is served here" in a for a in alerts)
+        else:
+            assert not alerts, route
 
 
 def test_build_app_fails_at_start_on_a_missing_store(tmp_path):

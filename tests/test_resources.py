@@ -96,3 +96,16 @@ def test_overview_shows_the_usage_summary(server, page):
     open_page(page, server + "/")
     assert page.get_by_text("usage.zarr (computing usage)").count() == 1
     assert page.get_by_text("4,000 jobs", exact=False).count() >= 1
+
+
+def test_quick_range_shows_all_jobs(server, page):
+    open_page(page, server + "/resources")
+    q0 = query(page)
+    page.locator("select").filter(has_text="All jobs").select_option(label="All jobs")
+    for _ in range(100):
+        q = query(page)
+        if q != q0:
+            break
+        page.wait_for_timeout(100)
+    assert q["from"] == "2024-02-05T00:00:00Z", q  # the first job's hour
+    assert q["to"] == q0["to"]
