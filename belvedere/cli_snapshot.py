@@ -47,7 +47,8 @@ def snapshot(
         help="Make the snapshot from this store directly (no server needed); with a URL, its "
              "view and parameters are used on this store")] = None,
     view: Annotated[str, typer.Option(
-        help="overview, waveforms, availability or stations (without a URL)")] = "waveforms",
+        help="overview, waveforms, availability, stations or resources (without a URL)")
+    ] = "waveforms",
     streams: Annotated[str | None, typer.Option(help="Streams, wildcards allowed")] = None,
     start: Annotated[str | None, typer.Option("--from", help="ISO time or now-6h")] = None,
     end: Annotated[str | None, typer.Option("--to", help="ISO time or now")] = None,
@@ -106,7 +107,7 @@ def _from_store(store: str, view: str, args: dict[str, str], out_path: Path, png
 
     try:
         sources = Sources([store])
-        sources.store()
+        sources.usage() if view == "resources" else sources.store()
     except (StoreError, OSError, ValueError) as exc:
         raise SnapshotError(f"cannot open the store {store!r}: {exc}") from exc
     args.pop("store", None)  # a served URL names the server's store; this one is given

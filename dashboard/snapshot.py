@@ -52,7 +52,7 @@ from dashboard.frames import FrameOptions, read_trace
 from dashboard.sources import Sources
 from pipelines.store import NS, Store, Stream, UnknownStreamError
 
-VIEWS = ("overview", "waveforms", "availability", "stations")
+VIEWS = ("overview", "waveforms", "availability", "stations", "resources")
 BASE_WIDTH = 1600  # pixels of the whole-range image
 TILE_WIDTH = 1000  # pixels of one finer tile
 TILE_FACTOR = 4  # each finer level has this many times more tiles
@@ -136,17 +136,26 @@ def build(view: str, sources: Sources, args: dict[str, str], theme: str | None =
     if view not in VIEWS:
         raise SnapshotError(f"unknown view {view!r}; the views are: {', '.join(VIEWS)}")
     theme = theme or embed.theme_of(args)
+    t_start = time.monotonic()
+    if view == "resources":
+        body, meta, label, url = _resources(sources, args, theme, fit)
+        return _document(view, body, meta, label, url, theme, t_start, fit)
     try:
         label = sources.resolve(args.get("store"))
     except ValueError as exc:
         raise SnapshotError(str(exc)) from exc
     store = sources.store(label)
-    t_start = time.monotonic()
     if view == "waveforms":
         body, meta = _waveforms(store, label, args, theme, fit)
     else:
         body, meta = _figures(view, sources, label, args, theme, fit)
-    meta |= {"view": view, "store": label, "store_url": store.url, "theme": theme,
+    return _document(view, body, meta, label, store.url, theme, t_start, fit)
+
+
+def _document(view: str, body: list, meta: dict, label: str, store_url: str, theme: str,
+              t_start: float, fit: tuple[int, int] | None) -> Snapshot:
+    """The self-contained HTML of a view's figures, with what it shows recorded in it."""
+    meta |= {"view": view, "store": label, "store_url": store_url, "theme": theme,
              "exported": format_time(now_ns()), "version": __version__,
              "render_seconds": round(time.monotonic() - t_start, 2)}
     head = _meta_div(meta, theme)
@@ -424,6 +433,51 @@ def _figures(view: str, sources: Sources, label: str, args: dict[str, str], them
             f.width = fit[0]
             f.height = max((fit[1] - 60) // len(figs), 150)
     return figs, meta
+
+
+# -- resources ----------------------------------------------------------------------------
+def _resources(sources: Sources, args: dict[str, str], theme: str,
+               fit: tuple[int, int] | None) -> tuple[list, dict, str, str]:
+    """The usage charts and node heatmap of a usage store, as on the /resources page."""
+    from bokeh.models import Range1d
+
+    from dashboard import resources
+
+    try:
+        store = sources.usage(args.get("usage") or None)
+    except ValueError as exc:
+        raise SnapshotError(str(exc)) from exc
+    label = args.get("usage") or sources.usage_labels[0]
+    span = resources.jobs_span(store.jobs(["submit", "start", "end"]))
+    if span is None:
+        raise SnapshotError(f"usage store {label} holds no jobs to show")
+    end = -(-span[1] // resources.HOUR) * resources.HOUR
+    first = max(span[0], end - 30 * resources.DAY)
+    try:
+        t0, t1 = parse_range(args.get("from") or format_time(first),
+                             args.get("to") or format_time(end), now_ns())
+    except ValueError as exc:
+        raise SnapshotError(str(exc)) from exc
+    by = args.get("by") if args.get("by") in resources.GROUPINGS else "infrastructure"
+    what = args.get("what") if args.get("what") in resources.WHATS else "cpu"
+    jobs = store.jobs(resources.JOB_COLUMNS, t0, t1)
+    x_range = Range1d(float(resources.ms(t0)), float(resources.ms(t1)))
+    figs = [resources.usage_figure(jobs, t0, t1, by, what, x_range),
+            resources.queue_figure(jobs, t0, t1, x_range)]
+    metrics = store.metrics()
+    metric = args.get("metric") if args.get("metric") in metrics else (metrics or [None])[0]
+    if metric:
+        figs.append(resources.heatmap_figure(store.metric(metric), t0, t1, x_range, "heatmap"))
+    for f in figs:
+        embed.style_figure(f, theme)
+        if fit is not None:
+            f.sizing_mode = "fixed"
+            f.width = fit[0]
+            f.height = max((fit[1] - 60) // len(figs), 150)
+    meta = {"from": format_time(t0), "to": format_time(t1),
+            "duration": format_duration(t1 - t0), "streams": [],
+            "hint": resources.summary_line(jobs).replace("**", "")}
+    return figs, meta, label, store.url
 
 
 # -- files --------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ class Sources:
 
     def resolve(self, label: str | None) -> str:
         """The label meant by a URL value; ValueError naming the choices when none matches."""
+        if not self.labels:
+            raise ValueError("no data store is served here, only usage stores (see /resources); "
+                             "add a data store with another --store")
         if label is None or label == "":
             return self.labels[0]
         if label in self.labels:

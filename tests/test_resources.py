@@ -109,3 +109,25 @@ def test_quick_range_shows_all_jobs(server, page):
         page.wait_for_timeout(100)
     assert q["from"] == "2024-02-05T00:00:00Z", q  # the first job's hour
     assert q["to"] == q0["to"]
+
+
+def test_snapshot_of_the_resources_view(stores, tmp_path):
+    import json
+    import re
+
+    from tests.conftest import run_cli
+
+    out = tmp_path / "res.html"
+    r = run_cli("snapshot", "--store", stores[1], "--view", "resources", "--query", "by=user",
+                "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    meta = json.loads(re.search(r'id="belvedere-snapshot">(.*?)</script>', text, re.S)
+                      .group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert meta["view"] == "resources" and meta["store"] == "usage.zarr"
+    assert "4,000 jobs" in meta["hint"] and meta["from"].startswith("2024-02-")
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', text), \
+        "nothing is fetched when it opens"
+    assert '"anna"' in text or "anna" in text  # grouped by user
+    bad = run_cli("snapshot", "--store", stores[0], "--view", "resources", "-o", str(out))
+    assert bad.returncode == 2 and "no usage store is served here" in bad.stderr + bad.stdout
