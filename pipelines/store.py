@@ -38,14 +38,24 @@ NS = 1_000_000_000
 
 warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
 
-# Chosen by measurement on seismic counts (see tests/bench/bench_store.py): delta + bitshuffle +
-# zstd level 1 stores int32 counts at ~0.99x their Steim2 size and writes at ~130 Ms/s.
+# The first codec of data and pyramid arrays (streams written before still use it): delta +
+# bitshuffle + zstd level 1 stores int32 counts at ~0.99x their Steim2 size.
 _COMPRESSOR = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
 # The raw samples of new streams (measured on the ingest benchmark's counts, delta first):
 # blosc level 2 (zstd 3) on 128 KiB blocks encodes ~25% faster than the level-1 default
 # (32 KiB blocks), decodes faster too, and stores ~4% more (1.02x instead of 0.99x Steim2).
 # Streams written before keep their codec: zarr reads it from each array's metadata.
 _DATA_COMPRESSOR = BloscCodec(cname="zstd", clevel=2, shuffle="bitshuffle", blocksize=2**17)
+# Pyramid levels of new streams: delta (integers) + bitshuffle + lz4 encodes min/max buckets
+# ~2.5x faster than zstd and decodes faster for every view, for ~9% more pyramid bytes.
+_PYRAMID_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
+
+
+def _pyramid_array_kwargs(dtype: np.dtype) -> dict[str, Any]:
+    dtype = np.dtype(dtype)
+    return {"chunks": (PYRAMID_CHUNK,), "dtype": dtype, "fill_value": fill_value_for(dtype),
+            "filters": [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None,
+            "compressors": [_PYRAMID_COMPRESSOR], "dimension_names": ("bucket",)}
 # The time coordinate, delta-encoded, is one value then a constant step: plain zstd stores a
 # chunk of 2**20 times in ~200 bytes, and `_write_time_chunks` encodes it without zarr's
 # pipeline (no arange, no diff), which made the coordinate ~20x cheaper to write.
@@ -523,9 +533,7 @@ def _template_metadata(kind: str, dtype: np.dtype):
                 attributes={"units": "nanoseconds since 1970-01-01T00:00:00",
                             "calendar": "proleptic_gregorian", "standard_name": "time"})
         else:
-            arr = scratch.create_array("a", shape=(0,), chunks=(PYRAMID_CHUNK,), dtype=dtype,
-                                       fill_value=fill_value_for(dtype),
-                                       compressors=[_COMPRESSOR], dimension_names=("bucket",))
+            arr = scratch.create_array("a", shape=(0,), **_pyramid_array_kwargs(dtype))
         meta = _TEMPLATES[key] = arr.metadata
     return meta
 
@@ -674,11 +682,9 @@ class StreamWriter(Stream):
                 amin, amax = self._array(f"pyramid/{k}/min"), self._array(f"pyramid/{k}/max")
             except KeyError:
                 grp = self.group.require_group(f"pyramid/{k}")
-                amin, amax = (
-                    grp.create_array(key, shape=(size,), chunks=(PYRAMID_CHUNK,),
-                                     dtype=self.dtype, fill_value=fill_value_for(self.dtype),
-                                     compressors=[_COMPRESSOR], dimension_names=("bucket",))
-                    for key in ("min", "max"))
+                amin, amax = (grp.create_array(key, shape=(size,),
+                                               **_pyramid_array_kwargs(self.dtype))
+                              for key in ("min", "max"))
                 self._arrays[f"pyramid/{k}/min"], self._arrays[f"pyramid/{k}/max"] = amin, amax
             arrays[k] = (amin, amax)
         _grow_arrays([(a, math.ceil(n / factor**k)) for k, pair in arrays.items() for a in pair])

@@ -167,10 +167,14 @@ def test_parallel_ingest_pyramids_exact(tmp_path, workers):
     assert assert_pyramids_exact(store) >= 3
 
 
+@pytest.mark.parametrize("codec", ["_COMPRESSOR", "_DATA_COMPRESSOR", "_PYRAMID_COMPRESSOR"])
 @pytest.mark.parametrize("dtype", ["int32", "float64"])
 @pytest.mark.parametrize("delta", [True, False])
-def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, delta):
-    from pipelines.store import _COMPRESSOR, write_region
+def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, delta, codec):
+    import pipelines.store
+    from pipelines.store import write_region
+
+    compressor = getattr(pipelines.store, codec)
 
     rng = np.random.default_rng(0)
     values = np.cumsum(rng.integers(-50, 50, 2**20 + 777)).astype(dtype)
@@ -182,7 +186,7 @@ def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, de
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             a = g.create_array("a", shape=(2**21,), chunks=(2**16,), dtype=dtype,
-                               fill_value=fill, compressors=[_COMPRESSOR],
+                               fill_value=fill, compressors=[compressor],
                                filters=[Delta(dtype=dtype)] if delta else None)
         a[:2**16] = np.arange(2**16, dtype=dtype)  # an old chunk, later overwritten by fill
         a[2**17:2**17 + 10] = 7
