@@ -1,0 +1,6 @@
+"""Space-mission data into the stores: LISA/LDC HDF5, OGIP FITS light curves, telemetry tables.
+
+One module per format (`hdf5`, `ogip`, `table`), `spectra` (Welch ASD per block at ingest),
+`ingest` (the run). Regular series go through `pipelines.append`, irregular ones through
+`pipelines.irregular`.
+"""

@@ -1,0 +1,201 @@
+"""LISA HDF5 files: instrument simulations (format 2.x) and LISA Data Challenge TDI.
+
+Instrument simulations (as written by the LISA simulation tools): one 1-D float64 dataset per
+measurement and link, `/<quantity>/<link>` (links 12 13 21 23 31 32; per-spacecraft
+quantities `/<quantity>/<1|2|3>` too), no time array; `t0`, `dt` (or `fs`) and `size` in the
+root attribute `metadata_json` (format 2.x) or as root attributes (older files). Streams
+`LISA.<quantity>.<link>`.
+
+LDC files: `obs/tdi` (or `tdi`), a compound dataset with fields `t, X, Y, Z` or an (N, 4)
+array in that column order, attributes `dt`, `t0`, `units`; NaN is a gap. Streams
+`LDC.X`, `LDC.Y`, `LDC.Z`.
+
+Simulation seconds go on the UTC axis as `--sim-epoch` + t (see `common.SIM_EPOCH`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from pipelines.append import Piece
+from pipelines.mission.common import (
+    MISSION_CHUNK,
+    LayoutError,
+    Series,
+    clean_name,
+    grid_pieces,
+    series_from_times,
+)
+from pipelines.store import NS
+
+LINKS = ("12", "13", "21", "23", "31", "32")
+SPACECRAFT = ("1", "2", "3")
+LDC_PATHS = ("obs/tdi", "tdi", "obs/TDI")
+
+
+def _attr(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def lisa_metadata(f) -> dict[str, Any] | None:
+    """The simulation metadata of an instrument file (None when it has none)."""
+    attrs = {k: _attr(v) for k, v in f.attrs.items()}
+    if "metadata_json" in attrs:
+        try:
+            meta = json.loads(attrs["metadata_json"])
+        except (TypeError, ValueError) as exc:
+            raise LayoutError(f"broken header: metadata_json is not JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise LayoutError("broken header: metadata_json is not a JSON object")
+        return meta
+    if ("dt" in attrs or "fs" in attrs) and "size" in attrs:
+        return attrs
+    return None
+
+
+def _link_datasets(f) -> list[tuple[str, str]]:
+    import h5py
+
+    out = []
+    for q in sorted(f.keys()):
+        grp = f[q]
+        if not isinstance(grp, h5py.Group):
+            continue
+        for k in sorted(grp.keys()):
+            if k in LINKS + SPACECRAFT and isinstance(grp[k], h5py.Dataset):
+                out.append((q, k))
+    return out
+
+
+def detect(f) -> str | None:
+    """"lisa", "ldc" or None for an open h5py file."""
+    for p in LDC_PATHS:
+        if p in f:
+            return "ldc"
+    if "metadata_json" in f.attrs or _link_datasets(f):
+        return "lisa"
+    return None
+
+
+def read_lisa(f, path: str, sim_epoch_ns: int) -> list[Series]:
+    """Series of an instrument simulation file (reads lazily, MISSION_CHUNK at a time)."""
+    meta = lisa_metadata(f)
+    if meta is None:
+        raise LayoutError("broken header: LISA instrument file without metadata_json "
+                          "(t0, dt or fs, size)")
+    try:
+        if meta.get("dt") is not None:
+            dt = float(meta["dt"])
+        else:
+            dt = 1.0 / float(meta["fs"])
+        t0 = float(meta.get("t0", 0.0))
+        size = int(meta["size"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LayoutError(f"broken header: metadata_json lacks a usable t0/dt/fs/size ({exc})"
+                          ) from None
+    if not (dt > 0 and np.isfinite(dt) and np.isfinite(t0)) or size < 0:
+        raise LayoutError(f"broken header: dt={dt}, t0={t0}, size={size}")
+    rate = 1.0 / dt
+    start_ns = sim_epoch_ns + int(round(t0 * NS))
+    links = _link_datasets(f)
+    if not links:
+        raise LayoutError("LISA instrument file holds no /<quantity>/<link> datasets")
+    version = meta.get("version") or _attr(f.attrs.get("version", ""))
+    out = []
+    for q, link in links:
+        ds = f[q][link]
+        if ds.ndim != 1:
+            continue
+        if ds.dtype.kind not in "fiu":
+            continue
+        if ds.shape[0] != size:
+            raise LayoutError(f"broken header: /{q}/{link} holds {ds.shape[0]} samples, "
+                              f"metadata_json says size={size}")
+        attrs = {"mission": "LISA", "source_format": f"LISA instrument HDF5 {version}".strip(),
+                 "quantity": q, "link": link, "units": str(_attr(ds.attrs.get("units", ""))),
+                 "time_system": "TCB (simulation seconds)", "t0_s": t0, "dt_s": dt,
+                 "sim_epoch_utc": _iso(sim_epoch_ns),
+                 "time_mapping": "UTC = sim_epoch_utc + t (s), no leap seconds"}
+        out.append(Series(f"LISA.{clean_name(q)}.{link}", attrs, size, rate,
+                          _chunked(f, f"{q}/{link}", size, start_ns, rate, path)))
+    return out
+
+
+def _chunked(f, dpath: str, size: int, start_ns: int, rate: float, source: str
+             ) -> Any:
+    def gen() -> Iterator[Piece]:
+        ds = f[dpath]
+        for c0 in range(0, size, MISSION_CHUNK):
+            vals = ds[c0:min(c0 + MISSION_CHUNK, size)]
+            yield from grid_pieces(vals, start_ns, rate, source, c0)
+
+    return gen
+
+
+def _iso(ns: int) -> str:
+    from pipelines.store import utc_iso
+
+    return utc_iso(ns)
+
+
+def read_ldc(f, path: str, sim_epoch_ns: int) -> list[Series]:
+    """Series X, Y, Z of an LDC TDI dataset."""
+    ds = next(f[p] for p in LDC_PATHS if p in f)
+    import h5py
+
+    if not isinstance(ds, h5py.Dataset):
+        raise LayoutError(f"{ds.name} is a group, not a TDI dataset")
+    attrs = {k: _attr(v) for k, v in {**dict(f.attrs), **dict(ds.parent.attrs),
+                                      **dict(ds.attrs)}.items()}
+    data = ds[()]
+    if data.dtype.names:
+        names = {n.lower(): n for n in data.dtype.names}
+        missing = [c for c in ("t", "x", "y", "z") if c not in names]
+        if missing:
+            raise LayoutError(f"broken header: {ds.name} has fields {list(data.dtype.names)}; "
+                              "expected t, X, Y, Z")
+        t = np.asarray(data[names["t"]], dtype=np.float64)
+        cols = {c: np.asarray(data[names[c.lower()]]) for c in ("X", "Y", "Z")}
+    else:
+        arr = np.asarray(data)
+        if arr.ndim == 2 and arr.shape[1] == 1 and arr.dtype.names is None:
+            arr = arr[:, 0]
+        if arr.ndim != 2 or arr.shape[1] != 4:
+            raise LayoutError(f"broken header: {ds.name} has shape {arr.shape}; expected a "
+                              "compound (t, X, Y, Z) or an (N, 4) array")
+        t = arr[:, 0].astype(np.float64)
+        cols = {c: arr[:, i + 1] for i, c in enumerate(("X", "Y", "Z"))}
+    if not len(t):
+        raise LayoutError(f"{ds.name} is empty")
+    if not np.isfinite(t).all():
+        raise LayoutError(f"broken header: {ds.name} has non-finite times")
+    dt = attrs.get("dt")
+    try:
+        dt = float(dt) if dt is not None else None
+    except (TypeError, ValueError):
+        raise LayoutError(f"broken header: dt={dt!r} is not a number") from None
+    units = attrs.get("units", "")
+    out = []
+    # times relative to the first, in integer ns, then placed on the epoch
+    t_ns = sim_epoch_ns + np.round(t * NS).astype(np.int64)
+    for c, vals in cols.items():
+        meta = {"mission": "LDC", "source_format": "LDC HDF5", "tdi": c,
+                "units": str(units) if not isinstance(units, dict) else str(units.get(c, "")),
+                "time_system": "TCB (simulation seconds)", "t0_s": float(t[0]),
+                "dt_s": dt if dt is not None else float(np.median(np.diff(t))) if len(t) > 1
+                else None, "sim_epoch_utc": _iso(sim_epoch_ns),
+                "time_mapping": "UTC = sim_epoch_utc + t (s), no leap seconds"}
+        out.append(series_from_times(f"LDC.{c}", t_ns, np.asarray(vals), meta, path,
+                                     dt * NS if dt else None))
+    return out
+
