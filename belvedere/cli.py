@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from belvedere import cli_dataset, cli_snapshot, cli_usage
+from belvedere import cli_dataset, cli_mission, cli_snapshot, cli_usage
 
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
                        "shown as datashaded views.", no_args_is_help=True,
@@ -29,6 +29,7 @@ app.add_typer(ingest_app, name="ingest")
 cli_usage.register(ingest_app)  # `ingest usage` (compute-resource usage, issue 6)
 cli_snapshot.register(app)  # `snapshot` (HTML/PNG of a view, issue 4)
 cli_dataset.register(ingest_app)  # `ingest dataset NAME` (datasets/ catalog, issue 7)
+cli_mission.register(ingest_app)  # `ingest mission` (HDF5, FITS, telemetry, issue 5)
 # Wide enough for a stream table when the output is a file or a pipe (rich assumes 80).
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)

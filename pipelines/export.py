@@ -30,6 +30,8 @@ def export_stream(store: Store, name: str, out: str, fmt: str, t0_ns: int | None
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     stream = store[name]
+    if getattr(stream, "kind", None) == "irregular":  # explicit timestamps (pipelines.irregular)
+        return _export_irregular(stream, out, fmt, t0_ns, t1_ns)
     runs = stream.read_segments(t0_ns, t1_ns)
     if not runs:
         raise ValueError(f"stream {name} has no samples in the requested time range")
@@ -82,3 +84,31 @@ def _write_csv(stream, runs, out: str) -> None:
                 vals = part.astype(str) if part.dtype.kind in "iu" else np.char.mod("%.17g", part)
                 fh.write("\n".join(np.char.add(np.char.add(stamps, "Z,"), vals)) + "\n")
 
+
+
+def _export_irregular(stream, out: str, fmt: str, t0_ns: int | None, t1_ns: int | None
+                      ) -> list[str]:
+    """CSV (time_utc, value) or NumPy (a structured array of time_ns and value) of an
+    irregular stream; miniSEED and SAC need a sampling rate, which it does not have."""
+    if fmt not in ("csv", "npy"):
+        raise ValueError(f"stream {stream.name} has irregular timestamps: export it as csv or "
+                         "npy (miniSEED and SAC need a regular sampling rate)")
+    times, values = stream.read_times(t0_ns, t1_ns)
+    if not len(times):
+        raise ValueError(f"stream {stream.name} has no samples in the requested time range")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise OSError(f"cannot write {out}: folder {parent} does not exist or is not writable")
+    if fmt == "npy":
+        arr = np.empty(len(times), dtype=[("time_ns", "<i8"), ("value", values.dtype)])
+        arr["time_ns"], arr["value"] = times, values
+        np.save(out, arr)
+        return [out]
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(f"time_utc,{stream.name}\n")
+        for c0 in range(0, len(times), 1_000_000):
+            t, part = times[c0:c0 + 1_000_000], values[c0:c0 + 1_000_000]
+            stamps = np.datetime_as_string(t.astype("datetime64[ns]"), unit="ns")
+            vals = part.astype(str) if part.dtype.kind in "iu" else np.char.mod("%.17g", part)
+            fh.write("\n".join(np.char.add(np.char.add(stamps, "Z,"), vals)) + "\n")
+    return [out]

@@ -408,6 +408,10 @@ class Store:
             raise UnknownStreamError(
                 f"no stream {name!r} in store {self.url}; `belvedere info {self.url}` lists them"
             ) from None
+        if dict(group.attrs.get("belvedere") or {}).get("kind") == "irregular":
+            from pipelines.irregular import IrregularStream  # explicit timestamps (issue 5)
+
+            return IrregularStream(self, name, group)
         return Stream(self, name, group)
 
     def select(self, patterns: str | list[str]) -> list[str]:
