@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,22 @@ def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, de
     assert files[0] == files[1] and "2" not in files[0]
     for f in files[0]:
         assert (stores[0] / f).read_bytes() == (stores[1] / f).read_bytes(), f
+
+
+def test_chunks_through_the_zarr_store_api_equal_direct_files(tmp_path, monkeypatch):
+    """Stores that are not local folders get their chunks through zarr's store API."""
+    import pipelines.store
+    from tests.storeutil import assert_same_store
+
+    make_sds(tmp_path / "sds", hours=30, gaps=[("XX.TST.00.HHZ", 5000, 60)])
+    direct = str(tmp_path / "direct.zarr")
+    ingest_seismic(direct, [str(tmp_path / "sds")])
+    monkeypatch.setattr(pipelines.store, "_local_dir", lambda arr: None)
+    via_zarr = str(tmp_path / "via_zarr.zarr")
+    ingest_seismic(via_zarr, [str(tmp_path / "sds")])
+    assert_same_store(direct, via_zarr)
+    assert_pyramids_exact(via_zarr)
+    files = sorted(p.relative_to(direct) for p in Path(direct).rglob("c/*"))
+    assert files == sorted(p.relative_to(via_zarr) for p in Path(via_zarr).rglob("c/*"))
+    for f in files:
+        assert (Path(direct) / f).read_bytes() == (Path(via_zarr) / f).read_bytes(), f
