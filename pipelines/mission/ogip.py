@@ -44,7 +44,7 @@ def mjdref(headers: list) -> tuple[float, float]:
 
 def to_utc_ns(values: np.ndarray, headers: list) -> np.ndarray:
     """UTC ns since 1970 (no leap seconds counted, as POSIX) of OGIP times via astropy."""
-    from astropy.time import Time
+    from astropy.time import Time, TimeDelta
     from astropy.utils import iers
 
     unit = str(_kw(headers, "TIMEUNIT", "s")).strip().lower()
@@ -64,7 +64,10 @@ def to_utc_ns(values: np.ndarray, headers: list) -> np.ndarray:
     whole = np.floor(off)
     with iers.conf.set_temp("auto_download", False), \
             iers.conf.set_temp("auto_max_age", None):
-        t = Time(ri + whole, rf + (off - whole), format="mjd", scale=scale).utc
+        # Elapsed SI seconds from the reference (leap seconds counted when TIMESYS is UTC),
+        # as astropy's Time + TimeDelta; two-part days keep ns precision.
+        ref = Time(ri, rf, format="mjd", scale=scale)
+        t = (ref + TimeDelta(whole, off - whole, format="jd")).utc
         jd1, jd2 = t.jd1, t.jd2
     day = np.round(jd1 - UNIX_JD).astype(np.int64)  # jd1 is a whole or half day
     frac = (jd1 - UNIX_JD) - day + jd2
