@@ -12,6 +12,7 @@ from pipelines.seismic import (
     channel_metadata,
     ingest_channel,
     ingest_channels,
+    ingest_channels_threaded,
     read_catalog,
     read_inventories,
     scan,
@@ -45,8 +46,10 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
     done = 0
     files_ok: set[str] = set()
     files_new: set[str] = set()
-    if scheduler or workers > 1:
+    if scheduler:
         results = run_tasks(ingest_channel, tasks, workers, scheduler)
+    elif workers > 1 and len(tasks) > 1:
+        results = ingest_channels_threaded(tasks, workers, sizes)
     else:  # one task at a time, each next file (across channels) decoded while writing
         results = ingest_channels(tasks)
     for task, res in results:
