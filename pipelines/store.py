@@ -49,17 +49,18 @@ _DATA_COMPRESSOR = BloscCodec(cname="zstd", clevel=2, shuffle="bitshuffle", bloc
 # Pyramid levels of new streams: delta (integers) + bitshuffle + lz4 encodes min/max buckets
 # ~2.5x faster than zstd and decodes faster for every view, for ~9% more pyramid bytes.
 _PYRAMID_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
-
-
-def _pyramid_array_kwargs(dtype: np.dtype) -> dict[str, Any]:
-    dtype = np.dtype(dtype)
-    return {"chunks": (PYRAMID_CHUNK,), "dtype": dtype, "fill_value": fill_value_for(dtype),
-            "filters": [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None,
-            "compressors": [_PYRAMID_COMPRESSOR], "dimension_names": ("bucket",)}
 # The time coordinate, delta-encoded, is one value then a constant step: plain zstd stores a
 # chunk of 2**20 times in ~200 bytes, and `_write_time_chunks` encodes it without zarr's
 # pipeline (no arange, no diff), which made the coordinate ~20x cheaper to write.
 _TIME_COMPRESSOR = ZstdCodec(level=1)
+
+
+def _pyramid_array_kwargs(dtype: np.dtype) -> dict[str, Any]:
+    """How new pyramid arrays (`pyramid/<k>/min|max`) are created."""
+    dtype = np.dtype(dtype)
+    return {"chunks": (PYRAMID_CHUNK,), "dtype": dtype, "fill_value": fill_value_for(dtype),
+            "filters": [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None,
+            "compressors": [_PYRAMID_COMPRESSOR], "dimension_names": ("bucket",)}
 
 
 class StoreError(Exception):
@@ -895,14 +896,16 @@ def _write_time_chunks(w: StreamWriter, tarr: zarr.Array, old: int, new: int) ->
 # zarr 3.1 spends ~2.5x the CPU of the codecs themselves on a large 1-D write (per-chunk
 # asyncio tasks, buffer copies, a thread hop per codec). For arrays whose codecs are the plain
 # chain this module creates (optional numcodecs array filters, little-endian bytes, blosc or
-# zstd), whole chunks are encoded here, in parallel threads (the codecs release the GIL), with
-# the same numcodecs objects zarr uses, and stored under the same keys; partial chunks at the
-# edges still go through zarr (read, merge, write).
+# zstd), chunks are encoded here, in parallel threads (the codecs release the GIL), with the
+# same numcodecs objects zarr uses, and stored under the same keys (byte for byte what zarr
+# writes; tests/test_ingest_pyramid.py checks it). Partial chunks are read back through zarr,
+# merged here, and encoded like the others. Any other codec chain goes through zarr.
 _POOL = None
 _POOL_LOCK = threading.Lock()
 
 
 def _pool():
+    """The encoding threads (one per core). Their jobs must never wait on this pool."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
