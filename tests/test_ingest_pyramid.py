@@ -132,31 +132,47 @@ def test_non_integer_period_time_coordinate(tmp_path):
     assert_pyramids_exact(store)
 
 
-def test_appending_to_a_store_with_the_first_time_layout(tmp_path):
-    """A store whose time coordinate has the first layout's chunks and codec keeps working."""
-    make_sds(tmp_path / "sds", hours=40)
+def _rewrite_array(group, name: str, **kwargs) -> None:
+    """Replace an array by one with other chunks/codecs and the same values and attributes."""
+    old = group[name]
+    values, attrs = old[:], dict(old.attrs)
+    del group[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        new = group.create_array(name, shape=old.shape, dtype=old.dtype,
+                                 fill_value=old.fill_value, attributes=attrs,
+                                 dimension_names=old.metadata.dimension_names, **kwargs)
+    new[:] = values
+
+
+def test_appending_to_a_store_with_the_first_layouts_codecs(tmp_path):
+    """A store written with the first chunks and codecs (time, data, pyramid) keeps working:
+    appends use each array's own codec, and reads stay exact."""
+    make_sds(tmp_path / "sds", hours=40, gaps=[("XX.TST.00.HHZ", 30 * 3600, 120)])
     days = sorted(p for p in (tmp_path / "sds").rglob("*.D.2024.*"))
     store = str(tmp_path / "s.zarr")
     ingest_seismic(store, [str(p) for p in days if p.name.endswith("064")])
-    for s in open_store(store):  # rewrite `time` as the first layout wrote it
-        times = np.asarray(s.time_of(np.arange(s.length)), dtype=np.int64)
+    first = BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle")
+    for s in open_store(store):
         g = zarr.open_group(store, mode="a", path=s.name)
-        attrs = dict(g["time"].attrs)
-        del g["time"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = g.create_array("time", shape=(s.length,), chunks=(DATA_CHUNK,), dtype="int64",
-                               fill_value=np.iinfo(np.int64).min,
-                               filters=[Delta(dtype="int64")],
-                               compressors=[BloscCodec(cname="zstd", clevel=1,
-                                                       shuffle="bitshuffle")],
-                               dimension_names=("time",), attributes=attrs)
-        t[:] = times
+        _rewrite_array(g, "time", chunks=(DATA_CHUNK,), filters=[Delta(dtype="int64")],
+                       compressors=[first])
+        _rewrite_array(g, "data", chunks=(DATA_CHUNK,), filters=[Delta(dtype="int32")],
+                       compressors=[first])
+        for k in range(1, s.levels + 1):
+            for key in ("min", "max"):
+                _rewrite_array(g, f"pyramid/{k}/{key}", chunks=(2**16,), compressors=[first])
     ingest_seismic(store, [str(p) for p in days if not p.name.endswith("064")])
     for s in open_store(store):
         assert s.group["time"].chunks == (DATA_CHUNK,)
+        assert s.data.compressors[0].clevel == 1
     assert_time_coordinate_exact(store)
     assert_pyramids_exact(store)
+    fresh = str(tmp_path / "fresh.zarr")
+    ingest_seismic(fresh, [str(p) for p in days])
+    from tests.storeutil import assert_same_store
+
+    assert_same_store(store, fresh)
 
 
 @pytest.mark.parametrize("workers", [2])
