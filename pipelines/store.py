@@ -395,6 +395,27 @@ class Store:
         return sorted(k for k in self.root.group_keys()
                       if not k.startswith("_") and not k.endswith(_TMP_SUFFIX))
 
+    def _streams_named(self, wanted) -> list[str]:
+        """The streams whose names satisfy `wanted(name)`, sorted: lists the store's top level
+        and opens only those, where `streams()` opens every member (slow on big stores)."""
+        from zarr.core.sync import sync
+
+        zs, base = self.zarr_store, self.root.path
+
+        async def names() -> list[str]:
+            return [k async for k in zs.list_dir(base)]
+
+        out = []
+        for name in sync(names()):
+            if name.startswith("_") or name.endswith(_TMP_SUFFIX) or not wanted(name):
+                continue
+            try:
+                if isinstance(self.root[name], zarr.Group):
+                    out.append(name)
+            except KeyError:
+                continue
+        return sorted(out)
+
     def __contains__(self, name: str) -> bool:
         return name in self.streams()
 
