@@ -258,3 +258,12 @@ def test_spectra_precomputed_for_long_streams(tmp_path: Path):
     expect = sigma * np.sqrt(2 / 4.0)  # white noise: one-sided ASD = sigma * sqrt(2 / fs)
     assert np.median(asd[1:-1]) == pytest.approx(expect, rel=0.05)
     assert freq[1] == pytest.approx(4.0 / grp.attrs["nperseg"])
+
+
+def test_batched_welch_equals_scipy():
+    from scipy.signal import welch
+
+    x = np.random.default_rng(9).standard_normal((3, 10_000))
+    for nper in (2500, 2501):
+        _, ref = welch(x, fs=4.0, nperseg=nper, detrend="constant", axis=-1)
+        np.testing.assert_allclose(spectra.welch_psd(x, 4.0, nper), ref, rtol=1e-12)
