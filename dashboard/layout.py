@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import panel as pn
 
 PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("availability", "Availability"),
-         ("stations", "Stations"), ("resources", "Resources"))
+         ("stations", "Stations"), ("resources", "Resources"), ("mission", "Mission"))
 
 CSS = """
 .bv-header {display: flex; align-items: baseline; gap: 22px; padding: 8px 16px;

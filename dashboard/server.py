@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 TITLES = {"/": "Belvedere", "/waveforms": "Waveforms · Belvedere",
           "/availability": "Availability · Belvedere", "/stations": "Stations · Belvedere",
-          "/resources": "Resources · Belvedere"}
+          "/resources": "Resources · Belvedere", "/mission": "Mission · Belvedere"}
 
 
 def _guarded(name: str, factory: Callable[[], pn.viewable.Viewable]
@@ -36,6 +36,7 @@ def build_app(stores: list[str] | Sources, tile_url: str | None = None
               ) -> dict[str, Callable[[], pn.viewable.Viewable]]:
     """Routes -> page factories (each call builds one session's page) for these stores."""
     from dashboard.availability import availability_page
+    from dashboard.mission import mission_page
     from dashboard.overview import overview_page
     from dashboard.resources import resources_page
     from dashboard.stations import stations_page
@@ -52,6 +53,7 @@ def build_app(stores: list[str] | Sources, tile_url: str | None = None
         "/availability": lambda: availability_page(sources),
         "/stations": lambda: stations_page(sources),
         "/resources": lambda: resources_page(sources),
+        "/mission": lambda: mission_page(sources),  # issue 5
     }
     return {route: _guarded(route, f) for route, f in pages.items()}
 

@@ -244,7 +244,8 @@ def test_relative_range_and_event_jump(store):
 # -- the app ------------------------------------------------------------------------------
 def test_build_app_routes_and_pages_build_outside_a_server(store):
     app = build_app([store.url])
-    assert set(app) == {"/", "/waveforms", "/availability", "/stations", "/resources"}
+    assert set(app) == {"/", "/waveforms", "/availability", "/stations", "/resources",
+                        "/mission"}
     for route, factory in app.items():
         page = factory()
         assert isinstance(page, pn.viewable.Viewable), route
