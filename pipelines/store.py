@@ -714,6 +714,9 @@ class StreamWriter(Stream):
                 self._arrays[f"pyramid/{k}/min"], self._arrays[f"pyramid/{k}/max"] = amin, amax
             arrays[k] = (amin, amax)
         _grow_arrays([(a, math.ceil(n / factor**k)) for k, pair in arrays.items() for a in pair])
+        # Every level is computed from the finer one in memory (edges read back from chunks
+        # the writes below leave unchanged there), then all are written in one go.
+        regions: list[tuple] = []
         for k in range(1, levels + 1):
             size = math.ceil(n / factor**k)
             amin, amax = arrays[k]
@@ -739,10 +742,11 @@ class StreamWriter(Stream):
             def absent(a: int, b: int, bucket: int = bucket) -> bool:
                 return not self.present_any(a * bucket, b * bucket)
 
-            write_region(amin, b0, mn, absent, self._cache(f"pyramid/{k}/min"))
-            write_region(amax, b0, mx, absent, self._cache(f"pyramid/{k}/max"))
+            regions += [(amin, b0, mn, absent, self._cache(f"pyramid/{k}/min")),
+                        (amax, b0, mx, absent, self._cache(f"pyramid/{k}/max"))]
             mem, mem_lo, mem_hi = (mn, mx), b0, b0 + len(mn)
             lo_i, hi_i, n_prev = b0, b0 + len(mn), size
+        write_regions(regions)
         self.levels = max(levels, self.levels)
         pyr = {"factor": factor, "levels": self.levels, "chunk": PYRAMID_CHUNK}
         if self.group.attrs.get("pyramid") != pyr:
@@ -991,22 +995,33 @@ def _all_fill(values: np.ndarray, fill) -> bool:
 
 
 def _run_chunk_jobs(arr: zarr.Array, job, k0: int, k1: int) -> None:
-    """Run `job(k) -> (key, encoded bytes or None)` for chunks [k0, k1) in the thread pool and
-    store the results: in a local store each thread writes its file directly (zarr's event
-    loop and its thread hops cost more CPU than the writes), elsewhere through zarr."""
-    base = _local_dir(arr)
+    """Run `job(k) -> (key, encoded bytes or None)` for chunks [k0, k1); see `_run_jobs`."""
+    _run_jobs([(arr, job, k) for k in range(k0, k1)])
 
-    def run(k: int):
+
+def _run_jobs(jobs: list[tuple[zarr.Array, Any, int]]) -> None:
+    """Run chunk jobs `(array, job, k)`, `job(k) -> (key, encoded bytes or None)`, in the
+    thread pool and store the results: in a local store each thread writes its file directly
+    (zarr's event loop and its thread hops cost more CPU than the writes), elsewhere through
+    zarr. One round trip to the pool for many arrays (the pyramid's levels)."""
+    bases = {id(arr): _local_dir(arr) for arr, _, _ in jobs}
+
+    def run(item):
+        arr, job, k = item
         key, blob = job(k)
+        base = bases[id(arr)]
         if base is None:
-            return key, blob
+            return arr, key, blob
         _write_local(base, key, blob)
         return None
 
-    for b0 in range(k0, k1, 64):  # bounded memory for very long writes
-        out = list(_pool().map(run, range(b0, min(b0 + 64, k1))))
-        if base is None:
-            _put_chunks(arr, out)
+    for b0 in range(0, len(jobs), 64):  # bounded memory for very long writes
+        out = [r for r in _pool().map(run, jobs[b0:b0 + 64]) if r is not None]
+        by_array: dict[int, tuple[zarr.Array, list]] = {}
+        for arr, key, blob in out:
+            by_array.setdefault(id(arr), (arr, []))[1].append((key, blob))
+        for arr, blobs in by_array.values():
+            _put_chunks(arr, blobs)
 
 
 def _local_dir(arr: zarr.Array) -> str | None:
@@ -1070,6 +1085,26 @@ def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None,
     next write usually starts), so they need not be read back. `on_chunk(k, values, whole)`
     is called in the encoding thread with each chunk's new content.
     """
+    write_regions([(arr, i0, values, absent, cache, on_chunk)])
+
+
+def write_regions(regions: list[tuple]) -> None:
+    """`write_region(*r)` for each r, all chunks in one round trip to the encoding threads.
+    The regions must not share chunks."""
+    jobs, after = [], []
+    for region in regions:
+        prepared = _region_jobs(*region)
+        if prepared is not None:
+            jobs += prepared[0]
+            after.append(prepared[1])
+    _run_jobs(jobs)
+    for done in after:
+        done()
+
+
+def _region_jobs(arr: zarr.Array, i0: int, values: np.ndarray, absent=None,
+                 cache: dict[int, np.ndarray] | None = None, on_chunk=None):
+    """The chunk jobs of one `write_region` and what to do after them (None: written)."""
     i1 = i0 + len(values)
     encode = _chunk_encoder(arr) if i1 > i0 else None
     if encode is None:
@@ -1079,14 +1114,14 @@ def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None,
             c = int(arr.chunks[0])
             for k in range(i0 // c, -(-i1 // c)):
                 on_chunk(k, None, False)
-        arr[i0:i1] = values
-        return
+        if i1 > i0:
+            arr[i0:i1] = values
+        return None
     c = int(arr.chunks[0])
     shape = int(arr.shape[0])
     fill = arr.fill_value
     fill = fill.item() if isinstance(fill, np.generic) else fill
     dtype = arr.dtype
-
     k0, k1 = i0 // c, -(-i1 // c)
 
     def job(k: int) -> tuple[str, bytes | None]:
@@ -1114,11 +1149,13 @@ def write_region(arr: zarr.Array, i0: int, values: np.ndarray, absent=None,
             on_chunk(k, chunk, whole)
         return key, blob
 
-    _run_chunk_jobs(arr, job, k0, k1)
-    if cache is not None:
-        for k in sorted(cache)[:-4] if len(cache) > 4 else ():
-            if k not in (k0, k1 - 1):
-                del cache[k]
+    def done() -> None:
+        if cache is not None and len(cache) > 4:
+            for k in sorted(cache)[:-4]:
+                if k not in (k0, k1 - 1):
+                    del cache[k]
+
+    return [(arr, job, k) for k in range(k0, k1)], done
 
 
 def read_region(arr: zarr.Array, a: int, b: int,
