@@ -267,3 +267,35 @@ def test_batched_welch_equals_scipy():
     for nper in (2500, 2501):
         _, ref = welch(x, fs=4.0, nperseg=nper, detrend="constant", axis=-1)
         np.testing.assert_allclose(spectra.welch_psd(x, 4.0, nper), ref, rtol=1e-12)
+
+
+def test_info_and_export_on_mission_streams(tmp_path: Path):
+    f = tmp_path / "sim.h5"
+    truth = write_lisa(f, n=1000, quantities=("isi",), links=("12",), nan_span=(400, 450))
+    pq = tmp_path / "hk.parquet"
+    df = write_table(pq, n=300, irregular=True)
+    store = str(tmp_path / "s.zarr")
+    assert not ingest_mission(store, [str(f), str(pq)]).issues
+    info = run_cli("info", store, "--json")
+    assert info.returncode == 0, info.stderr
+    desc = {s["stream"]: s for s in json.loads(info.stdout)["streams"]}
+    assert desc["LISA.isi.12"]["samples"] == 950 and desc["LISA.isi.12"]["gaps"] == 1
+    assert desc["hk.temp_obc"]["kind"] == "irregular" and desc["hk.temp_obc"]["samples"] == 300
+    out = tmp_path / "isi.npy"
+    res = run_cli("export", "--store", store, "LISA.isi.12", "--format", "npy", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    x = truth["LISA.isi.12"]
+    np.testing.assert_array_equal(np.load(tmp_path / "isi_00.npy"), x[:400])
+    np.testing.assert_array_equal(np.load(tmp_path / "isi_01.npy"), x[450:])
+    csv = tmp_path / "hk.csv"
+    res = run_cli("export", "--store", store, "hk.temp_obc", "--format", "csv", "-o", str(csv))
+    assert res.returncode == 0, res.stderr
+    import pandas as pd
+
+    back = pd.read_csv(csv, float_precision="round_trip")
+    np.testing.assert_array_equal(back["hk.temp_obc"].to_numpy(), df["temp_obc"].to_numpy())
+    stamps = pd.to_datetime(back["time_utc"], utc=True, format="ISO8601")
+    assert [t.value for t in stamps] == [t.value for t in df["time"]]
+    res = run_cli("export", "--store", store, "hk.temp_obc", "--format", "mseed",
+                  "-o", str(tmp_path / "x.mseed"))
+    assert res.returncode == 1 and "irregular timestamps" in " ".join(res.stderr.split())
