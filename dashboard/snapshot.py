@@ -426,13 +426,18 @@ def _figures(view: str, sources: Sources, label: str, args: dict[str, str], them
         figs.append(timeline_figure(store, names, t0, t1))
         if view == "availability":
             figs.append(coverage_figure(store, names, t0, t1)[0])
+    _style_and_fit(figs, theme, fit)
+    return figs, meta
+
+
+def _style_and_fit(figs: list, theme: str, fit: tuple[int, int] | None) -> None:
+    """Theme the figures and, for a PNG, share the fixed viewport's height between them."""
     for f in figs:
         embed.style_figure(f, theme)
         if fit is not None:
             f.sizing_mode = "fixed"
             f.width = fit[0]
             f.height = max((fit[1] - 60) // len(figs), 150)
-    return figs, meta
 
 
 # -- resources ----------------------------------------------------------------------------
@@ -468,12 +473,7 @@ def _resources(sources: Sources, args: dict[str, str], theme: str,
     metric = args.get("metric") if args.get("metric") in metrics else (metrics or [None])[0]
     if metric:
         figs.append(resources.heatmap_figure(store.metric(metric), t0, t1, x_range, "heatmap"))
-    for f in figs:
-        embed.style_figure(f, theme)
-        if fit is not None:
-            f.sizing_mode = "fixed"
-            f.width = fit[0]
-            f.height = max((fit[1] - 60) // len(figs), 150)
+    _style_and_fit(figs, theme, fit)
     meta = {"from": format_time(t0), "to": format_time(t1),
             "duration": format_duration(t1 - t0), "streams": [],
             "hint": resources.summary_line(jobs).replace("**", "")}

@@ -108,3 +108,12 @@ def dask_cluster(tmp_path_factory):
 
 # Real Prometheus/node exporter and Slurm for the usage tests (issue 6).
 from usage_servers import prometheus_server, slurm_jobs  # noqa: E402, F401, I001
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium (through Playwright) for every browser test."""
+    from browser import launch_chromium
+
+    with launch_chromium() as b:
+        yield b

@@ -17,7 +17,6 @@ import pytest
 from browser import (
     colored_fraction,
     ink_fraction,
-    launch_chromium,
     served_dashboard,
     skip_reason,
 )
@@ -39,12 +38,6 @@ def server(tmp_path_factory):
     store = build_store(str(tmp_path_factory.mktemp("browser") / "demo.zarr"))
     with served_dashboard([store]) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture

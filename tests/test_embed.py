@@ -19,7 +19,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from browser import REPO, free_port, launch_chromium, skip_reason
+from browser import REPO, free_port, skip_reason
 from PIL import Image
 from test_dashboard_store import T0_NS, build_store
 
@@ -62,12 +62,6 @@ def server(tmp_path_factory):
         proc.terminate()
         proc.wait(10)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture

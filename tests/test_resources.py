@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from browser import colored_fraction, launch_chromium, served_dashboard
+from browser import colored_fraction, served_dashboard
 from test_dashboard_browser import frame_pixels, open_page, query
 from test_dashboard_store import build_store
 
@@ -30,12 +30,6 @@ def stores(tmp_path_factory):
 def server(stores):
     with served_dashboard(list(stores)) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from browser import launch_chromium, served_dashboard, skip_reason
+from browser import served_dashboard, skip_reason
 from conftest import run_cli
 from PIL import Image
 from test_dashboard_store import QUAKE_NS, T0_NS, build_store
@@ -39,12 +39,6 @@ def store(tmp_path_factory) -> str:
 def server(store):
     with served_dashboard([store]) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
