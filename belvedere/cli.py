@@ -239,8 +239,24 @@ def demo(
     out.print(f"store: {store}", highlight=False)
     if code not in (0, 1):
         raise typer.Exit(code)
+    mission = demo_mission(base, size, SIZES[size].start)
     if serve:
-        _serve([store, usage], port, "127.0.0.1", [], show_url=True)
+        _serve([store, mission, usage], port, "127.0.0.1", [], show_url=True)
+
+
+def demo_mission(base: Path, size: str, start_utc: str) -> str:
+    """Write the demo's mission files (LISA, LDC, light curve, housekeeping) beside the seismic
+    archive and ingest them into their own store (shown by /mission); returns its path."""
+    from pipelines.mission.synthetic import generate_mission_files
+
+    files = generate_mission_files(base / f"mission-files-{size}", size, start_utc)
+    mission = str(base / f"mission-{size}.zarr")
+    code = cli_mission.run_mission_ingest(mission, files.paths, files.sim_epoch, "HK", 3600.0,
+                                          0.25, False)
+    out.print(f"mission store: {mission}", highlight=False)
+    if code not in (0, 1):
+        raise typer.Exit(code)
+    return mission
 
 
 def _serve(stores: list[str], port: int, address: str, origins: list[str],

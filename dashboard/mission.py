@@ -1,35 +1,73 @@
 """The /mission page: mission time series, light curves with error bands and GTIs, Welch ASDs
 (on the fly, or from the spectra precomputed at ingest), TDI A/E/T from X/Y/Z.
 
-URL state: `store`, `streams` (comma-separated wildcards), `from`, `to` (ISO or now-6h), `embed`.
-Everything drawn is read at screen resolution (frames.make_frame, Stream.read_window); the
-only raw reads are for spectra and TDI of windows up to `RAW_MAX` samples.
+URL state: `store`, `streams` (comma-separated wildcards), `from`, `to` (ISO or now-6h),
+`embed`, `theme`. A bad value becomes a message and a fallback, never a traceback. Everything
+drawn is read at screen resolution (frames.make_frame, Stream.read_window); the only raw reads
+are for spectra and TDI of windows up to `RAW_MAX` samples.
+
+Figures (named, for tests and the Share control's PNG): `mission` (stacked bands, one RGBA
+image, TDI A/E/T as extra bands), `lightcurve` (rate with its error band, GTIs shaded) and
+`asd` (log-log over 1e-5..1 Hz).
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import logging
 import math
+import traceback
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import panel as pn
-from bokeh.models import BoxAnnotation, ColumnDataSource, Range1d
+from bokeh.core.property.descriptors import UnsetValueError
+from bokeh.models import (
+    BoxAnnotation,
+    ColumnDataSource,
+    FixedTicker,
+    Legend,
+    PanTool,
+    Range1d,
+    ResetTool,
+    SaveTool,
+    WheelZoomTool,
+)
 from bokeh.plotting import figure
 
-from dashboard import layout
+from belvedere.times import format_duration, format_time, now_ns, parse_range
+from dashboard import embed, layout, raster, share
 from dashboard.frames import PALETTE, make_frame
 from pipelines.mission import spectra
-from pipelines.store import NS, Store
+from pipelines.store import NS, Store, UnknownStreamError, Window
+
+log = logging.getLogger(__name__)
 
 RAW_MAX = 2**22  # samples per stream read raw for an on-the-fly spectrum or TDI
 FMIN, FMAX = 1e-5, 1.0  # Hz, the LISA band shown in the ASD plot
 WIDTH, BAND = 1100, 110
+RENDER_WIDTH = 1200  # pixels to render until the browser reports the plot's real width
+AXES_PX = 60  # x axis and title around the bands
+SETTLE_MS = 60  # one re-read per burst of wheel or drag events
+MAX_STREAMS = 24
 SQ2, SQ3, SQ6 = math.sqrt(2), math.sqrt(3), math.sqrt(6)
+GTI_COLOR = "#2a9d8f"
+QUICK_RANGES = {"Last 1 hour": ("now-1h", "now"), "Last 24 hours": ("now-24h", "now"),
+                "Last 7 days": ("now-7d", "now")}
+DATA_RANGES = {"Last 10 minutes of data": 600 * NS, "Last hour of data": 3600 * NS,
+               "Last 6 hours of data": 6 * 3600 * NS, "Last day of data": 86400 * NS}
 
 
 def ms(ns: int | float) -> float:
     """Nanoseconds since 1970 as Bokeh datetime milliseconds."""
     return float(ns) / 1e6
+
+
+def band_px(n: int) -> int:
+    """Height of one band: tall for a few streams, compact for many."""
+    return int(max(50, min(150, 660 // max(n, 1))))
 
 
 def tdi_aet(x: np.ndarray, y: np.ndarray, z: np.ndarray
@@ -61,14 +99,50 @@ class MissionView:
     gtis: list[tuple[int, int]] = field(default_factory=list)
     tdi: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    bands: list[str] = field(default_factory=list)  # band names, top to bottom (with A/E/T)
+    units: str = ""  # of the spectra, when they share one
 
 
 def default_streams(store: Store) -> list[str]:
-    """Mission streams to show first: LDC/LISA/light-curve rates, at most six."""
+    """Mission streams to show first: one family (LDC, else LISA, else light-curve rates,
+    else the first group of names), at most six."""
     names = [n for n in store.streams() if not n.startswith("_")]
-    pick = [n for n in names if n.startswith(("LDC.", "LISA."))] or \
-        [n for n in names if n.endswith(".RATE")] or names
-    return pick[:6]
+    for pick in ([n for n in names if n.startswith("LDC.")],
+                 [n for n in names if n.startswith("LISA.")],
+                 [n for n in names if n.endswith(".RATE")]):
+        if pick:
+            return pick[:6]
+    if not names:
+        return []
+    first = names[0].rpartition(".")[0]
+    return [n for n in names if n.rpartition(".")[0] == first][:6] or names[:6]
+
+
+def stream_groups(names: list[str]) -> list[str]:
+    """Wildcards of the stream families of a store (`LISA.isi_carrier_fluctuations.*`)."""
+    out: list[str] = []
+    for n in names:
+        p = n.rpartition(".")[0]
+        g = f"{p}.*" if p else n
+        if g not in out:
+            out.append(g)
+    return out
+
+
+def is_mission_store(store: Store) -> bool:
+    """True when a store holds mission streams (written by `ingest mission`)."""
+    for n in store.streams()[:200]:
+        if n.count(".") != 3:  # seismic streams are NET.STA.LOC.CHA
+            try:
+                if "mission" in store[n].attrs:
+                    return True
+            except Exception:  # a broken stream does not decide
+                continue
+    return False
+
+
+def _units(stream) -> str:
+    return str(stream.attrs.get("units") or "")
 
 
 def _present_runs(stream, t0_ns: int, t1_ns: int) -> list[np.ndarray]:
@@ -105,6 +179,16 @@ def window_asd(stream, t0_ns: int, t1_ns: int) -> Spectrum | None:
     return Spectrum(stream.name, freq, asd, f"precomputed ({used} blocks)")
 
 
+def _no_asd_reason(stream, t0_ns: int, t1_ns: int) -> str:
+    if getattr(stream, "kind", None) == "irregular":
+        return f"{stream.name}: no ASD, its timestamps are irregular"
+    n = stream.index_of(t1_ns) - stream.index_of(t0_ns)
+    if n > RAW_MAX:
+        return (f"{stream.name}: no ASD, the window holds {n:,.0f} samples (on the fly up to "
+                f"{RAW_MAX:,}) and the store has no precomputed spectra for it: zoom in")
+    return f"{stream.name}: no ASD, too few samples in the window"
+
+
 def _tdi_triplets(store: Store, names: list[str]) -> list[str]:
     """Prefixes P with P.X, P.Y and P.Z in the store, for the streams shown."""
     have = set(store.streams())
@@ -119,6 +203,8 @@ def _tdi_triplets(store: Store, names: list[str]) -> list[str]:
 def _aligned_xyz(store: Store, prefix: str, t0_ns: int, t1_ns: int):
     xs = [store[f"{prefix}.{c}"] for c in "XYZ"]
     s0 = xs[0]
+    if any(getattr(s, "kind", None) == "irregular" for s in xs):
+        return None
     if any(s.sampling_rate != s0.sampling_rate or s.start_ns != s0.start_ns for s in xs):
         return None
     i0 = max(int(math.floor(s0.index_of(t0_ns))), 0)
@@ -134,27 +220,61 @@ def _aligned_xyz(store: Store, prefix: str, t0_ns: int, t1_ns: int):
     return s0.time_of(np.arange(i0, i1)), cols
 
 
+def envelope(name: str, t_ns: np.ndarray, v: np.ndarray, t0_ns: int, t1_ns: int,
+             width: int) -> Window:
+    """Samples on a regular grid as a store-like window: raw when they fit the width, else
+    per-bucket min/max (NaN where a bucket is empty), so `raster.band_mask` can draw them."""
+    if len(t_ns) < 2:
+        return Window(name, 0, int(t_ns[0]) if len(t_ns) else t0_ns, 1.0, v, v)
+    step = float(t_ns[1] - t_ns[0])
+    k = max(int((t1_ns - t0_ns) / step / max(width, 1)), 1)
+    if k == 1:
+        return Window(name, 0, int(t_ns[0]), step, v, v)
+    m = len(v) // k * k
+    blocks = v[:m].reshape(-1, k)
+    with warnings.catch_warnings():  # an all-NaN bucket (a gap) is NaN, as in the store
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanmin(blocks, axis=1), np.nanmax(blocks, axis=1)
+    return Window(name, 1, int(t_ns[0]), step * k, lo, hi)
+
+
+def _band_scale(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    if not ok.any():
+        return 0.0, 0.0
+    center = float(np.median((lo[ok] + hi[ok]) / 2))
+    return center, float(np.max(np.maximum(hi[ok] - center, center - lo[ok])))
+
+
 def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: int = WIDTH,
                band: int = BAND) -> MissionView:
     """Read and compute everything the page shows for these streams and window."""
     streams = [store[n] for n in names]
     frame = make_frame(streams, t0_ns, t1_ns, width, band * max(len(streams), 1)) \
         if streams else None
-    view = MissionView(t0_ns, t1_ns, frame.image if frame else None,
-                       [t.label for t in frame.traces] if frame else [],
-                       notes=list(frame.notes) if frame else [])
+    labels = []
+    for s, tr in zip(streams, frame.traces if frame else [], strict=False):
+        u = _units(s)
+        labels.append(tr.label.replace(" counts", f" {u}" if u else ""))
+    view = MissionView(t0_ns, t1_ns, frame.image if frame else None, labels,
+                       notes=list(frame.notes) if frame else [], bands=list(names))
+    units = {_units(s) for s in streams}
+    view.units = units.pop() if len(units) == 1 else ""
     for s in streams:
         sp = window_asd(s, t0_ns, t1_ns)
         if sp is not None:
             view.spectra.append(sp)
+        else:
+            view.notes.append(_no_asd_reason(s, t0_ns, t1_ns))
         if s.name.endswith(".RATE") and f"{s.name[:-5]}.ERROR" in store.root:
             err = store[f"{s.name[:-5]}.ERROR"]
             w = s.read_window(t0_ns, t1_ns, max_points=width)
             e = err.read_window(t0_ns, t1_ns, max_points=width, level=w.level)
             n = min(len(w.lo), len(e.lo))
             mid = (w.lo[:n] + w.hi[:n]) / 2
-            view.light_curves[s.name] = {"t": w.times_ns[:n], "rate": mid,
-                                         "lo": w.lo[:n] - e.hi[:n], "hi": w.hi[:n] + e.hi[:n]}
+            view.light_curves[s.name] = {
+                "t": w.times_ns[:n], "step": np.full(n, w.step_ns), "rate": mid,
+                "lo": w.lo[:n] - e.hi[:n], "hi": w.hi[:n] + e.hi[:n]}
         for a, b in s.attrs.get("gti", []):
             if b > t0_ns and a < t1_ns and (a, b) not in view.gtis:
                 view.gtis.append((int(a), int(b)))
@@ -162,13 +282,14 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
         got = _aligned_xyz(store, prefix, t0_ns, t1_ns)
         if got is None:
             view.notes.append(f"{prefix}: A/E/T need X, Y, Z on one grid and a window under "
-                              f"{RAW_MAX:,} samples")
+                              f"{RAW_MAX:,} samples: zoom in")
             continue
         t, (x, y, z) = got
         a, e, tt = tdi_aet(x, y, z)
         view.tdi.update({"t": t, f"{prefix}.A": a, f"{prefix}.E": e, f"{prefix}.T": tt})
         fs = store[f"{prefix}.X"].sampling_rate
         for label, v in ((f"{prefix}.A", a), (f"{prefix}.E", e), (f"{prefix}.T", tt)):
+            _add_tdi_band(view, label, t, v, width, band)
             ok = v[np.isfinite(v)]
             if len(ok) > 64:
                 nper = int(min(len(ok), 2 ** int(math.log2(max(len(ok) // 4, 64)))))
@@ -178,46 +299,126 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
     return view
 
 
-class MissionFigures:
-    """The page's Bokeh figures; `update(view)` redraws them in place (sources only)."""
+def _add_tdi_band(view: MissionView, label: str, t: np.ndarray, v: np.ndarray, width: int,
+                  band: int) -> None:
+    """Draw one TDI combination as an extra band below the others."""
+    if view.image is None:
+        return
+    w = envelope(label, t, v, view.t0_ns, view.t1_ns, view.image.shape[1])
+    lo, hi = raster.visible(w, view.t0_ns, view.t1_ns)
+    center, scale = _band_scale(lo, hi)
+    h = view.image.shape[0] // max(len(view.bands), 1)
+    mask = raster.band_mask(w, view.t0_ns, view.t1_ns, view.image.shape[1], h, center,
+                            scale or 1.0)
+    rows = np.zeros((h, view.image.shape[1]), dtype=np.uint32)
+    rows[mask] = raster.rgba(PALETTE[len(view.bands) % len(PALETTE)])
+    view.image = np.vstack([view.image, rows])
+    view.bands.append(label)
+    level = "samples" if w.is_raw else "envelope"
+    view.labels.append(f"±{scale:.3g} · TDI from X, Y, Z · {level}" if scale
+                       else "no data here")
 
-    def __init__(self, view: MissionView, n_bands: int):
-        self.n = n_bands
+
+def _png_url(image: np.ndarray) -> str:
+    """An RGBA frame image (row 0 at the top) as a PNG data: URL."""
+    from PIL import Image
+
+    rgba = image.view(np.uint8).reshape(*image.shape, 4)
+    buf = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class MissionFigures:
+    """The page's Bokeh figures; `update(view)` redraws them in place (sources only).
+
+    `static` draws the bands as a PNG (for snapshots: small, and no server needed)."""
+
+    def __init__(self, view: MissionView, n_bands: int, theme: str = "light",
+                 static: bool = False, embed_mode: bool = False, band: int | None = None):
+        self.theme = theme
+        self.static = static
+        names = view.bands or [f"band {i}" for i in range(n_bands)]
+        self.n = max(len(names), n_bands, 1)
+        n = self.n
+        self.band = band or band_px(n)
         self.x_range = Range1d(ms(view.t0_ns), ms(view.t1_ns))
         self.img = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.url = ColumnDataSource({"url": [], "x": [], "y": [], "w": [], "h": []})
         self.labels = ColumnDataSource({"x": [], "y": [], "text": []})
         self.asd_src = ColumnDataSource({"xs": [], "ys": [], "color": [], "name": []})
-        self.lc_src = {name: ColumnDataSource({"t": [], "rate": [], "lo": [], "hi": []})
+        self.lc_src = {name: ColumnDataSource({"t": [], "right": [], "rate": [], "lo": [],
+                                               "hi": []})
                        for name in view.light_curves}
-        ts = figure(x_axis_type="datetime", x_range=self.x_range,
-                    y_range=Range1d(-0.5, n_bands - 0.5), height=max(BAND * n_bands, 160),
-                    sizing_mode="stretch_width", tools="xpan,xwheel_zoom,xbox_zoom,reset",
-                    active_scroll="xwheel_zoom",
+        size = ({"sizing_mode": "stretch_both", "min_height": n * 40 + AXES_PX} if embed_mode
+                else {"sizing_mode": "stretch_width", "height": n * self.band + AXES_PX})
+        wheel = WheelZoomTool(dimensions="width")
+        ts = figure(name="mission", x_axis_type="datetime", x_range=self.x_range,
+                    y_range=Range1d(-0.5, n - 0.5), **size,
+                    tools=[PanTool(dimensions="width"), wheel, "xbox_zoom", ResetTool(),
+                           SaveTool()], toolbar_location="above", min_border_left=10,
+                    min_border_right=20,
                     title="time series (envelopes at screen resolution, samples when zoomed in)")
-        ts.yaxis.visible = False
-        ts.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.img)
-        ts.text(x="x", y="y", text="text", source=self.labels, text_font_size="11px")
+        ts.toolbar.active_scroll = wheel
+        ts.toolbar.logo = None
+        ts.xaxis.axis_label = "UTC"
+        ts.yaxis.ticker = FixedTicker(ticks=list(range(n)))
+        ts.yaxis.major_label_overrides = {n - 1 - i: nm for i, nm in enumerate(names)}
+        ts.yaxis.major_label_text_font_size = "11px"
+        ts.ygrid.grid_line_color = None
+        ts.xgrid.grid_line_alpha = 0.4
+        if static:
+            ts.image_url(url="url", x="x", y="y", w="w", h="h", anchor="bottom_left",
+                         source=self.url)
+        else:
+            ts.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.img)
+        ts.text(x="x", y="y", text="text", source=self.labels, text_font_size="11px",
+                text_color="#556", x_offset=6, text_baseline="top")
         self.series = ts
         self.light_curves = None
         if self.lc_src:
-            lc = figure(x_axis_type="datetime", x_range=self.x_range, height=220,
-                        sizing_mode="stretch_width", tools="xpan,xwheel_zoom,reset",
-                        title="light curves (rate ± error, GTIs shaded)")
+            lc = figure(name="lightcurve", x_axis_type="datetime", x_range=self.x_range,
+                        height=260, sizing_mode="stretch_width",
+                        tools=[PanTool(dimensions="width"), WheelZoomTool(dimensions="width"),
+                               ResetTool(), SaveTool()], toolbar_location="above",
+                        min_border_left=10, min_border_right=20,
+                        title="light curve: rate ± ERROR (band), good time intervals shaded")
+            lc.toolbar.logo = None
+            lc.toolbar.active_scroll = lc.select_one(WheelZoomTool)
+            units = ""
             for i, (name, src) in enumerate(self.lc_src.items()):
                 color = PALETTE[i % len(PALETTE)]
-                lc.varea(x="t", y1="lo", y2="hi", source=src, fill_color=color, fill_alpha=0.25)
-                lc.line(x="t", y="rate", source=src, color=color, legend_label=name)
+                lc.quad(left="t", right="right", bottom="lo", top="hi", source=src,
+                        fill_color=color, fill_alpha=0.28, line_color=None,
+                        legend_label=f"{name} ± error")
+                lc.step(x="t", y="rate", source=src, color=color, mode="after",
+                        legend_label=name)
+                units = units or "count/s"
+            lc.yaxis.axis_label = units
+            lc.xaxis.axis_label = "UTC"
+            lc.legend.location = "top_right"
+            lc.legend.label_text_font_size = "11px"
+            lc.legend.background_fill_alpha = 0.7
             self.light_curves = lc
         for fig in (ts, self.light_curves):
             for a, b in view.gtis if fig is not None else ():
-                fig.add_layout(BoxAnnotation(left=ms(a), right=ms(b), fill_color="#2a9d8f",
-                                             fill_alpha=0.10))
-        asd = figure(x_axis_type="log", y_axis_type="log", x_range=Range1d(FMIN, FMAX),
-                     height=320, sizing_mode="stretch_width", x_axis_label="Hz",
-                     y_axis_label="ASD /√Hz",
-                     title="amplitude spectral density (Welch) of the window shown")
-        asd.multi_line(xs="xs", ys="ys", color="color", legend_field="name", source=self.asd_src)
+                fig.add_layout(BoxAnnotation(left=ms(a), right=ms(b), fill_color=GTI_COLOR,
+                                             fill_alpha=0.12, line_color=None))
+        asd = figure(name="asd", x_axis_type="log", y_axis_type="log",
+                     x_range=Range1d(FMIN, FMAX), height=340, sizing_mode="stretch_width",
+                     x_axis_label="frequency (Hz)",
+                     y_axis_label=f"ASD ({view.units}/√Hz)" if view.units else "ASD (/√Hz)",
+                     tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="above",
+                     min_border_left=10, min_border_right=20,
+                     title="amplitude spectral density (Welch, Hann, 50 % overlap) of the "
+                           "window shown")
+        asd.toolbar.logo = None
+        r = asd.multi_line(xs="xs", ys="ys", color="color", source=self.asd_src, line_width=1.3)
+        asd.add_layout(Legend(items=[], label_text_font_size="11px", spacing=0), "right")
+        self._asd_renderer = r
         self.asd = asd
+        for f in self.all():
+            embed.style_figure(f, theme)
         self.update(view)
 
     def all(self) -> list:
@@ -226,97 +427,411 @@ class MissionFigures:
 
     def update(self, view: MissionView) -> None:
         """Show another window of the same streams."""
+        from bokeh.models import LegendItem
+
         if view.image is not None:
-            self.img.data = {"image": [np.flipud(view.image)], "x": [ms(view.t0_ns)],
-                             "y": [-0.5], "dw": [ms(view.t1_ns - view.t0_ns)], "dh": [self.n]}
+            image = embed.recolor(view.image, self.theme)
+            if self.static:
+                self.url.data = {"url": [_png_url(image)], "x": [ms(view.t0_ns)], "y": [-0.5],
+                                 "w": [ms(view.t1_ns - view.t0_ns)], "h": [self.n]}
+            else:
+                self.img.data = {"image": [np.flipud(image)], "x": [ms(view.t0_ns)],
+                                 "y": [-0.5], "dw": [ms(view.t1_ns - view.t0_ns)],
+                                 "dh": [self.n]}
             self.labels.data = {"x": [ms(view.t0_ns)] * len(view.labels),
-                                "y": [self.n - 1 - i + 0.4 for i in range(len(view.labels))],
+                                "y": [self.n - 1 - i + 0.47 for i in range(len(view.labels))],
                                 "text": view.labels}
         for name, src in self.lc_src.items():
             d = view.light_curves.get(name)
             if d is not None:
-                src.data = {"t": d["t"] / 1e6, "rate": d["rate"], "lo": d["lo"], "hi": d["hi"]}
+                t = d["t"] / 1e6
+                src.data = {"t": t, "right": t + d["step"] / 1e6, "rate": d["rate"],
+                            "lo": d["lo"], "hi": d["hi"]}
         xs, ys, colors, labels = [], [], [], []
+        palette = embed.trace_palette(self.theme)
         for i, sp in enumerate(view.spectra):
             keep = (sp.freq > 0) & np.isfinite(sp.asd) & (sp.asd > 0)
             if keep.any():
                 xs.append(sp.freq[keep])
                 ys.append(sp.asd[keep])
-                colors.append(PALETTE[i % len(PALETTE)])
+                colors.append(palette[i % len(palette)])
                 labels.append(f"{sp.name} · {sp.source}")
         self.asd_src.data = {"xs": xs, "ys": ys, "color": colors, "name": labels}
+        legend = self.asd.select_one(Legend)
+        legend.items = [LegendItem(label=lab, renderers=[self._asd_renderer], index=i)
+                        for i, lab in enumerate(labels)]
 
 
-def _window_from_args(store: Store, names: list[str], args: dict[str, str]
-                      ) -> tuple[int, int]:
-    from belvedere.times import parse_range
+# -- URL state ----------------------------------------------------------------------------
+@dataclass
+class MissionState:
+    """What the page shows; `to_query` writes it back as URL parameters."""
 
-    t0, t1 = parse_range(args.get("from"), args.get("to"))
+    store: str
+    streams: list[str]
+    pattern: str
+    t0_ns: int
+    t1_ns: int
+    from_text: str
+    to_text: str
+
+    def set_range(self, t0_ns: int, t1_ns: int) -> None:
+        """An absolute range (after a zoom): the URL then holds ISO times."""
+        self.t0_ns, self.t1_ns = int(t0_ns), int(t1_ns)
+        self.from_text, self.to_text = format_time(t0_ns), format_time(t1_ns)
+
+    def to_query(self, theme: str = "light") -> dict[str, str]:
+        """URL parameters that restore this view."""
+        q = {"store": self.store, "streams": self.pattern or ",".join(self.streams),
+             "from": self.from_text, "to": self.to_text}
+        if theme == "dark":
+            q["theme"] = "dark"
+        return q
+
+
+def span_of(store: Store, names: list[str]) -> tuple[int, int] | None:
+    """[first, end) ns covering the data of the streams, or None when all are empty."""
     spans = [s for s in (store[n].span_ns for n in names) if s]
-    lo = min((a for a, _ in spans), default=0)
-    hi = max((b for _, b in spans), default=NS)
-    return (t0 if t0 is not None else lo), (t1 if t1 is not None else hi)
+    if not spans:
+        return None
+    return min(a for a, _ in spans), max(b for _, b in spans)
+
+
+def select_streams(store: Store, pattern: str) -> list[str]:
+    """Names matching comma-separated wildcards; ValueError/UnknownStreamError when none."""
+    if not pattern.strip():
+        raise ValueError("streams= is empty: give names or wildcards such as LISA.*.12")
+    names = store.select(pattern)
+    if len(names) > MAX_STREAMS:
+        raise ValueError(f"streams={pattern!r} matches {len(names)} streams; at most "
+                         f"{MAX_STREAMS} are shown at once, narrow the wildcard")
+    return names
+
+
+def parse_mission_args(store: Store, label: str, args: dict[str, str], now: int
+                       ) -> tuple[MissionState, list[str]]:
+    """The view a URL asks for, plus a message for every parameter that could not be used."""
+    errors: list[str] = []
+    pattern = args.get("streams", "").strip()
+    names: list[str] = []
+    if "streams" in args:
+        try:
+            names = select_streams(store, pattern)
+        except (UnknownStreamError, ValueError) as exc:
+            errors.append(f"streams={pattern!r}: {exc}; showing the default streams")
+            pattern = ""
+    if not names:
+        names = default_streams(store)
+        pattern = ""
+    span = span_of(store, names) if names else None
+    fallback = span or (now - 3600 * NS, now)
+    t0, t1 = fallback
+    from_text, to_text = args.get("from", "").strip(), args.get("to", "").strip()
+    if from_text or to_text:
+        try:
+            t0, t1 = parse_range(from_text or format_time(fallback[0]),
+                                 to_text or format_time(fallback[1]), now)
+        except ValueError as exc:
+            errors.append(f"{exc}; showing the whole span of the streams instead")
+            from_text = to_text = ""
+            t0, t1 = fallback
+    for key in ("embed", "theme"):
+        value = args.get(key, "").strip().lower()
+        allowed = ("", "0", "1", "true", "false", "yes", "no") if key == "embed" \
+            else ("", "light", "dark")
+        if value not in allowed:
+            errors.append(f"{key}={args[key]!r} is not one of "
+                          f"{', '.join(a for a in allowed if a)}; ignored")
+    state = MissionState(label, names, pattern, t0, t1, from_text or format_time(t0),
+                         to_text or format_time(t1))
+    return state, errors
+
+
+def mission_store_label(sources) -> str:
+    """The store /mission shows without `store=`: the first one holding mission streams."""
+    def find() -> str:
+        for label in sources.labels:
+            try:
+                if is_mission_store(sources.store(label)):
+                    return label
+            except Exception:  # an unreadable store is reported by the pages that use it
+                continue
+        return sources.labels[0]
+
+    return sources.cached("mission-store", find)
+
+
+# -- the page -----------------------------------------------------------------------------
+class MissionPage:
+    """One session's mission view: widgets, figures, and the URL they are kept in."""
+
+    def __init__(self, sources, args: dict[str, str]):
+        self.sources = sources
+        self.embed = layout.is_embed(args)
+        self.theme = embed.theme_of(args)
+        errors: list[str] = []
+        try:
+            label = sources.resolve(args["store"]) if args.get("store") \
+                else mission_store_label(sources)
+        except ValueError as exc:
+            errors.append(str(exc))
+            label = mission_store_label(sources)
+        self.store: Store = sources.store(label)
+        self.state, more = parse_mission_args(self.store, label, args, now_ns())
+        self.messages = pn.Column(*[layout.alert(e) for e in errors + more],
+                                  sizing_mode="stretch_width")
+        self.notes = pn.Column(sizing_mode="stretch_width")
+        self.status = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
+                                       styles={"color": "#aab6c4" if self.theme == "dark"
+                                               else "#445", "font-size": "13px"})
+        self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed
+                                     else "stretch_width")
+        self.share: share.ShareControl | None = None
+        self._pending = False
+        self._updating = False
+        self._build_widgets()
+        self._build_figures()
+
+    # -- widgets ----------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        s = self.state
+        names = self.store.streams()
+        self.w_group = pn.widgets.Select(
+            label="Stream family", options=["—", *stream_groups(names)], value="—", width=280)
+        self.w_pattern = pn.widgets.TextInput(
+            label="Streams (wildcards, comma separated)", value=s.pattern,
+            placeholder="LISA.*.12, LDC.*", width=260)
+        self.w_streams = pn.widgets.MultiChoice(
+            label="Streams", options=names, value=list(s.streams), width=460, max_items=None,
+            solid=False)
+        self.w_from = pn.widgets.TextInput(label="From (UTC, ISO or now-6h)", value=s.from_text,
+                                           placeholder="ISO time or now-6h", width=220)
+        self.w_to = pn.widgets.TextInput(label="To", value=s.to_text,
+                                         placeholder="ISO time or now", width=220)
+        self.w_quick = pn.widgets.Select(
+            label="Quick range", options=["—", "Whole span", *DATA_RANGES, *QUICK_RANGES],
+            value="—", width=190)
+        self.w_group.param.watch(self._on_group, "value")
+        self.w_pattern.param.watch(self._on_pattern, "value")
+        self.w_streams.param.watch(self._on_streams, "value")
+        self.w_from.param.watch(self._on_time_text, "value")
+        self.w_to.param.watch(self._on_time_text, "value")
+        self.w_quick.param.watch(self._on_quick, "value")
+
+    def controls(self) -> pn.viewable.Viewable:
+        """The widget rows above the figures."""
+        return pn.Column(pn.Row(self.w_group, self.w_pattern, self.w_streams),
+                         pn.Row(self.w_from, self.w_to, self.w_quick),
+                         sizing_mode="stretch_width")
+
+    # -- figures ----------------------------------------------------------------------------
+    def _build_figures(self) -> None:
+        s = self.state
+        self.names = list(s.streams)
+        n_tdi = 3 * len(_tdi_triplets(self.store, self.names))
+        self.band = band_px(len(self.names) + n_tdi)
+        view = self._read(s.t0_ns, s.t1_ns, RENDER_WIDTH)
+        span = span_of(self.store, self.names) or (s.t0_ns, s.t1_ns)
+        self.figs = MissionFigures(view, max(len(view.bands), 1), self.theme,
+                                   embed_mode=self.embed, band=self.band)
+        self.figs.x_range.update(reset_start=ms(span[0]), reset_end=ms(span[1]))
+        self.figs.x_range.on_change("start", self._on_range)
+        self.figs.x_range.on_change("end", self._on_range)
+        self.figs.series.on_change("inner_width", self._on_range)
+        mode = "stretch_both" if self.embed else "stretch_width"
+        figs = self.figs.all() if not self.embed else self.figs.all()[:2]
+        self.plot_holder[:] = [pn.pane.Bokeh(f, sizing_mode=mode) for f in figs]
+        self._show(view)
+
+    def _read(self, t0: int, t1: int, width: int) -> MissionView:
+        view = build_view(self.store, self.names, t0, t1, width, self.band)
+        return view
+
+    def _width(self) -> int:
+        try:
+            return int(self.figs.series.inner_width) or RENDER_WIDTH
+        except (UnsetValueError, AttributeError):
+            return RENDER_WIDTH
+
+    def render(self) -> None:
+        """Re-read the current window at the plot's pixel width and redraw everything."""
+        s = self.state
+        try:
+            view = self._read(s.t0_ns, s.t1_ns, self._width())
+        except Exception:  # a broken chunk must not take the page down
+            log.exception("mission frame failed")
+            self.notes[:] = [layout.alert("Could not read this window from the store; the "
+                                          "server log has the details.", "danger")]
+            return
+        if len(view.bands) != self.figs.n:  # A/E/T came or went: new figures
+            self._build_figures()
+            return
+        self.figs.update(view)
+        self._show(view)
+
+    def _show(self, view: MissionView) -> None:
+        s = self.state
+        px = (s.t1_ns - s.t0_ns) / max(self._width(), 1)
+        self.status.object = layout.escape_markdown(
+            f"{format_time(s.t0_ns)} → {format_time(s.t1_ns)} "
+            f"({format_duration(s.t1_ns - s.t0_ns)}) · 1 pixel ≈ {format_duration(px)} · "
+            f"{len(self.names)} streams" + (" + A, E, T" if len(view.bands) > len(self.names)
+                                            else ""))
+        self.notes[:] = [layout.alert(n, "warning") for n in view.notes]
+        self._sync_widgets()
+        layout.set_query(s.to_query(self.theme) | ({"embed": "1"} if self.embed else {}))
+        if self.share is not None:
+            self.share.update()
+
+    def _sync_widgets(self) -> None:
+        self._updating = True
+        try:
+            self.w_from.value = self.state.from_text
+            self.w_to.value = self.state.to_text
+        finally:
+            self._updating = False
+
+    # -- callbacks --------------------------------------------------------------------------
+    def _on_range(self, attr, old, new) -> None:
+        if self._pending or self._updating:
+            return
+        self._pending = True
+        doc = self.figs.series.document or pn.state.curdoc
+        if doc is None:
+            self._render_from_range()
+        else:
+            doc.add_timeout_callback(self._render_from_range, SETTLE_MS)
+
+    def _render_from_range(self) -> None:
+        self._pending = False
+        x = self.figs.x_range
+        t0, t1 = int(round(x.start * 1e6)), int(round(x.end * 1e6))
+        s = self.state
+        if abs(t0 - s.t0_ns) > 1000 or abs(t1 - s.t1_ns) > 1000:
+            if t1 <= t0:
+                return
+            s.set_range(t0, t1)
+        self.render()
+
+    def go_to(self, t0: int, t1: int, from_text: str | None = None,
+              to_text: str | None = None) -> None:
+        """Show [t0, t1) (keeping relative texts such as now-6h when given)."""
+        self.state.set_range(t0, t1)
+        if from_text and to_text:
+            self.state.from_text, self.state.to_text = from_text, to_text
+
+        def move() -> None:
+            self._updating = True
+            try:
+                self.figs.x_range.update(start=ms(t0), end=ms(t1))
+            finally:
+                self._updating = False
+
+        doc = self.figs.series.document or pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            move()
+        else:
+            doc.add_next_tick_callback(move)
+        self.render()
+
+    def _message(self, text: str | None) -> None:
+        self.messages[:] = [layout.alert(text)] if text else []
+
+    def _on_time_text(self, event) -> None:
+        if self._updating:
+            return
+        try:
+            t0, t1 = parse_range(self.w_from.value, self.w_to.value, now_ns())
+        except ValueError as exc:
+            self._message(str(exc))
+            return
+        self._message(None)
+        self.go_to(t0, t1, self.w_from.value.strip(), self.w_to.value.strip())
+
+    def _on_quick(self, event) -> None:
+        choice = event.new
+        if choice in ("—", None):
+            return
+        span = span_of(self.store, self.names)
+        if choice in QUICK_RANGES:
+            f, t = QUICK_RANGES[choice]
+            t0, t1 = parse_range(f, t, now_ns())
+            self.go_to(t0, t1, f, t)
+        elif span is not None and choice == "Whole span":
+            self.go_to(*span)
+        elif span is not None and choice in DATA_RANGES:
+            self.go_to(max(span[0], span[1] - DATA_RANGES[choice]), span[1])
+        self.w_quick.value = "—"
+
+    def _on_group(self, event) -> None:
+        if event.new and event.new != "—":
+            self.w_pattern.value = event.new
+            self.w_group.value = "—"
+
+    def _on_pattern(self, event) -> None:
+        pattern = event.new.strip()
+        if not pattern or self._updating:
+            return
+        try:
+            names = select_streams(self.store, pattern)
+        except (UnknownStreamError, ValueError) as exc:
+            self._message(f"streams={pattern!r}: {exc}")
+            return
+        self._message(None)
+        self.state.pattern = pattern
+        self._set_streams(names)
+
+    def _on_streams(self, event) -> None:
+        if self._updating:
+            return
+        names = list(event.new)
+        if not names or names == self.state.streams:
+            return
+        self.state.pattern = ""
+        self._set_streams(names)
+
+    def _set_streams(self, names: list[str]) -> None:
+        s = self.state
+        s.streams = list(names)
+        span = span_of(self.store, names)
+        # Another family may live elsewhere in time: keep the window only if it shows data.
+        if span is not None and (span[1] <= s.t0_ns or span[0] >= s.t1_ns):
+            s.set_range(*span)
+        self._updating = True
+        try:
+            self.w_streams.value = list(names)
+            if not s.pattern:
+                self.w_pattern.value = ""
+        finally:
+            self._updating = False
+        self._build_figures()
+
+    # -- page -------------------------------------------------------------------------------
+    def view(self) -> pn.viewable.Viewable:
+        """The whole page."""
+        body = [self.messages]
+        if not self.embed:
+            self.share = share.ShareControl("mission", self._share_query, figure="mission",
+                                            locked=lambda: self._share_query(locked=True))
+            body += [self.controls(), self.share.view()]
+        body += [self.status, self.plot_holder, self.notes]
+        return layout.page("mission", *body, store=self.state.store, embed=self.embed,
+                           title="Mission")
+
+    def _share_query(self, locked: bool = False) -> dict[str, str]:
+        q = self.state.to_query()
+        if locked:
+            q["from"], q["to"] = format_time(self.state.t0_ns), format_time(self.state.t1_ns)
+        return q
 
 
 def mission_page(sources) -> pn.viewable.Viewable:
-    """The /mission page for one store (URL: store, streams, from, to, embed)."""
+    """Page factory for /mission: any failure becomes a message, never a traceback."""
     args = layout.query_args()
-    label = sources.resolve(args.get("store")) if args.get("store") else sources.labels[0]
-    store = sources.store(label)
-    embed = layout.is_embed(args)
     try:
-        names = store.select(args["streams"]) if args.get("streams") else default_streams(store)
-        t0, t1 = _window_from_args(store, names, args)
+        return MissionPage(sources, args).view()
     except Exception as exc:
-        return layout.page("mission", layout.alert(str(exc)), store=label, embed=embed,
-                           title="Mission")
-    view = build_view(store, names, t0, t1)
-    view.gtis = _all_gtis(store, names)
-    figs = MissionFigures(view, max(len(names), 1))
-    notes = pn.Column(*[layout.alert(n, "warning") for n in view.notes],
-                      sizing_mode="stretch_width")
-    status = pn.pane.Markdown("", margin=(0, 12))
-    pending = {"busy": False}
-
-    def render() -> None:
-        pending["busy"] = False
-        r = figs.x_range
-        a, b = int(r.start * 1e6), int(r.end * 1e6)
-        if b <= a:
-            return
-        v = build_view(store, names, a, b)
-        figs.update(v)
-        notes[:] = [layout.alert(n, "warning") for n in v.notes]
-        status.object = layout.escape_markdown(
-            f"{_iso(a)} → {_iso(b)} · {', '.join(names)}")
-        layout.set_query({"store": label, "streams": ",".join(names), "from": _iso(a),
-                          "to": _iso(b)})
-
-    def on_range(attr, old, new) -> None:
-        doc = pn.state.curdoc
-        if doc is None:
-            render()
-        elif not pending["busy"]:
-            pending["busy"] = True
-            doc.add_timeout_callback(render, 150)  # one re-read per burst of wheel events
-
-    figs.x_range.on_change("end", on_range)
-    status.object = layout.escape_markdown(f"{_iso(t0)} → {_iso(t1)} · {', '.join(names)}")
-    return layout.page("mission", status, *[pn.pane.Bokeh(f, sizing_mode="stretch_width")
-                                            for f in figs.all()], notes,
-                       store=label, embed=embed, title="Mission")
-
-
-def _all_gtis(store: Store, names: list[str]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for n in names:
-        for a, b in store[n].attrs.get("gti", []):
-            if (int(a), int(b)) not in out:
-                out.append((int(a), int(b)))
-    return out
-
-
-def _iso(ns: int) -> str:
-    from pipelines.store import utc_iso
-
-    return utc_iso(ns)
+        log.error("mission page failed: %s", traceback.format_exc())
+        return layout.page("mission", layout.alert(
+            f"The mission page could not be built: {exc}"), embed=layout.is_embed(args),
+            title="Mission")
