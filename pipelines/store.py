@@ -717,7 +717,9 @@ class StreamWriter(Stream):
                               for key in ("min", "max"))
                 self._arrays[f"pyramid/{k}/min"], self._arrays[f"pyramid/{k}/max"] = amin, amax
             arrays[k] = (amin, amax)
-        _grow_arrays([(a, math.ceil(n / factor**k)) for k, pair in arrays.items() for a in pair])
+        # Whole chunks: the levels then grow (a metadata write each) only now and then.
+        _grow_arrays([(a, _whole_chunks(a, math.ceil(n / factor**k)))
+                      for k, pair in arrays.items() for a in pair])
         # Every level is computed from the finer one in memory (edges read back from chunks
         # the writes below leave unchanged there), then all are written in one go.
         regions: list[tuple] = []
@@ -772,7 +774,9 @@ class StreamWriter(Stream):
         if not ks:
             return
         meta = _template_metadata("pyramid", self.dtype)
-        nodes = {f"pyramid/{k}/{key}": meta.update_shape((math.ceil(n / self.factor**k),))
+        c = int(meta.chunk_grid.chunk_shape[0])
+        nodes = {f"pyramid/{k}/{key}":
+                 meta.update_shape((-(-math.ceil(n / self.factor**k) // c) * c,))
                  for k in ks for key in ("min", "max")}
         try:
             made = dict(self.group.create_hierarchy(nodes))
@@ -1190,6 +1194,12 @@ def _minmax_pow2(values: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarra
         hi = np.maximum(hi[0::2], hi[1::2])
         f //= 2
     return lo, hi
+
+
+def _whole_chunks(arr: zarr.Array, n: int) -> int:
+    """`n` rounded up to whole chunks of `arr`."""
+    c = int(arr.chunks[0])
+    return -(-n // c) * c
 
 
 def _grow_arrays(sizes: list[tuple[zarr.Array, int]]) -> None:
