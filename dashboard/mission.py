@@ -181,12 +181,21 @@ def window_asd(stream, t0_ns: int, t1_ns: int) -> Spectrum | None:
 
 def _no_asd_reason(stream, t0_ns: int, t1_ns: int) -> str:
     if getattr(stream, "kind", None) == "irregular":
-        return f"{stream.name}: no ASD, its timestamps are irregular"
+        return f"{stream.name}: no ASD, irregular timestamps (Welch needs a regular grid)"
     n = stream.index_of(t1_ns) - stream.index_of(t0_ns)
     if n > RAW_MAX:
         return (f"{stream.name}: no ASD, the window holds {n:,.0f} samples (on the fly up to "
                 f"{RAW_MAX:,}) and the store has no precomputed spectra for it: zoom in")
     return f"{stream.name}: no ASD, too few samples in the window"
+
+
+def _group_notes(notes: list[str]) -> list[str]:
+    """'A: reason', 'B: reason' -> 'A, B: reason' (one line per reason)."""
+    by: dict[str, list[str]] = {}
+    for n in notes:
+        name, _, reason = n.partition(": ")
+        by.setdefault(reason, []).append(name)
+    return [f"{', '.join(names)}: {reason}" for reason, names in by.items()]
 
 
 def _tdi_triplets(store: Store, names: list[str]) -> list[str]:
@@ -260,12 +269,13 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
                        notes=list(frame.notes) if frame else [], bands=list(names))
     units = {_units(s) for s in streams}
     view.units = units.pop() if len(units) == 1 else ""
+    no_asd: list[str] = []
     for s in streams:
         sp = window_asd(s, t0_ns, t1_ns)
         if sp is not None:
             view.spectra.append(sp)
         else:
-            view.notes.append(_no_asd_reason(s, t0_ns, t1_ns))
+            no_asd.append(_no_asd_reason(s, t0_ns, t1_ns))
         if s.name.endswith(".RATE") and f"{s.name[:-5]}.ERROR" in store.root:
             err = store[f"{s.name[:-5]}.ERROR"]
             w = s.read_window(t0_ns, t1_ns, max_points=width)
@@ -278,6 +288,7 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
         for a, b in s.attrs.get("gti", []):
             if b > t0_ns and a < t1_ns and (a, b) not in view.gtis:
                 view.gtis.append((int(a), int(b)))
+    view.notes += _group_notes(no_asd)
     for prefix in _tdi_triplets(store, names):
         got = _aligned_xyz(store, prefix, t0_ns, t1_ns)
         if got is None:
@@ -414,7 +425,10 @@ class MissionFigures:
                            "window shown")
         asd.toolbar.logo = None
         r = asd.multi_line(xs="xs", ys="ys", color="color", source=self.asd_src, line_width=1.3)
-        asd.add_layout(Legend(items=[], label_text_font_size="11px", spacing=0), "right")
+        # Below, in columns: a legend at the side would narrow every figure's frame (Bokeh
+        # aligns the frames of a column, which keeps the time axes above one another).
+        asd.add_layout(Legend(items=[], label_text_font_size="11px", spacing=6, ncols=3,
+                              padding=4, margin=4, border_line_alpha=0), "below")
         self._asd_renderer = r
         self.asd = asd
         for f in self.all():
@@ -460,6 +474,7 @@ class MissionFigures:
         legend = self.asd.select_one(Legend)
         legend.items = [LegendItem(label=lab, renderers=[self._asd_renderer], index=i)
                         for i, lab in enumerate(labels)]
+        self.asd.visible = bool(labels)  # nothing to draw (irregular streams): no empty axes
 
 
 # -- URL state ----------------------------------------------------------------------------
