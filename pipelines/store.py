@@ -592,6 +592,7 @@ class StreamWriter(Stream):
         self._arrays: dict[str, zarr.Array] = {}  # opened once: each open reads zarr.json
         self._chunks: dict[str, dict[int, np.ndarray]] = {}  # see `write_region`
         self._level1: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see `_chunk_written`
+        self._pending_attrs: dict[str, Any] = {}  # written by the next `commit`
 
     def _cache(self, path: str) -> dict[int, np.ndarray]:
         return self._chunks.setdefault(path, {})
@@ -692,6 +693,7 @@ class StreamWriter(Stream):
         `values`, when given, are the raw samples now stored at [i0, i1) (as just written):
         the levels are then computed from memory, and only the partial buckets at the two
         edges are read back from the store, and only where they hold present samples.
+        A change in the number of levels is published by the next `commit`.
         """
         n = self.length
         factor = self.factor
@@ -756,7 +758,7 @@ class StreamWriter(Stream):
         self.levels = max(levels, self.levels)
         pyr = {"factor": factor, "levels": self.levels, "chunk": int(arrays[1][0].chunks[0])}
         if self.group.attrs.get("pyramid") != pyr:
-            self.group.attrs["pyramid"] = pyr
+            self._pending_attrs["pyramid"] = pyr  # published by `commit`, with the segments
 
     def _has_level(self, k: int) -> bool:
         try:
@@ -815,11 +817,13 @@ class StreamWriter(Stream):
             attrs["provenance"] = list(attrs.get("provenance", [])) + provenance
         if conflicts:
             attrs["conflicts"] = list(attrs.get("conflicts", [])) + conflicts
+        attrs.update(self._pending_attrs)
         if extra:
             attrs.update(extra)
         # One put of zarr.json: LocalStore writes it atomically (temp file + rename).
         self.group.attrs.put(attrs)
         self.attrs = attrs
+        self._pending_attrs.clear()
 
     def update_attrs(self, extra: dict[str, Any]) -> None:
         """Set metadata attributes (coordinates, instrument...) without touching segments."""
