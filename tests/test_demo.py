@@ -42,6 +42,28 @@ def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
     runs = usage.runs()
     assert len(runs) == 1 and runs["kind"].astype(str).iloc[0] == "seismic"
     assert runs["samples_written"].iloc[0] == sum(st[n].n_samples for n in names)
+    # Mission data beside it, in its own store: LISA links, LDC TDI, a light curve, housekeeping.
+    m = open_store(str(tmp_path / "mission-small.zarr"))
+    mnames = m.streams()
+    assert {f"LISA.isi_carrier_fluctuations.{k}" for k in ("12", "13", "21", "23", "31", "32")
+            } <= set(mnames)
+    assert {"LDC.X", "LDC.Y", "LDC.Z", "INTEGRAL.JMX1.RATE", "INTEGRAL.JMX1.ERROR",
+            "HK.temp_battery"} <= set(mnames)
+    lisa = m["LISA.isi_carrier_fluctuations.12"]
+    assert lisa.sampling_rate == 4.0 and lisa.n_samples == 3 * 3600 * 4 and len(lisa.gaps()) == 0
+    assert lisa.span_ns[0] == st["BV.ALPA.00.HHZ"].span_ns[0]  # the same evening as the quakes
+    assert len(m["LDC.X"].gaps()) == 1  # the NaN gap of obs/tdi
+    rate = m["INTEGRAL.JMX1.RATE"]
+    assert len(rate.attrs["gti"]) == 3 and len(rate.gaps()) == 2  # bins outside GTIs: gaps
+    w = rate.read_window(*rate.span_ns, max_points=400)
+    assert np.nanmax(w.hi) > 8 * np.nanmedian(w.lo)  # the burst stands out of the background
+    hk = m["HK.temp_battery"]
+    assert getattr(hk, "kind", "") == "irregular" and hk.n_samples > 2 * 86400 / 13
+    assert "mission store:" in r.stdout
+    # A second run finds everything in place.
+    again = run_cli("demo", "--size", "small", "--dir", str(tmp_path), "--no-serve",
+                    "--workers", "1")
+    assert again.returncode == 0 and "4 already in the store" in again.stdout
 
 
 def test_demo_ends_by_serving_the_store(tmp_path):
@@ -68,6 +90,8 @@ def test_demo_ends_by_serving_the_store(tmp_path):
             except OSError:
                 time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/waveforms", timeout=30) as r:
+            assert r.status == 200 and b"bokeh" in r.read().lower()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/mission", timeout=30) as r:
             assert r.status == 200 and b"bokeh" in r.read().lower()
         assert f"http://127.0.0.1:{port}/" in open(tmp_path / "demo.log").read()
     finally:
