@@ -82,6 +82,17 @@ class UnknownStreamError(StoreError, KeyError):
         return str(self.args[0])
 
 
+def fs_call(zstore: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a filesystem method of a remote store: zarr's FsspecStore holds an asynchronous
+    filesystem bound to zarr's event loop, whose blocking methods fail outside that loop."""
+    fs = zstore.fs
+    if getattr(fs, "asynchronous", False):
+        from zarr.core.sync import sync
+
+        return sync(getattr(fs, "_" + method)(*args, **kwargs))
+    return getattr(fs, method)(*args, **kwargs)
+
+
 def check_layout_version(meta: dict[str, Any], what: str) -> None:
     """Refuse anything written by a newer layout version than this program understands."""
     version = int(meta.get("layout_version", 0))
@@ -471,7 +482,7 @@ class Store:
             top = os.path.join(str(zs.root), prefix)
             return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(top)
                        for f in fs)
-        return int(zs.fs.du(posixpath.join(zs.path, prefix)))
+        return int(fs_call(zs, "du", posixpath.join(zs.path, prefix)))
 
     # -- writing --------------------------------------------------------------------------
     def writable(self) -> None:
@@ -876,11 +887,11 @@ def _swap_groups(store: Store, tmp_name: str, name: str) -> None:
         os.rename(os.path.join(root, tmp_name), os.path.join(root, name))
         shutil.rmtree(old)
     else:
-        fs = zs.fs
         base = zs.path
-        fs.rm(posixpath.join(base, name), recursive=True)
-        fs.copy(posixpath.join(base, tmp_name), posixpath.join(base, name), recursive=True)
-        fs.rm(posixpath.join(base, tmp_name), recursive=True)
+        fs_call(zs, "rm", posixpath.join(base, name), recursive=True)
+        fs_call(zs, "copy", posixpath.join(base, tmp_name), posixpath.join(base, name),
+                recursive=True)
+        fs_call(zs, "rm", posixpath.join(base, tmp_name), recursive=True)
 
 
 # Encoded time chunks by (first time, period, ...): the channels of a network usually share a

@@ -39,7 +39,7 @@ import pandas as pd
 import zarr
 
 from belvedere import __version__
-from pipelines.store import StoreError, check_layout_version, utc_iso
+from pipelines.store import StoreError, check_layout_version, fs_call, utc_iso
 from pipelines.usage import metric_pyramid
 
 USAGE_LAYOUT_VERSION = 1
@@ -528,10 +528,11 @@ class UsageStore:
             os.rename(os.path.join(root, tmp), os.path.join(root, name))
             shutil.rmtree(old)
         else:
-            fs, base = zs.fs, zs.path
-            fs.rm(posixpath.join(base, name), recursive=True)
-            fs.copy(posixpath.join(base, tmp), posixpath.join(base, name), recursive=True)
-            fs.rm(posixpath.join(base, tmp), recursive=True)
+            base = zs.path
+            fs_call(zs, "rm", posixpath.join(base, name), recursive=True)
+            fs_call(zs, "copy", posixpath.join(base, tmp), posixpath.join(base, name),
+                    recursive=True)
+            fs_call(zs, "rm", posixpath.join(base, tmp), recursive=True)
 
     # -- misc -----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -569,7 +570,7 @@ class UsageStore:
             top = str(zs.root)
             return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(top)
                        for f in fs)
-        return int(zs.fs.du(zs.path))
+        return int(fs_call(zs, "du", zs.path))
 
 
 def _metric_arrays(g: zarr.Group, n_series: int, n_times: int) -> None:
