@@ -30,9 +30,10 @@ LAYOUT_VERSION = 1
 PYRAMID_FACTOR = 16
 # Chunk lengths of new streams (the first layout had 2**18 samples, 2**18 times and 2**16
 # buckets; such streams keep theirs). Every file costs ~0.5 ms to create on a local disk,
-# more than encoding 1 MB, so chunks are large: 4 MB of int32 samples (~1 MB stored) decode
-# in ~3 ms, which keeps raw-level reads far under the 20 ms a view may take.
-DATA_CHUNK = 2**20  # samples
+# about what encoding 1 MB of samples costs, so chunks are larger than they were; beyond
+# 2**19 samples (2 MB of int32) encoding slows down (out of cache), and raw-level reads,
+# which decode whole chunks, would cost more.
+DATA_CHUNK = 2**19  # samples
 TIME_CHUNK = 2**22  # times: ~200 bytes stored each, 32 MB when xarray decodes one
 PYRAMID_CHUNK = 2**18  # buckets per chunk at every level
 TOP_LEVEL_MAX = 4096  # the coarsest level holds at most this many buckets
