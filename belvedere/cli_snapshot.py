@@ -47,7 +47,8 @@ def snapshot(
         help="Make the snapshot from this store directly (no server needed); with a URL, its "
              "view and parameters are used on this store")] = None,
     view: Annotated[str, typer.Option(
-        help="overview, waveforms, availability, stations or resources (without a URL)")
+        help="overview, waveforms, availability, stations, resources or mission (without a "
+             "URL)")
     ] = "waveforms",
     streams: Annotated[str | None, typer.Option(help="Streams, wildcards allowed")] = None,
     start: Annotated[str | None, typer.Option("--from", help="ISO time or now-6h")] = None,

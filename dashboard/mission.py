@@ -209,6 +209,11 @@ def _tdi_triplets(store: Store, names: list[str]) -> list[str]:
     return out
 
 
+def n_bands(store: Store, names: list[str]) -> int:
+    """Bands the streams take: one each, plus A, E, T for every X/Y/Z triplet among them."""
+    return len(names) + 3 * len(_tdi_triplets(store, names))
+
+
 def _aligned_xyz(store: Store, prefix: str, t0_ns: int, t1_ns: int):
     xs = [store[f"{prefix}.{c}"] for c in "XYZ"]
     s0 = xs[0]
@@ -643,8 +648,7 @@ class MissionPage:
     def _build_figures(self) -> None:
         s = self.state
         self.names = list(s.streams)
-        n_tdi = 3 * len(_tdi_triplets(self.store, self.names))
-        self.band = band_px(len(self.names) + n_tdi)
+        self.band = band_px(n_bands(self.store, self.names))
         view = self._read(s.t0_ns, s.t1_ns, RENDER_WIDTH)
         span = span_of(self.store, self.names) or (s.t0_ns, s.t1_ns)
         self.figs = MissionFigures(view, max(len(view.bands), 1), self.theme,

@@ -52,7 +52,7 @@ from dashboard.frames import FrameOptions, read_trace
 from dashboard.sources import Sources
 from pipelines.store import NS, Store, Stream, UnknownStreamError
 
-VIEWS = ("overview", "waveforms", "availability", "stations", "resources")
+VIEWS = ("overview", "waveforms", "availability", "stations", "resources", "mission")
 BASE_WIDTH = 1600  # pixels of the whole-range image
 TILE_WIDTH = 1000  # pixels of one finer tile
 TILE_FACTOR = 4  # each finer level has this many times more tiles
@@ -147,6 +147,8 @@ def build(view: str, sources: Sources, args: dict[str, str], theme: str | None =
     store = sources.store(label)
     if view == "waveforms":
         body, meta = _waveforms(store, label, args, theme, fit)
+    elif view == "mission":
+        body, meta = _mission(store, label, args, theme, fit)
     else:
         body, meta = _figures(view, sources, label, args, theme, fit)
     return _document(view, body, meta, label, store.url, theme, t_start, fit)
@@ -387,6 +389,39 @@ def _events(fig, store: Store, names: list[str], t0: int, t1: int, n: int) -> No
                 fill_color="#c0392b", line_color="#7b241c")
     fig.text(x="x", y=top, text="label", source=src, x_offset=9, y_offset=1,
              text_font_size="11px", text_color="#7b241c", text_baseline="middle")
+
+
+# -- mission ------------------------------------------------------------------------------
+def _mission(store: Store, label: str, args: dict[str, str], theme: str,
+             fit: tuple[int, int] | None) -> tuple[list, dict]:
+    """The /mission figures with their data inline: the bands (A/E/T included) as one PNG,
+    the light curves with error band and GTIs, the ASD of the window."""
+    from dashboard.mission import (
+        MissionFigures,
+        band_px,
+        build_view,
+        n_bands,
+        parse_mission_args,
+    )
+
+    state, errors = parse_mission_args(store, label, args, now_ns())
+    if errors:
+        raise SnapshotError("; ".join(errors))
+    if not state.streams:
+        raise SnapshotError(f"store {label} holds no streams")
+    n = n_bands(store, state.streams)
+    band = band_px(n) if fit is None else max((fit[1] - AXES_PX - 60) // (n + 4), 12)
+    width = BASE_WIDTH if fit is None else fit[0]
+    view = build_view(store, state.streams, state.t0_ns, state.t1_ns, width, band)
+    figs = MissionFigures(view, len(view.bands), theme, static=True, band=band)
+    body = [f for f in figs.all() if f.visible]
+    _style_and_fit(body, theme, fit)
+    t0, t1 = state.t0_ns, state.t1_ns
+    meta = {"streams": state.streams, "from": format_time(t0), "to": format_time(t1),
+            "duration": format_duration(t1 - t0), "bands": view.bands,
+            "spectra": [f"{sp.name} · {sp.source}" for sp in view.spectra],
+            "hint": "; ".join(view.notes)}
+    return body, meta
 
 
 # -- other views --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ RATE = "INTEGRAL.JMX1.RATE"
 
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory):
-    """The demo's mission files, ingested; yields (server URL, files)."""
+    """The demo's mission files, ingested; yields (server URL, files, store path)."""
     from pipelines.mission.ingest import MissionOptions, ingest_mission
     from pipelines.mission.synthetic import generate_mission_files
 
@@ -46,7 +46,7 @@ def mission(tmp_path_factory):
                                                             prefix="HK"))
     assert not rep.issues and not rep.failed
     with served_dashboard([store]) as base:
-        yield base, files
+        yield base, files, store
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def ink_rows(img: np.ndarray) -> np.ndarray:
 
 
 def test_ldc_bands_with_aet_and_asd_on_log_axes(mission, page):
-    base, _ = mission
+    base, *_ = mission
     open_page(page, base + "/mission")  # default: the store's LDC streams
     assert band_labels(page) == ["LDC.X", "LDC.Y", "LDC.Z", "LDC.A", "LDC.E", "LDC.T"]
     img = frame_pixels(page, "mission", path=f"{SHOTS}/bv_mission_ldc.png")
@@ -110,7 +110,7 @@ def test_ldc_bands_with_aet_and_asd_on_log_axes(mission, page):
 
 
 def test_wheel_zoom_rereads_and_updates_the_url(mission, page):
-    base, _ = mission
+    base, *_ = mission
     open_page(page, base + f"/mission?streams={LISA12}")
     page.wait_for_timeout(400)
     before = frame_pixels(page, "mission")
@@ -134,7 +134,7 @@ def test_wheel_zoom_rereads_and_updates_the_url(mission, page):
 
 
 def test_url_restores_the_view(mission, page):
-    base, _ = mission
+    base, *_ = mission
     t0 = 1709575200 * NS + 1800 * NS  # 18:30 on the demo day
     url = (f"/mission?streams=LISA.*.12&from={format_time(t0)}"
            f"&to={format_time(t0 + 900 * NS)}")
@@ -152,7 +152,7 @@ def _share_of(img: np.ndarray, test) -> float:
 
 
 def test_light_curve_error_band_and_gti_shading(mission, page):
-    base, files = mission
+    base, files, _ = mission
     open_page(page, base + f"/mission?streams={RATE}")
     scroll_to(page, "lightcurve")
     lc = frame_pixels(page, "lightcurve", path=f"{SHOTS}/bv_mission_lightcurve.png")
@@ -178,7 +178,7 @@ def test_light_curve_error_band_and_gti_shading(mission, page):
 
 
 def test_bad_parameters_show_messages_and_the_page_still_works(mission, page):
-    base, _ = mission
+    base, *_ = mission
     open_page(page, base + "/mission?streams=NOPE.*&from=yesterday-ish&theme=pink")
     for text in ("streams='NOPE.*'", "cannot read the time 'yesterday-ish'", "theme='pink'"):
         page.get_by_text(text, exact=False).first.wait_for(timeout=10000)
@@ -193,7 +193,7 @@ def test_bad_parameters_show_messages_and_the_page_still_works(mission, page):
 
 
 def test_embed_dark_has_no_chrome_and_dark_plots(mission, page):
-    base, _ = mission
+    base, *_ = mission
     open_page(page, base + "/mission?streams=LDC.*&embed=1&theme=dark")
     assert page.locator(".bv-header").count() == 0
     assert page.get_by_text("Share").count() == 0
@@ -201,3 +201,32 @@ def test_embed_dark_has_no_chrome_and_dark_plots(mission, page):
     assert np.median(img.astype(np.int16).sum(-1)) < 150, "dark plot background"
     assert colored_fraction(img) > 0.02
     assert query(page).get("theme") == "dark" and query(page).get("embed") == "1"
+
+
+def test_snapshot_html_opens_offline_with_the_bands_drawn(mission, page, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    *_, store = mission
+    out = tmp_path / "mission.html"
+    r = run_cli("snapshot", "--store", store, "--view", "mission", "--streams", "LDC.*",
+                "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    meta = json.loads(text.split('id="belvedere-snapshot">', 1)[1].split("</script>", 1)[0])
+    assert meta["view"] == "mission" and meta["streams"] == ["LDC.X", "LDC.Y", "LDC.Z"]
+    assert meta["bands"][-3:] == ["LDC.A", "LDC.E", "LDC.T"] and len(meta["spectra"]) == 6
+    requests: list[str] = []
+    page.route("**/*", lambda rt: (requests.append(rt.request.url), rt.abort())
+               if not rt.request.url.startswith(("file:", "data:")) else rt.continue_())
+    open_page(page, out.as_uri())
+    img = frame_pixels(page, "mission", path=f"{SHOTS}/bv_mission_snapshot.png")
+    assert colored_fraction(img) > 0.02
+    assert all(b.mean() > 0.3 for b in np.array_split(ink_rows(img), 6))
+    assert not requests and not page.console_errors
+    from dashboard.snapshot import SnapshotError, build
+    from dashboard.sources import Sources
+
+    with pytest.raises(SnapshotError, match="NOPE"):
+        build("mission", Sources([store]), {"streams": "NOPE.*"})
