@@ -609,6 +609,7 @@ class MissionPage:
         self.share: share.ShareControl | None = None
         self._pending = False
         self._updating = False
+        self._fit_next = False
         self._build_widgets()
         self._build_figures()
 
@@ -784,7 +785,9 @@ class MissionPage:
 
     def _on_group(self, event) -> None:
         if event.new and event.new != "—":
+            self._fit_next = True  # another family: show all of it
             self.w_pattern.value = event.new
+            self._fit_next = False
             self.w_group.value = "—"
 
     def _on_pattern(self, event) -> None:
@@ -814,7 +817,7 @@ class MissionPage:
         s.streams = list(names)
         span = span_of(self.store, names)
         # Another family may live elsewhere in time: keep the window only if it shows data.
-        if span is not None and (span[1] <= s.t0_ns or span[0] >= s.t1_ns):
+        if span is not None and (self._fit_next or span[1] <= s.t0_ns or span[0] >= s.t1_ns):
             s.set_range(*span)
         self._updating = True
         try:
