@@ -207,7 +207,7 @@ def _load_file(path: str, channel: str, known: set[str]):
 
 
 class Prefetcher:
-    """Checksums and decodes the files of tasks, in order, one file ahead, in a thread.
+    """Checksums and decodes the files of tasks, in order, a few files ahead, in a thread.
 
     ObsPy's decoder and the codecs release the GIL, so the next file is decoded while the
     current one is written. One prefetcher can feed several tasks run one after the other
@@ -218,7 +218,8 @@ class Prefetcher:
     def __init__(self, tasks: list[ChannelTask]):
         import queue
 
-        self._q: queue.Queue = queue.Queue(maxsize=1)
+        # Two files ahead: decoding also fills the pauses while a file's pyramid is committed.
+        self._q: queue.Queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(list(tasks),), daemon=True,
                                         name="belvedere-read")

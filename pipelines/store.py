@@ -755,8 +755,13 @@ class StreamWriter(Stream):
                 pmax = self._assemble(f"pyramid/{k - 1}/max", a, b, mem_lo, mem_hi,
                                       mem and mem[1], span)
                 mask = ~_is_fill(pmin, self.dtype)
-                mn = _bucket_minmax(pmin, mask, factor, self.dtype)[0]
-                mx = _bucket_minmax(pmax, mask, factor, self.dtype)[1]
+                if (len(pmin) % factor == 0 and factor > 1 and factor & (factor - 1) == 0
+                        and bool(mask.all())):  # no empty bucket: only the needed halves
+                    mn = _reduce_pow2(pmin, factor, np.minimum)
+                    mx = _reduce_pow2(pmax, factor, np.maximum)
+                else:
+                    mn = _bucket_minmax(pmin, mask, factor, self.dtype)[0]
+                    mx = _bucket_minmax(pmax, mask, factor, self.dtype)[1]
             bucket = factor**k
 
             def absent(a: int, b: int, bucket: int = bucket) -> bool:
@@ -1197,6 +1202,16 @@ def _is_fast_time_array(tarr: zarr.Array) -> bool:
             and codecs[0]["name"].endswith("delta")
             and codecs[1] == {"name": "bytes", "configuration": {"endian": "little"}}
             and codecs[2]["name"] == "zstd" and tarr.dtype == np.dtype("int64"))
+
+
+def _reduce_pow2(values: np.ndarray, factor: int, op) -> np.ndarray:
+    """`op` (np.minimum or np.maximum) over each run of `factor` (a power of two) values."""
+    out = op(values[0::2], values[1::2])
+    f = factor // 2
+    while f > 1:
+        out = op(out[0::2], out[1::2])
+        f //= 2
+    return out
 
 
 def _minmax_pow2(values: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
