@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import colored_fraction, free_port, launch_chromium
+from browser import colored_fraction, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NGINX_EXAMPLE = REPO / "deploy" / "nginx" / "belvedere.conf"
@@ -229,9 +229,8 @@ def test_proxy_redirects_to_the_prefix_and_answers_liveness(proxied):
 
 
 @pytest.mark.browser
-def test_waveforms_draw_through_the_proxy_over_its_websocket(proxied):
-    with launch_chromium() as browser:
-        img, sockets, errors = open_waveforms(browser, proxied["base"] + PREFIX + "/waveforms")
+def test_waveforms_draw_through_the_proxy_over_its_websocket(proxied, browser):
+    img, sockets, errors = open_waveforms(browser, proxied["base"] + PREFIX + "/waveforms")
     listen = proxied["base"].rsplit(":", 1)[1]
     ws = [s for s in sockets if s["url"].startswith(f"ws://127.0.0.1:{listen}{PREFIX}/")]
     assert ws, f"no websocket through the proxy: {sockets}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import colored_fraction, free_port, launch_chromium
+from browser import colored_fraction, free_port
 from test_deploy_nginx import (
     nginx_main_conf,
     open_waveforms,
@@ -91,23 +91,22 @@ def test_without_autoindex_streams_cannot_be_listed(published):
 
 
 @pytest.mark.browser
-def test_dashboard_over_http_draws_the_same_waveforms(published):
+def test_dashboard_over_http_draws_the_same_waveforms(published, browser):
     """`belvedere serve --store http://...` and `--store FOLDER`: same view, same pixels."""
     images = {}
-    with launch_chromium() as browser:
-        for key in ("url", "local"):
-            port = free_port()
-            with serve_process(["--store", published[key], "--address", "127.0.0.1"],
-                               port) as base:
-                before = published["log"].stat().st_size
-                img, sockets, errors = open_waveforms(browser, base + "/waveforms")
-                assert not errors
-                images[key] = img
-                if key == "url":  # the frames were read from nginx, not from the folder
-                    with open(published["log"]) as f:
-                        f.seek(before)
-                        reads = re.findall(r'"GET /stores/store\.zarr/BV\.[^"]+" 20[06] ', f.read())
-                    assert reads, "the dashboard read stream chunks over HTTP"
+    for key in ("url", "local"):
+        port = free_port()
+        with serve_process(["--store", published[key], "--address", "127.0.0.1"],
+                           port) as base:
+            before = published["log"].stat().st_size
+            img, sockets, errors = open_waveforms(browser, base + "/waveforms")
+            assert not errors
+            images[key] = img
+            if key == "url":  # the frames were read from nginx, not from the folder
+                with open(published["log"]) as f:
+                    f.seek(before)
+                    reads = re.findall(r'"GET /stores/store\.zarr/BV\.[^"]+" 20[06] ', f.read())
+                assert reads, "the dashboard read stream chunks over HTTP"
     http, local = images["url"], images["local"]
     assert colored_fraction(http) > 0.005, "trace ink in the waveforms plot"
     rows = (http.astype(np.int16).max(-1) - http.astype(np.int16).min(-1) > 60).any(axis=1)
