@@ -544,11 +544,20 @@ def _create_stream_group(store: Store, name: str, sampling_rate: float, start_ns
 
     # One concurrent write of the three nodes (zarr.json each) instead of one round trip
     # per node and per attribute.
+    # The first pyramid levels come along (sized for the first ~2**24 samples), so that the
+    # first file's pyramid needs no round trip of its own.
+    pyr = _template_metadata("pyramid", dtype)
+    pc = int(pyr.chunk_grid.chunk_shape[0])
+    levels = {f"{name}/pyramid/{k}/{key}":
+              pyr.update_shape((-(-(2**24 // PYRAMID_FACTOR**k) // pc) * pc,))
+              for k in range(1, 5) for key in ("min", "max")}
     nodes = {name: GroupMetadata(attributes=full, zarr_format=3),
-             f"{name}/data": data_meta, f"{name}/time": _template_metadata("time", dtype)}
+             f"{name}/data": data_meta, f"{name}/time": _template_metadata("time", dtype),
+             **levels}
     made = dict(store.root.create_hierarchy(nodes))
     w = StreamWriter(store, name, made[name])
     w._arrays.update(data=made[f"{name}/data"], time=made[f"{name}/time"])
+    w._arrays.update({path.split("/", 1)[1]: made[path] for path in levels})
     return w
 
 
