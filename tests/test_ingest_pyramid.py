@@ -235,3 +235,33 @@ def test_chunks_through_the_zarr_store_api_equal_direct_files(tmp_path, monkeypa
     assert files == sorted(p.relative_to(via_zarr) for p in Path(via_zarr).rglob("c/*"))
     for f in files:
         assert (Path(direct) / f).read_bytes() == (Path(via_zarr) / f).read_bytes(), f
+
+
+def test_metadata_written_directly_equals_zarr_metadata(tmp_path, monkeypatch):
+    """On local stores, zarr.json files (new streams, grown arrays, commits) are written
+    without zarr's event loop: the same nodes and the same JSON as zarr writes."""
+    import json
+
+    import pipelines.store
+
+    make_sds(tmp_path / "sds", hours=30, gaps=[("XX.TST.00.HHZ", 5000, 60)])
+    direct = tmp_path / "direct.zarr"
+    ingest_seismic(str(direct), [str(tmp_path / "sds")])
+    monkeypatch.setattr(pipelines.store, "_local_dir", lambda arr: None)
+    via_zarr = tmp_path / "via_zarr.zarr"
+    ingest_seismic(str(via_zarr), [str(tmp_path / "sds")])
+
+    def meta(path: Path) -> dict:
+        d = json.loads(path.read_text())
+        attrs = d.get("attributes", {})
+        for p in attrs.get("provenance", []):
+            p.pop("ingested_at", None)
+        attrs.get("belvedere", {}).pop("created_at", None)
+        return d
+
+    files = sorted(p.relative_to(direct) for p in direct.rglob("zarr.json"))
+    assert files == sorted(p.relative_to(via_zarr) for p in via_zarr.rglob("zarr.json"))
+    for f in files:
+        assert meta(direct / f) == meta(via_zarr / f), f
+        if "pyramid" in f.parts or f.parts[-2:-1] in (("data",), ("time",)):
+            assert (direct / f).read_bytes() == (via_zarr / f).read_bytes(), f
