@@ -93,7 +93,7 @@ def ingest_seismic_cmd(
         help="Store folder or fsspec URL (created if missing; default: ingest.store)")] = None,
     inventory: Annotated[list[str], typer.Option(help="StationXML file(s)")] = [],  # noqa: B006
     events: Annotated[list[str], typer.Option(help="QuakeML catalogue file(s)")] = [],  # noqa: B006
-    workers: Annotated[int, typer.Option(min=1, help="Local worker processes")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Local worker threads")] = 1,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (default: Dask config / DASK_SCHEDULER_ADDRESS)")] = None,
     snap_tolerance: Annotated[float, typer.Option(
