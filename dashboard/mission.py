@@ -40,6 +40,7 @@ from bokeh.plotting import figure
 from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, layout, raster, share
 from dashboard.frames import PALETTE, make_frame
+from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
 from pipelines.mission import spectra
 from pipelines.store import NS, Store, UnknownStreamError, Window
 
@@ -50,20 +51,9 @@ FMIN, FMAX = 1e-5, 1.0  # Hz, the LISA band shown in the ASD plot
 WIDTH, BAND = 1100, 110
 RENDER_WIDTH = 1200  # pixels to render until the browser reports the plot's real width
 AXES_PX = 60  # x axis and title around the bands
-SETTLE_MS = 60  # one re-read per burst of wheel or drag events
 MAX_STREAMS = 24
 SQ2, SQ3, SQ6 = math.sqrt(2), math.sqrt(3), math.sqrt(6)
 GTI_COLOR = "#2a9d8f"
-QUICK_RANGES = {"Last 1 hour": ("now-1h", "now"), "Last 24 hours": ("now-24h", "now"),
-                "Last 7 days": ("now-7d", "now")}
-DATA_RANGES = {"Last 10 minutes of data": 600 * NS, "Last hour of data": 3600 * NS,
-               "Last 6 hours of data": 6 * 3600 * NS, "Last day of data": 86400 * NS}
-
-
-def ms(ns: int | float) -> float:
-    """Nanoseconds since 1970 as Bokeh datetime milliseconds."""
-    return float(ns) / 1e6
-
 
 def band_px(n: int) -> int:
     """Height of one band: tall for a few streams, compact for many."""
@@ -582,7 +572,7 @@ def mission_store_label(sources) -> str:
 
 
 # -- the page -----------------------------------------------------------------------------
-class MissionPage:
+class MissionPage(TimeRangeView):
     """One session's mission view: widgets, figures, and the URL they are kept in."""
 
     def __init__(self, sources, args: dict[str, str]):
@@ -630,7 +620,7 @@ class MissionPage:
         self.w_to = pn.widgets.TextInput(label="To", value=s.to_text,
                                          placeholder="ISO time or now", width=220)
         self.w_quick = pn.widgets.Select(
-            label="Quick range", options=["—", "Whole span", *DATA_RANGES, *QUICK_RANGES],
+            label="Quick range", options=QUICK_CHOICES,
             value="—", width=190)
         self.w_group.param.watch(self._on_group, "value")
         self.w_pattern.param.watch(self._on_pattern, "value")
@@ -703,85 +693,23 @@ class MissionPage:
         if self.share is not None:
             self.share.update()
 
-    def _sync_widgets(self) -> None:
-        self._updating = True
-        try:
-            self.w_from.value = self.state.from_text
-            self.w_to.value = self.state.to_text
-        finally:
-            self._updating = False
-
     # -- callbacks --------------------------------------------------------------------------
-    def _on_range(self, attr, old, new) -> None:
-        if self._pending or self._updating:
-            return
-        self._pending = True
-        doc = self.figs.series.document or pn.state.curdoc
-        if doc is None:
-            self._render_from_range()
-        else:
-            doc.add_timeout_callback(self._render_from_range, SETTLE_MS)
+    settle_ms = 60  # one re-read per burst of wheel or drag events
 
-    def _render_from_range(self) -> None:
-        self._pending = False
-        x = self.figs.x_range
-        t0, t1 = int(round(x.start * 1e6)), int(round(x.end * 1e6))
-        s = self.state
-        if abs(t0 - s.t0_ns) > 1000 or abs(t1 - s.t1_ns) > 1000:
-            if t1 <= t0:
-                return
-            s.set_range(t0, t1)
-        self.render()
+    def range_figure(self):
+        """The series figure: its x range is shared by every plot of the page."""
+        return self.figs.series
 
-    def go_to(self, t0: int, t1: int, from_text: str | None = None,
-              to_text: str | None = None) -> None:
-        """Show [t0, t1) (keeping relative texts such as now-6h when given)."""
-        self.state.set_range(t0, t1)
-        if from_text and to_text:
-            self.state.from_text, self.state.to_text = from_text, to_text
+    def data_span(self) -> tuple[int, int] | None:
+        """The span of the streams shown."""
+        return span_of(self.store, self.names)
 
-        def move() -> None:
-            self._updating = True
-            try:
-                self.figs.x_range.update(start=ms(t0), end=ms(t1))
-            finally:
-                self._updating = False
-
-        doc = self.figs.series.document or pn.state.curdoc
-        if doc is None or doc.session_context is None:
-            move()
-        else:
-            doc.add_next_tick_callback(move)
-        self.render()
+    def show_message(self, text: str | None) -> None:
+        """One message above the plots (None clears it)."""
+        self._message(text)
 
     def _message(self, text: str | None) -> None:
         self.messages[:] = [layout.alert(text)] if text else []
-
-    def _on_time_text(self, event) -> None:
-        if self._updating:
-            return
-        try:
-            t0, t1 = parse_range(self.w_from.value, self.w_to.value, now_ns())
-        except ValueError as exc:
-            self._message(str(exc))
-            return
-        self._message(None)
-        self.go_to(t0, t1, self.w_from.value.strip(), self.w_to.value.strip())
-
-    def _on_quick(self, event) -> None:
-        choice = event.new
-        if choice in ("—", None):
-            return
-        span = span_of(self.store, self.names)
-        if choice in QUICK_RANGES:
-            f, t = QUICK_RANGES[choice]
-            t0, t1 = parse_range(f, t, now_ns())
-            self.go_to(t0, t1, f, t)
-        elif span is not None and choice == "Whole span":
-            self.go_to(*span)
-        elif span is not None and choice in DATA_RANGES:
-            self.go_to(max(span[0], span[1] - DATA_RANGES[choice]), span[1])
-        self.w_quick.value = "—"
 
     def _on_group(self, event) -> None:
         if event.new and event.new != "—":
@@ -826,7 +754,7 @@ class MissionPage:
                 self.w_pattern.value = ""
         finally:
             self._updating = False
-        self._build_figures()
+        self.run_locked(self._build_figures)
 
     # -- page -------------------------------------------------------------------------------
     def view(self) -> pn.viewable.Viewable:

@@ -32,6 +32,7 @@ from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, filters, layout, share
 from dashboard.frames import SCALES, UNITS, make_frame
 from dashboard.sources import Sources
+from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
 from dashboard.viewstate import (
     EVENT_AFTER_NS,
     EVENT_BEFORE_NS,
@@ -41,31 +42,13 @@ from dashboard.viewstate import (
     parse_waveform_args,
     select_streams,
 )
-from pipelines.store import NS, Store, UnknownStreamError
+from pipelines.store import Store, UnknownStreamError
 
 log = logging.getLogger(__name__)
 
 RENDER_WIDTH = 1200  # pixels to render until the browser reports the plot's real width
 OVERVIEW_HEIGHT = 90
 AXES_PX = 70  # height the x axis and toolbar take around the bands
-SETTLE_MS = 40  # coalesce the burst of range changes a drag or the range tool sends
-QUICK_RANGES = {  # label -> (from, to); relative to now, as in Grafana
-    "Last 15 minutes": ("now-15m", "now"),
-    "Last 1 hour": ("now-1h", "now"),
-    "Last 6 hours": ("now-6h", "now"),
-    "Last 24 hours": ("now-24h", "now"),
-    "Last 7 days": ("now-7d", "now"),
-}
-DATA_RANGES = {  # label -> duration before the end of the data (demo data is historical)
-    "Last hour of data": 3600 * NS,
-    "Last 6 hours of data": 6 * 3600 * NS,
-    "Last day of data": 86400 * NS,
-}
-
-
-def ms(ns: int | float) -> float:
-    """Bokeh datetime axes count milliseconds."""
-    return float(ns) / 1e6
 
 
 def band_px(n: int) -> int:
@@ -73,7 +56,7 @@ def band_px(n: int) -> int:
     return int(max(40, min(120, 640 // max(n, 1))))
 
 
-class WaveformsPage:
+class WaveformsPage(TimeRangeView):
     """One session's waveform view: widgets, the plot, and the URL they are kept in."""
 
     def __init__(self, sources: Sources, args: dict[str, str]):
@@ -125,7 +108,7 @@ class WaveformsPage:
                                          width=210)
         self.w_quick = pn.widgets.Select(
             label="Quick range",
-            options=["—", "Whole span", *DATA_RANGES, *QUICK_RANGES], value="—", width=170)
+            options=QUICK_CHOICES, value="—", width=170)
         self.w_scale = pn.widgets.RadioButtonGroup(
             label="Amplitude", options={"per trace": "trace", "shared": "shared"},
             value=s.scale, color="default", margin=(22, 10, 5, 10))
@@ -333,90 +316,21 @@ class WaveformsPage:
                 pass
         return n * self.band
 
-    def _sync_widgets(self) -> None:
-        self._updating = True
-        try:
-            self.w_from.value = self.state.from_text
-            self.w_to.value = self.state.to_text
-        finally:
-            self._updating = False
-
-    def _on_range(self, attr, old, new) -> None:
-        if self._pending:
-            return
-        self._pending = True
-        doc = self.fig.document or pn.state.curdoc
-        if doc is None:
-            self._render_from_range()
-        else:
-            doc.add_timeout_callback(self._render_from_range, SETTLE_MS)
-
-    def _render_from_range(self) -> None:
-        self._pending = False
-        x = self.fig.x_range
-        t0, t1 = int(round(x.start * 1e6)), int(round(x.end * 1e6))
-        s = self.state
-        # Ranges round-trip through float milliseconds: ignore sub-microsecond differences.
-        if abs(t0 - s.t0_ns) > 1000 or abs(t1 - s.t1_ns) > 1000:
-            if t1 <= t0:
-                return
-            s.set_range(t0, t1)
-        self.render()
-
-    def go_to(self, t0_ns: int, t1_ns: int, from_text: str | None = None,
-              to_text: str | None = None) -> None:
-        """Show [t0, t1) (keeping relative texts such as now-6h when given)."""
-        self.state.set_range(t0_ns, t1_ns)
-        if from_text and to_text:
-            self.state.from_text, self.state.to_text = from_text, to_text
-        self._move_range(t0_ns, t1_ns)
-        self.render()
-
-    def _move_range(self, t0_ns: int, t1_ns: int) -> None:
-        # Changes made while Panel handles a widget event from the browser are not always sent
-        # back to it; on the next tick they are an ordinary server change and reach the plot.
-        def move() -> None:
-            self._updating = True
-            try:
-                self.fig.x_range.update(start=ms(t0_ns), end=ms(t1_ns))
-            finally:
-                self._updating = False
-
-        doc = self.fig.document or pn.state.curdoc
-        if doc is None or doc.session_context is None:
-            move()
-        else:
-            doc.add_next_tick_callback(move)
-
     # -- callbacks ------------------------------------------------------------------------
     def _show_messages(self, errors: list[str]) -> None:
         self.messages[:] = [layout.alert(e) for e in errors]
 
-    def _on_time_text(self, event) -> None:
-        if self._updating:
-            return
-        try:
-            t0, t1 = parse_range(self.w_from.value, self.w_to.value, now_ns())
-        except ValueError as exc:
-            self._show_messages([str(exc)])
-            return
-        self._show_messages([])
-        self.go_to(t0, t1, self.w_from.value.strip(), self.w_to.value.strip())
+    def show_message(self, text: str | None) -> None:
+        """One message above the plot (None clears the messages)."""
+        self._show_messages([text] if text else [])
 
-    def _on_quick(self, event) -> None:
-        choice = event.new
-        if choice in ("—", None):
-            return
-        span = data_span(self.store, self.state.streams)
-        if choice in QUICK_RANGES:
-            f, t = QUICK_RANGES[choice]
-            t0, t1 = parse_range(f, t, now_ns())
-            self.go_to(t0, t1, f, t)
-        elif span is not None and choice == "Whole span":
-            self.go_to(*span)
-        elif span is not None and choice in DATA_RANGES:
-            self.go_to(max(span[0], span[1] - DATA_RANGES[choice]), span[1])
-        self.w_quick.value = "—"
+    def range_figure(self):
+        """The waveforms figure: its x range is the view's."""
+        return self.fig
+
+    def data_span(self) -> tuple[int, int] | None:
+        """The span of the streams shown."""
+        return data_span(self.store, self.state.streams)
 
     def _on_pattern(self, event) -> None:
         pattern = event.new.strip()
@@ -450,7 +364,7 @@ class WaveformsPage:
                 self.w_pattern.value = ""
         finally:
             self._updating = False
-        self._build_plot()
+        self.run_locked(self._build_plot)
 
     def _on_options(self, event) -> None:
         s = self.state
@@ -466,7 +380,7 @@ class WaveformsPage:
         else:
             self._show_messages([])
         s.filter = spec
-        self.render()
+        self.run_locked(self.render)
 
     def _on_event_choice(self, event) -> None:
         if event.new:
