@@ -14,7 +14,6 @@ The rules (also in the README):
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,10 +82,6 @@ class ChannelAppender:
         # Samples written since the last flush, per epoch, as (i0, values): the pyramid is
         # computed from them instead of reading the samples back from the store.
         self._pending: dict[str, list[tuple[int, np.ndarray]]] = {}
-        # A flush whose pyramid writes and commits run in a thread (`flush(background=True)`)
-        # and the checksums it commits.
-        self._bg: Any = None
-        self._bg_digests: set[str] = set()
 
     def _fits(self, w: StreamWriter, piece: Piece) -> bool:
         if not math.isclose(w.sampling_rate, piece.sampling_rate, rel_tol=1e-9):
@@ -122,7 +117,6 @@ class ChannelAppender:
             return
         w = self._writer_for(piece)
         if piece.start_ns < w.start_ns:
-            self.wait()
             w = w.rebase(piece.start_ns)
             self.writers[w.name] = w
             self.outcome.touched.pop(w.name, None)
@@ -192,76 +186,32 @@ class ChannelAppender:
             "end": utc_iso(int(w.time_of(ib))), "samples": int(count), "reason": why,
             "kept": "stored samples"})
 
-    def flush(self, provenance: dict[str, Any] | None, background: bool = False) -> None:
-        """Update pyramids over what changed and commit each touched epoch (segments last).
-
-        `background`: the levels are computed here, their writes and the commits (of the
-        segments as they are now, all written) run in a thread while the caller goes on
-        writing the next file's samples; `wait` for them (the next flush does)."""
-        self.wait()
+    def flush(self, provenance: dict[str, Any] | None) -> None:
+        """Update pyramids over what changed and commit each touched epoch (segments last)."""
         conflicts_by = {}
         for c in self.outcome.conflicts[self.outcome.conflicts_committed:]:
             conflicts_by.setdefault(c["stream"], []).append(c)
-        steps = []
         for name, w in self.writers.items():
             span = self.outcome.touched.pop(name, None)
             pending = self._pending.pop(name, [])
             mine = conflicts_by.get(name, [])
             if name not in self._fed and not mine:
                 continue
-            finish = None
             if span is not None:
-                finish = w.update_pyramid(*span, values=_span_values(w, *span, pending),
-                                          defer=background)
-            steps.append((w, finish, w.segments.copy(), mine))
+                w.update_pyramid(*span, values=_span_values(w, *span, pending))
+            w.commit(provenance=[provenance] if provenance else None, conflicts=mine)
         self._fed.clear()
         self.outcome.conflicts_committed = len(self.outcome.conflicts)
-
-        def run() -> None:
-            for w, finish, segments, mine in steps:
-                if finish is not None:
-                    finish()
-                w.commit(provenance=[provenance] if provenance else None, conflicts=mine,
-                         segments=segments)
-
-        if not background:
-            run()
-            return
-        from concurrent.futures import Future
-
-        fut: Future = Future()
-
-        def target() -> None:
-            try:
-                run()
-                fut.set_result(None)
-            except BaseException as exc:
-                fut.set_exception(exc)
-
-        if provenance and provenance.get("sha256"):
-            self._bg_digests.add(provenance["sha256"])
-        self._bg = fut
-        threading.Thread(target=target, name="belvedere-commit", daemon=True).start()
-
-    def wait(self) -> None:
-        """Wait for a background flush (re-raising its error)."""
-        fut, self._bg = self._bg, None
-        if fut is not None:
-            try:
-                fut.result()
-            finally:
-                self._bg_digests.clear()
 
     def digests(self) -> set[str]:
         """Checksums of the files already committed to this channel."""
         return {p.get("sha256") for w in self.writers.values()
-                for p in w.attrs.get("provenance", [])} | self._bg_digests
+                for p in w.attrs.get("provenance", [])}
 
     def has_file(self, sha256: str) -> bool:
         """True when a file with this checksum was already committed to this channel."""
-        return sha256 in self._bg_digests or any(
-            p.get("sha256") == sha256
-            for w in self.writers.values() for p in w.attrs.get("provenance", []))
+        return any(p.get("sha256") == sha256
+                   for w in self.writers.values() for p in w.attrs.get("provenance", []))
 
 
 def _span_values(w: StreamWriter, lo: int, hi: int, pending: list[tuple[int, np.ndarray]]

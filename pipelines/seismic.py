@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import hashlib
 import os
@@ -344,7 +343,6 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
     own = prefetch is None
     if own:
         prefetch = Prefetcher([task])
-    app = None
     try:
         store = Store(task.store_url, mode="a")
         app = ChannelAppender(store, task.channel, task.snap_tolerance,
@@ -362,11 +360,7 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
                 res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
                 continue
             _ingest_file(app, res, path, digest, pieces, notes, progress)
-        app.wait()
     finally:
-        if app is not None:
-            with contextlib.suppress(Exception):  # an error of the loop is on its way
-                app.wait()
         if own:
             prefetch.close()
     if task.metadata:
@@ -392,8 +386,7 @@ def _ingest_file(app: ChannelAppender, res: ChannelResult, path: str, digest: st
     prov = {"file": path, "sha256": digest, "bytes": os.path.getsize(path),
             "ingested_at": utc_iso(time.time_ns()),
             "samples": int(sum(len(p.values) for p in pieces))}
-    # The pyramid writes and the commit go on in a thread while the next file is written.
-    app.flush(prov, background=True)
+    app.flush(prov)
     for note in notes:
         res.issues.append(FileIssue(path, f"{note}; the readable records were ingested"))
     if app.outcome.written > before_w or len(app.outcome.conflicts) > before_c:

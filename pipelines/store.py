@@ -754,16 +754,13 @@ class StreamWriter(Stream):
         j = np.searchsorted(seg[:, 1], i0, side="right")
         return bool(j < len(seg) and seg[j, 0] <= i0 and seg[j, 1] >= i1)
 
-    def update_pyramid(self, i0: int, i1: int, values: np.ndarray | None = None,
-                       defer: bool = False):
+    def update_pyramid(self, i0: int, i1: int, values: np.ndarray | None = None) -> None:
         """Recompute every pyramid level over raw samples [i0, i1) (widened to bucket edges).
 
         `values`, when given, are the raw samples now stored at [i0, i1) (as just written):
         the levels are then computed from memory, and only the partial buckets at the two
         edges are read back from the store, and only where they hold present samples.
         A change in the number of levels is published by the next `commit`.
-        `defer`: compute the levels now, and return a function that writes them (it sees
-        the segments of now; nothing but that function may touch the pyramid until it ran).
         """
         n = self.length
         factor = self.factor
@@ -795,7 +792,6 @@ class StreamWriter(Stream):
         # Every level is computed from the finer one in memory (edges read back from chunks
         # the writes below leave unchanged there), then all are written in one go.
         regions: list[tuple] = []
-        seg_now = self.segment_indices()  # what `absent` sees, even when the write is deferred
         for k in range(1, levels + 1):
             size = math.ceil(n / factor**k)
             amin, amax = arrays[k]
@@ -822,20 +818,17 @@ class StreamWriter(Stream):
             bucket = factor**k
 
             def absent(a: int, b: int, bucket: int = bucket) -> bool:
-                return not _present_any(seg_now, a * bucket, b * bucket)
+                return not self.present_any(a * bucket, b * bucket)
 
             regions += [(amin, b0, mn, absent, self._cache(f"pyramid/{k}/min")),
                         (amax, b0, mx, absent, self._cache(f"pyramid/{k}/max"))]
             mem, mem_lo, mem_hi = (mn, mx), b0, b0 + len(mn)
             lo_i, hi_i, n_prev = b0, b0 + len(mn), size
+        write_regions(regions)
         self.levels = max(levels, self.levels)
         pyr = {"factor": factor, "levels": self.levels, "chunk": int(arrays[1][0].chunks[0])}
         if self.group.attrs.get("pyramid") != pyr:
             self._pending_attrs["pyramid"] = pyr  # published by `commit`, with the segments
-        if defer:
-            return lambda: write_regions(regions)
-        write_regions(regions)
-        return None
 
     def _has_level(self, k: int) -> bool:
         try:
@@ -886,12 +879,10 @@ class StreamWriter(Stream):
         return np.concatenate([p for p in (parts[0], inner, parts[1]) if p is not None])
 
     def commit(self, provenance: list[dict] | None = None, conflicts: list[dict] | None = None,
-               extra: dict | None = None, segments: np.ndarray | None = None) -> None:
-        """Publish the segment list (plus provenance) in one attribute write: the commit point.
-        `segments`: publish these (a snapshot taken when they were all written) instead."""
+               extra: dict | None = None) -> None:
+        """Publish the segment list (plus provenance) in one attribute write: the commit point."""
         attrs = dict(self.group.attrs)
-        seg = self.segments if segments is None else segments
-        attrs["segments"] = [[int(s), int(e)] for s, e in seg]
+        attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
         if provenance:
             attrs["provenance"] = list(attrs.get("provenance", [])) + provenance
         if conflicts:
@@ -1088,14 +1079,6 @@ def _chunk_encoder(arr: zarr.Array):
         return out.tobytes() if isinstance(out, np.ndarray) else bytes(out)
 
     return encode
-
-
-def _present_any(seg: np.ndarray, i0: int, i1: int) -> bool:
-    """`StreamWriter.present_any` over segment indices `seg`."""
-    if i1 <= i0 or not len(seg):
-        return False
-    j = np.searchsorted(seg[:, 1], i0, side="right")
-    return bool(j < len(seg) and seg[j, 0] < i1)
 
 
 def _all_fill(values: np.ndarray, fill) -> bool:
