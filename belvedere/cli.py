@@ -71,6 +71,11 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
     except RuntimeError as exc:
         _fail(str(exc), 2)
     record_cost(report.samples_written, report.bytes_after - report.bytes_before, report.failed)
+    return print_ingest_report(report, as_json)
+
+
+def print_ingest_report(report, as_json: bool) -> int:
+    """Print an ingest report (problems and conflicts to stderr) and return the exit status."""
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -59,18 +58,9 @@ def run_mission_ingest(store: str, paths: list[str], sim_epoch: str, prefix: str
         report = ingest_mission(store, paths, options)
     except StoreError as exc:
         _fail(str(exc), 2)
-    if as_json:
-        out.print_json(json.dumps(report.as_dict()))
-    else:
-        for issue in report.issues:
-            err.print(f"[yellow]problem:[/yellow] {issue.line()}", highlight=False, soft_wrap=True)
-        for c in report.conflicts:
-            err.print(f"[yellow]conflict:[/yellow] {c['file']}: {c['stream']} {c['start']} to "
-                      f"{c['end']}: {c['samples']} samples {c['reason']}; kept the "
-                      f"{c['kept']}", highlight=False, soft_wrap=True)
-        for line in report.summary_lines():
-            out.print(line, highlight=False)
-    return 1 if report.failed else 0
+    from belvedere.cli import print_ingest_report  # the same report as seismic ingest
+
+    return print_ingest_report(report, as_json)
 
 
 def register(ingest_app: typer.Typer) -> None:

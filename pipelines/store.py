@@ -947,21 +947,25 @@ def _put_group_attrs(group: zarr.Group, attrs: dict[str, Any]) -> None:
 
 
 def _swap_groups(store: Store, tmp_name: str, name: str) -> None:
-    zs = store.zarr_store
-    if isinstance(zs, zarr.storage.LocalStore):
+    swap_group(store.zarr_store, tmp_name, name, ".rebase-old")
+
+
+def swap_group(zstore: Any, tmp_name: str, name: str, old_suffix: str = ".old") -> None:
+    """Replace group `name` by the completed group `tmp_name` (two renames on a local store)."""
+    if isinstance(zstore, zarr.storage.LocalStore):
         import shutil
 
-        root = str(zs.root)
-        old = os.path.join(root, name + ".rebase-old")
+        root = str(zstore.root)
+        old = os.path.join(root, name + old_suffix)
         os.rename(os.path.join(root, name), old)
         os.rename(os.path.join(root, tmp_name), os.path.join(root, name))
         shutil.rmtree(old)
     else:
-        base = zs.path
-        fs_call(zs, "rm", posixpath.join(base, name), recursive=True)
-        fs_call(zs, "copy", posixpath.join(base, tmp_name), posixpath.join(base, name),
+        base = zstore.path
+        fs_call(zstore, "rm", posixpath.join(base, name), recursive=True)
+        fs_call(zstore, "copy", posixpath.join(base, tmp_name), posixpath.join(base, name),
                 recursive=True)
-        fs_call(zs, "rm", posixpath.join(base, tmp_name), recursive=True)
+        fs_call(zstore, "rm", posixpath.join(base, tmp_name), recursive=True)
 
 
 # Encoded time chunks by (first time, period, ...): the channels of a network usually share a

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
-import shutil
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ import pandas as pd
 import zarr
 
 from belvedere import __version__
-from pipelines.store import StoreError, check_layout_version, fs_call, utc_iso
+from pipelines.store import StoreError, check_layout_version, fs_call, swap_group, utc_iso
 from pipelines.usage import metric_pyramid
 
 USAGE_LAYOUT_VERSION = 1
@@ -516,23 +514,8 @@ class UsageStore:
         metric_pyramid.update_pyramid(g, len(all_series), len(union), 0)
         g.attrs.update({**dict(m.group.attrs), **(attrs or {}), "series": all_series,
                         "times": len(union), "pyramid": dict(g.attrs["pyramid"])})
-        self._swap(f"metrics/{tmp}", f"metrics/{name}")
+        swap_group(self.zarr_store, f"metrics/{tmp}", f"metrics/{name}")
         return int(changed.sum())
-
-    def _swap(self, tmp: str, name: str) -> None:
-        zs = self.zarr_store
-        if isinstance(zs, zarr.storage.LocalStore):
-            root = str(zs.root)
-            old = os.path.join(root, name + ".old")
-            os.rename(os.path.join(root, name), old)
-            os.rename(os.path.join(root, tmp), os.path.join(root, name))
-            shutil.rmtree(old)
-        else:
-            base = zs.path
-            fs_call(zs, "rm", posixpath.join(base, name), recursive=True)
-            fs_call(zs, "copy", posixpath.join(base, tmp), posixpath.join(base, name),
-                    recursive=True)
-            fs_call(zs, "rm", posixpath.join(base, tmp), recursive=True)
 
     # -- misc -----------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
