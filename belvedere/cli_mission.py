@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
