@@ -29,14 +29,20 @@ from belvedere import __version__
 LAYOUT_VERSION = 1
 PYRAMID_FACTOR = 16
 # Chunk lengths of new streams (the first layout had 2**18 samples, 2**18 times and 2**16
-# buckets; such streams keep theirs). Every file costs ~0.5 ms to create on a local disk,
-# about what encoding 1 MB of samples costs, so chunks are larger than they were; beyond
-# 2**19 samples (2 MB of int32) encoding slows down (out of cache), and raw-level reads,
-# which decode whole chunks, would cost more.
-DATA_CHUNK = 2**19  # samples
-TIME_CHUNK = 2**22  # times: ~200 bytes stored each, 32 MB when xarray decodes one
+# buckets, unsharded, with keys "c/<k>"; such streams keep theirs). A new file costs ~0.3-0.8
+# ms to create on a local ext4 disk (more when many were deleted shortly before), more than
+# encoding 1 MB of samples, so chunks sit in shards (zarr's sharding codec): one file holds
+# 16 data chunks or 8 pyramid chunks, and a reader still decodes only the chunks it needs.
+# Beyond 2**19 samples (2 MB of int32) encoding slows down (out of cache), and raw-level
+# reads, which decode whole chunks, would cost more.
+DATA_CHUNK = 2**19  # samples per chunk
+DATA_SHARD = 2**23  # samples per file
+TIME_CHUNK = 2**22  # times: ~3 KB stored each, 32 MB when xarray decodes one
 PYRAMID_CHUNK = 2**18  # buckets per chunk at every level
+PYRAMID_SHARD = 2**21  # buckets per file
 TOP_LEVEL_MAX = 4096  # the coarsest level holds at most this many buckets
+# "c.<k>" keys: no folder of chunks per array (a folder costs as much as a file to create).
+CHUNK_KEYS = {"name": "default", "separator": "."}
 DEFAULT_SNAP_TOLERANCE = 0.25  # fraction of a sample
 CATALOG_GROUP = "_catalog"
 NS = 1_000_000_000
@@ -63,7 +69,8 @@ _TIME_COMPRESSOR = ZstdCodec(level=1)
 def _pyramid_array_kwargs(dtype: np.dtype) -> dict[str, Any]:
     """How new pyramid arrays (`pyramid/<k>/min|max`) are created."""
     dtype = np.dtype(dtype)
-    return {"chunks": (PYRAMID_CHUNK,), "dtype": dtype, "fill_value": fill_value_for(dtype),
+    return {"chunks": (PYRAMID_CHUNK,), "shards": (PYRAMID_SHARD,),
+            "chunk_key_encoding": CHUNK_KEYS, "dtype": dtype, "fill_value": fill_value_for(dtype),
             "filters": [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None,
             "compressors": [_PYRAMID_COMPRESSOR], "dimension_names": ("bucket",)}
 
@@ -547,7 +554,7 @@ def _create_stream_group(store: Store, name: str, sampling_rate: float, start_ns
     # The first pyramid levels come along (sized for the first ~2**24 samples), so that the
     # first file's pyramid needs no round trip of its own.
     pyr = _template_metadata("pyramid", dtype)
-    pc = int(pyr.chunk_grid.chunk_shape[0])
+    pc = PYRAMID_CHUNK
     levels = {f"{name}/pyramid/{k}/{key}":
               pyr.update_shape((-(-(2**24 // PYRAMID_FACTOR**k) // pc) * pc,))
               for k in range(1, 5) for key in ("min", "max")}
@@ -619,12 +626,13 @@ def _template_metadata(kind: str, dtype: np.dtype):
         scratch = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
         if kind == "data":
             filters = [Delta(dtype=str(dtype))] if dtype.kind in "iu" else None
-            arr = scratch.create_array("a", shape=(0,), chunks=(DATA_CHUNK,), dtype=dtype,
+            arr = scratch.create_array("a", shape=(0,), chunks=(DATA_CHUNK,), shards=(DATA_SHARD,),
+                                       chunk_key_encoding=CHUNK_KEYS, dtype=dtype,
                                        fill_value=fill_value_for(dtype), filters=filters,
                                        compressors=[_DATA_COMPRESSOR], dimension_names=("time",))
         elif kind == "time":
             arr = scratch.create_array(
-                "a", shape=(0,), chunks=(TIME_CHUNK,), dtype="int64",
+                "a", shape=(0,), chunks=(TIME_CHUNK,), chunk_key_encoding=CHUNK_KEYS, dtype="int64",
                 fill_value=np.iinfo(np.int64).min, filters=[Delta(dtype="int64")],
                 compressors=[_TIME_COMPRESSOR], dimension_names=("time",),
                 attributes={"units": "nanoseconds since 1970-01-01T00:00:00",
@@ -846,7 +854,7 @@ class StreamWriter(Stream):
         if not ks:
             return
         meta = _template_metadata("pyramid", self.dtype)
-        c = int(meta.chunk_grid.chunk_shape[0])
+        c = PYRAMID_CHUNK
         nodes = {f"pyramid/{k}/{key}":
                  meta.update_shape((-(-math.ceil(n / self.factor**k) // c) * c,))
                  for k in ks for key in ("min", "max")}
@@ -924,9 +932,10 @@ class StreamWriter(Stream):
         if len(seg):
             end = int(seg[-1, 1])
             new._grow(end + shift)
-            for c0 in range(0, end, DATA_CHUNK):
-                c1 = min(c0 + DATA_CHUNK, end)
-                new.data[c0 + shift:c1 + shift] = self.data[c0:c1]
+            for c0 in range(0, end, DATA_SHARD):  # whole shards where the shift allows
+                c1 = min(c0 + DATA_SHARD, end)
+                write_region(new.data, c0 + shift, _native(self.data[c0:c1]),
+                             cache=new._cache("data"))
             new.segments = self.segments
             new.update_pyramid(0, end + shift)
         new.segments = self.segments
@@ -1038,12 +1047,38 @@ def _pool():
     return _POOL
 
 
+def _sharding(arr: zarr.Array):
+    """The array's sharding codec when it is sharded the way this module writes shards
+    (index at the end, little-endian bytes + crc32c), else None."""
+    from zarr.codecs import ShardingCodec
+
+    codecs = arr.metadata.codecs
+    if len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec):
+        return None
+    sc = codecs[0]
+    index = [c.to_dict() for c in sc.index_codecs]
+    if (sc.index_location.value != "end" or len(sc.chunk_shape) != 1
+            or index != [{"name": "bytes", "configuration": {"endian": "little"}},
+                         {"name": "crc32c"}]):
+        return None
+    return sc
+
+
 def _chunk_encoder(arr: zarr.Array):
-    """A function chunk values -> encoded bytes equal to zarr's, or None for other codecs."""
+    """A function chunk values -> encoded bytes equal to zarr's, or None for other codecs.
+
+    For a sharded array in a local store, it encodes the shards' inner chunks (assembled
+    into shard files by `_write_shards`); a sharded array elsewhere goes through zarr."""
     import numcodecs
 
+    codecs = arr.metadata.codecs
+    if any(c.to_dict()["name"] == "sharding_indexed" for c in codecs):
+        sc = _sharding(arr)
+        if sc is None or _local_dir(arr) is None:
+            return None
+        codecs = sc.codecs
     steps = []
-    for c in arr.metadata.codecs:
+    for c in codecs:
         d = c.to_dict()
         name, conf = d["name"], dict(d.get("configuration", {}))
         if name.startswith("numcodecs.") and not steps:  # array -> array filters come first
@@ -1074,7 +1109,9 @@ def _chunk_encoder(arr: zarr.Array):
     def encode(values: np.ndarray) -> bytes:
         out = values
         for kind, codec in steps:
-            if kind == "array":
+            if kind == "array" and _is_plain_delta(codec, dtype, out):
+                out = _delta_into_buffer(out)
+            elif kind == "array":
                 out = np.asarray(codec.encode(out)).astype(dtype, copy=False)
             elif kind == "bytes":
                 out = np.ascontiguousarray(out, dtype=dtype.newbyteorder(codec)).view(np.uint8)
@@ -1083,6 +1120,33 @@ def _chunk_encoder(arr: zarr.Array):
         return out.tobytes() if isinstance(out, np.ndarray) else bytes(out)
 
     return encode
+
+
+_DELTA_BUFFERS = threading.local()
+
+
+def _is_plain_delta(codec: Any, dtype: np.dtype, values: np.ndarray) -> bool:
+    """True for numcodecs' Delta on integers of the array's dtype (see `_delta_into_buffer`)."""
+    import numcodecs
+
+    return (isinstance(codec, numcodecs.Delta) and np.dtype(codec.dtype) == dtype
+            and np.dtype(codec.astype) == dtype and dtype.kind in "iu"
+            and values.dtype == dtype and values.ndim == 1 and len(values) > 0)
+
+
+def _delta_into_buffer(values: np.ndarray) -> np.ndarray:
+    """`numcodecs.Delta.encode(values)` (integers, same dtype), into a buffer this thread
+    reuses: Delta allocates a new array per chunk, and the page faults of those fresh
+    megabytes cost several times the subtraction. The result is only valid until this
+    thread's next call."""
+    n = len(values)
+    buf = getattr(_DELTA_BUFFERS, "buf", None)
+    if buf is None or buf.dtype != values.dtype or len(buf) < n:
+        buf = _DELTA_BUFFERS.buf = np.empty(n, dtype=values.dtype)
+    out = buf[:n]
+    out[0] = values[0]
+    np.subtract(values[1:], values[:-1], out=out[1:])
+    return out
 
 
 def _all_fill(values: np.ndarray, fill) -> bool:
@@ -1100,13 +1164,17 @@ def _run_jobs(jobs: list[tuple[zarr.Array, Any, int]]) -> None:
     """Run chunk jobs `(array, job, k)`, `job(k) -> (key, encoded bytes or None)`, in the
     thread pool and store the results: in a local store each thread writes its file directly
     (zarr's event loop and its thread hops cost more CPU than the writes), elsewhere through
-    zarr. One round trip to the pool for many arrays (the pyramid's levels)."""
+    zarr. One round trip to the pool for many arrays (the pyramid's levels). The inner
+    chunks of sharded arrays are gathered into their shards (`_write_shards`)."""
     bases = {id(arr): _local_dir(arr) for arr, _, _ in jobs}
+    per_shard = {id(arr): _chunks_per_shard(arr) for arr, _, _ in jobs}
 
     def run(item):
         arr, job, k = item
         key, blob = job(k)
         base = bases[id(arr)]
+        if per_shard[id(arr)]:
+            return arr, k, blob
         if base is None:
             return arr, key, blob
         _write_local(base, key, blob)
@@ -1114,11 +1182,77 @@ def _run_jobs(jobs: list[tuple[zarr.Array, Any, int]]) -> None:
 
     for b0 in range(0, len(jobs), 64):  # bounded memory for very long writes
         out = [r for r in _pool().map(run, jobs[b0:b0 + 64]) if r is not None]
+        shards: dict[tuple[int, int], tuple[zarr.Array, dict[int, bytes | None]]] = {}
         by_array: dict[int, tuple[zarr.Array, list]] = {}
         for arr, key, blob in out:
-            by_array.setdefault(id(arr), (arr, []))[1].append((key, blob))
+            per = per_shard[id(arr)]
+            if per:
+                shards.setdefault((id(arr), key // per), (arr, {}))[1][key] = blob
+            else:
+                by_array.setdefault(id(arr), (arr, []))[1].append((key, blob))
         for arr, blobs in by_array.values():
             _put_chunks(arr, blobs)
+        if shards:
+            list(_pool().map(lambda item: _write_shard(bases[id(item[1][0])], item[0][1],
+                                                       *item[1]), shards.items()))
+
+
+def _chunks_per_shard(arr: zarr.Array) -> int | None:
+    """Inner chunks per shard of a sharded array written here (local store), else None."""
+    sc = _sharding(arr)
+    if sc is None or _local_dir(arr) is None:
+        return None
+    return int(arr.metadata.chunk_grid.chunk_shape[0]) // int(sc.chunk_shape[0])
+
+
+_NO_CHUNK = 2**64 - 1  # an absent inner chunk in a shard index (offset and length)
+
+
+def _write_shard(base: str, s: int, arr: zarr.Array, blobs: dict[int, bytes | None]) -> None:
+    """Write shard `s` of a local sharded array from its inner chunks `blobs` (chunk index
+    -> encoded bytes, None: all fill); the inner chunks not in `blobs` keep their bytes from
+    the shard file. Byte for byte what zarr's sharding codec writes (index at the end:
+    (offset, length) uint64 pairs, little-endian, then their crc32c)."""
+    import google_crc32c
+
+    per = _chunks_per_shard(arr)
+    key = arr.metadata.encode_chunk_key((s,))
+    k0 = s * per
+    old: list[bytes | None] = [None] * per
+    if any(k0 + j not in blobs for j in range(per)):
+        old = _read_shard_local(os.path.join(base, key), per)
+    index = np.full((per, 2), _NO_CHUNK, dtype="<u8")
+    parts: list[bytes] = []
+    pos = 0
+    for j in range(per):
+        blob = blobs[k0 + j] if k0 + j in blobs else old[j]
+        if blob:
+            index[j] = (pos, len(blob))
+            parts.append(blob)
+            pos += len(blob)
+    if not parts:
+        _write_local(base, key, None)
+        return
+    raw = index.tobytes()
+    parts.append(raw + np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes())
+    _write_local(base, key, parts)
+
+
+def _read_shard_local(path: str, per: int) -> list[bytes | None]:
+    """The encoded inner chunks of a shard file (None where absent or no file)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return [None] * per
+    n = per * 16 + 4
+    if len(data) < n:
+        raise StoreError(f"shard {path} is truncated ({len(data)} bytes); re-ingest its files")
+    index = np.frombuffer(data[-n:-4], dtype="<u8").reshape(per, 2)
+    out: list[bytes | None] = []
+    for off, length in index:
+        out.append(None if off == _NO_CHUNK else data[int(off):int(off) + int(length)])
+    return out
 
 
 def _local_dir(arr: zarr.Array) -> str | None:
@@ -1128,9 +1262,10 @@ def _local_dir(arr: zarr.Array) -> str | None:
     return None
 
 
-def _write_local(base: str, key: str, blob: bytes | None) -> None:
-    """Write one chunk file the way zarr's LocalStore does: a temporary file, then a rename,
-    so a reader (or an interrupted ingest) never sees half a chunk."""
+def _write_local(base: str, key: str, blob: bytes | list[bytes] | None) -> None:
+    """Write one chunk file (bytes, or parts to concatenate) the way zarr's LocalStore does:
+    a temporary file, then a rename, so a reader (or an interrupted ingest) never sees half
+    a chunk."""
     path = os.path.join(base, key)
     if blob is None:
         try:
@@ -1146,7 +1281,10 @@ def _write_local(base: str, key: str, blob: bytes | None) -> None:
         fh = open(tmp, "wb")
     try:
         with fh:
-            fh.write(blob)
+            if isinstance(blob, list):
+                fh.writelines(blob)
+            else:
+                fh.write(blob)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
