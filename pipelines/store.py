@@ -1109,9 +1109,7 @@ def _chunk_encoder(arr: zarr.Array):
     def encode(values: np.ndarray) -> bytes:
         out = values
         for kind, codec in steps:
-            if kind == "array" and _is_plain_delta(codec, dtype, out):
-                out = _delta_into_buffer(out)
-            elif kind == "array":
+            if kind == "array":
                 out = np.asarray(codec.encode(out)).astype(dtype, copy=False)
             elif kind == "bytes":
                 out = np.ascontiguousarray(out, dtype=dtype.newbyteorder(codec)).view(np.uint8)
@@ -1120,33 +1118,6 @@ def _chunk_encoder(arr: zarr.Array):
         return out.tobytes() if isinstance(out, np.ndarray) else bytes(out)
 
     return encode
-
-
-_DELTA_BUFFERS = threading.local()
-
-
-def _is_plain_delta(codec: Any, dtype: np.dtype, values: np.ndarray) -> bool:
-    """True for numcodecs' Delta on integers of the array's dtype (see `_delta_into_buffer`)."""
-    import numcodecs
-
-    return (isinstance(codec, numcodecs.Delta) and np.dtype(codec.dtype) == dtype
-            and np.dtype(codec.astype) == dtype and dtype.kind in "iu"
-            and values.dtype == dtype and values.ndim == 1 and len(values) > 0)
-
-
-def _delta_into_buffer(values: np.ndarray) -> np.ndarray:
-    """`numcodecs.Delta.encode(values)` (integers, same dtype), into a buffer this thread
-    reuses: Delta allocates a new array per chunk, and the page faults of those fresh
-    megabytes cost several times the subtraction. The result is only valid until this
-    thread's next call."""
-    n = len(values)
-    buf = getattr(_DELTA_BUFFERS, "buf", None)
-    if buf is None or buf.dtype != values.dtype or len(buf) < n:
-        buf = _DELTA_BUFFERS.buf = np.empty(n, dtype=values.dtype)
-    out = buf[:n]
-    out[0] = values[0]
-    np.subtract(values[1:], values[:-1], out=out[1:])
-    return out
 
 
 def _all_fill(values: np.ndarray, fill) -> bool:
