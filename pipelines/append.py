@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.digest import FileDigest, recorded
 from pipelines.store import NS, Store, StreamWriter, fill_value_for, merge_segments, utc_iso
 
 EPOCH_SEP = "~"
@@ -203,15 +204,10 @@ class ChannelAppender:
         self._fed.clear()
         self.outcome.conflicts_committed = len(self.outcome.conflicts)
 
-    def digests(self) -> set[str]:
-        """Checksums of the files already committed to this channel."""
-        return {p.get("sha256") for w in self.writers.values()
-                for p in w.attrs.get("provenance", [])}
-
-    def has_file(self, sha256: str) -> bool:
-        """True when a file with this checksum was already committed to this channel."""
-        return any(p.get("sha256") == sha256
-                   for w in self.writers.values() for p in w.attrs.get("provenance", []))
+    def has_file(self, digest: FileDigest) -> bool:
+        """True when the file of this digest was already committed to this channel."""
+        return any(recorded(w.attrs.get("provenance", []), digest)
+                   for w in self.writers.values())
 
 
 def _span_values(w: StreamWriter, lo: int, hi: int, pending: list[tuple[int, np.ndarray]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import threading
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.append import ChannelAppender, Piece
+from pipelines.digest import FileDigest, file_digest, recorded
 from pipelines.report import FileIssue
 from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, utc_iso
 
@@ -119,15 +119,6 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def sha256_of(path: str) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _read_mseed(path: str, **kwargs):
     """ObsPy's miniSEED reader without `obspy.read`'s plugin lookup (entry points, ~4 ms a
     call); the same result as `obspy.read(path, format="MSEED", **kwargs)`."""
@@ -197,10 +188,10 @@ class ChannelResult:
     seconds: float = 0.0
 
 
-def _load_file(path: str, channel: str, known: set[str]):
-    """Checksum a file and, unless that checksum is already ingested, decode its samples."""
-    digest = sha256_of(path)
-    if digest in known:
+def _load_file(path: str, channel: str, known: list[dict]):
+    """Checksum a file and, unless `known` provenance records it, decode its samples."""
+    digest = file_digest(path)
+    if recorded(known, digest):
         return digest, None, []
     pieces, notes = read_pieces(path, channel)
     return digest, pieces, notes
@@ -229,12 +220,14 @@ class Prefetcher:
         import queue
 
         for task in tasks:
-            known = _committed_digests(task)
-            for path in task.files:
+            known = _committed_provenance(task)
+            for i, path in enumerate(task.files):
                 try:
                     item = (True, _load_file(path, task.channel, known))
                 except Exception as exc:  # handed to the consumer, reported per file
                     item = (False, exc)
+                if i == 0 and item[0] and item[1][1]:
+                    _prepare_stream(task, item[1][1][0])
                 while True:
                     if self._stop.is_set():
                         return
@@ -261,16 +254,36 @@ class Prefetcher:
                 pass
 
 
-def _committed_digests(task: ChannelTask) -> set[str]:
-    """Checksums of the files already committed to a channel (empty if it cannot tell)."""
+def _appender(store: Store, task: ChannelTask) -> ChannelAppender:
+    return ChannelAppender(store, task.channel, task.snap_tolerance,
+                           {"units": "counts", **_id_attrs(task.channel), **task.metadata})
+
+
+def _prepare_stream(task: ChannelTask, first: Piece) -> None:
+    """Create a new channel's stream from its first piece, in the decoding thread: while the
+    previous channel is still being written, instead of between the two (~20 ms of file
+    creation each, during which the encoding threads would wait). The writer then finds it,
+    as it finds streams of earlier runs; if this fails, the writer creates it itself."""
+    from pipelines.append import epoch_names
+
+    try:
+        store = Store(task.store_url, mode="a")
+        if not epoch_names(store, task.channel):
+            _appender(store, task)._writer_for(first)
+    except Exception:  # the writer will create the stream (or report why it cannot)
+        pass
+
+
+def _committed_provenance(task: ChannelTask) -> list[dict]:
+    """The provenance of the files already committed to a channel (empty if it cannot tell)."""
     from pipelines.append import epoch_names
 
     try:
         store = Store(task.store_url, mode="r")
-        return {p.get("sha256") for name in epoch_names(store, task.channel)
-                for p in store.root[name].attrs.get("provenance", [])}
+        return [p for name in epoch_names(store, task.channel)
+                for p in store.root[name].attrs.get("provenance", [])]
     except Exception:
-        return set()
+        return []
 
 
 def ingest_channels(tasks: list[ChannelTask], progress=None):
@@ -343,14 +356,19 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
     own = prefetch is None
     if own:
         prefetch = Prefetcher([task])
+    store = Store(task.store_url, mode="a")
+    res = ChannelResult(task.channel)
+    app = None
     try:
-        store = Store(task.store_url, mode="a")
-        app = ChannelAppender(store, task.channel, task.snap_tolerance,
-                              {"units": "counts", **_id_attrs(task.channel), **task.metadata})
-        res = ChannelResult(task.channel)
         for path in task.files:
             try:
                 digest, pieces, notes = prefetch.get()
+            except Exception as exc:
+                res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
+                continue
+            if app is None:  # after the first file: the decoding thread may have made the
+                app = _appender(store, task)  # stream then (`_prepare_stream`)
+            try:
                 if app.has_file(digest):
                     res.files_unchanged += 1
                     continue
@@ -363,6 +381,8 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
     finally:
         if own:
             prefetch.close()
+    if app is None:
+        app = _appender(store, task)
     if task.metadata:
         for w in app.writers.values():
             w.update_attrs(task.metadata)
@@ -374,7 +394,7 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
     return res
 
 
-def _ingest_file(app: ChannelAppender, res: ChannelResult, path: str, digest: str,
+def _ingest_file(app: ChannelAppender, res: ChannelResult, path: str, digest: FileDigest,
                  pieces: list[Piece], notes: list[str], progress) -> None:
     before_w, before_c = app.outcome.written, len(app.outcome.conflicts)
     try:
@@ -383,7 +403,7 @@ def _ingest_file(app: ChannelAppender, res: ChannelResult, path: str, digest: st
             app.add(piece)
     except ValueError as exc:
         res.issues.append(FileIssue(path, str(exc)))
-    prov = {"file": path, "sha256": digest, "bytes": os.path.getsize(path),
+    prov = {"file": path, **digest.record(), "bytes": os.path.getsize(path),
             "ingested_at": utc_iso(time.time_ns()),
             "samples": int(sum(len(p.values) for p in pieces))}
     app.flush(prov)

@@ -554,7 +554,7 @@ def _create_stream_group(store: Store, name: str, sampling_rate: float, start_ns
     # The first pyramid levels come along (sized for the first ~2**24 samples), so that the
     # first file's pyramid needs no round trip of its own.
     pyr = _template_metadata("pyramid", dtype)
-    pc = PYRAMID_CHUNK
+    pc = PYRAMID_SHARD  # whole shards: the levels then seldom grow (a metadata write each)
     levels = {f"{name}/pyramid/{k}/{key}":
               pyr.update_shape((-(-(2**24 // PYRAMID_FACTOR**k) // pc) * pc,))
               for k in range(1, 5) for key in ("min", "max")}
@@ -854,7 +854,7 @@ class StreamWriter(Stream):
         if not ks:
             return
         meta = _template_metadata("pyramid", self.dtype)
-        c = PYRAMID_CHUNK
+        c = PYRAMID_SHARD
         nodes = {f"pyramid/{k}/{key}":
                  meta.update_shape((-(-math.ceil(n / self.factor**k) // c) * c,))
                  for k in ks for key in ("min", "max")}
@@ -1430,8 +1430,8 @@ def _minmax_pow2(values: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _whole_chunks(arr: zarr.Array, n: int) -> int:
-    """`n` rounded up to whole chunks of `arr`."""
-    c = int(arr.chunks[0])
+    """`n` rounded up to whole chunks (whole shards for a sharded array) of `arr`."""
+    c = int(arr.metadata.chunk_grid.chunk_shape[0])
     return -(-n // c) * c
 
 

@@ -134,6 +134,40 @@ def test_idempotent_reingest_changes_nothing(tmp_path):
     assert before == after
 
 
+def test_files_recorded_by_sha256_in_older_stores_are_recognised(tmp_path, monkeypatch):
+    """Commits made before xxh3 record SHA-256 only: the same files are still known (and
+    not decoded again); a changed file is not."""
+    import hashlib
+
+    import zarr
+
+    import pipelines.seismic
+
+    make_sds(tmp_path / "sds", hours=30)
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(tmp_path / "sds")])
+    root = zarr.open_group(store, mode="r+")
+    for name in open_store(store).streams():
+        prov = root[name].attrs["provenance"]
+        assert prov and all("xxh3_128" in p for p in prov)
+        for p in prov:
+            del p["xxh3_128"]
+            p["sha256"] = hashlib.sha256(Path(p["file"]).read_bytes()).hexdigest()
+        root[name].attrs["provenance"] = prov
+    decoded = []
+    real = pipelines.seismic.read_pieces
+    monkeypatch.setattr(pipelines.seismic, "read_pieces",
+                        lambda path, ch: decoded.append(path) or real(path, ch))
+    rep = ingest_seismic(store, [str(tmp_path / "sds")])
+    assert rep.samples_written == 0 and rep.files_unchanged >= 2 and decoded == []
+    one = sorted((tmp_path / "sds").rglob("*.D.2024.*"))[-1]
+    st = read(str(one))
+    st[0].data[:100] += 1
+    st.write(str(one), format="MSEED", encoding="STEIM2")
+    ingest_seismic(store, [str(tmp_path / "sds")])
+    assert decoded == [str(one)]
+
+
 def test_any_order_gives_same_store(tmp_path):
     make_sds(tmp_path / "sds", hours=52, start=UTCDateTime(2024, 3, 4, 1))
     days = sorted(p for p in (tmp_path / "sds").rglob("*.D.2024.*"))

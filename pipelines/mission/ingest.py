@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.append import ChannelAppender, epoch_names
+from pipelines.digest import FileDigest, file_digest, recorded
 from pipelines.irregular import (
     IrregularStream,
     create_irregular,
@@ -29,7 +30,7 @@ from pipelines.irregular import (
 from pipelines.mission import spectra
 from pipelines.mission.common import SIM_EPOCH, LayoutError, Series, epoch_ns
 from pipelines.report import FileIssue, IngestReport
-from pipelines.seismic import _one_line, expand_inputs, sha256_of
+from pipelines.seismic import _one_line, expand_inputs
 from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, Stream, utc_iso
 
 FLUSH_SAMPLES = 2**24  # per stream: commit segments (no provenance) every this many samples
@@ -131,15 +132,14 @@ def open_any(store: Store, name: str) -> Stream | IrregularStream:
     return store[name]
 
 
-def _committed(store: Store, names: list[str], digest: str) -> bool:
-    return any(p.get("sha256") == digest for n in names
-               for p in store.root[n].attrs.get("provenance", []))
+def _committed(store: Store, names: list[str], digest: FileDigest) -> bool:
+    return any(recorded(store.root[n].attrs.get("provenance", []), digest) for n in names)
 
 
-def ingest_series(store: Store, s: Series, path: str, digest: str, options: MissionOptions,
+def ingest_series(store: Store, s: Series, path: str, digest: FileDigest, options: MissionOptions,
                   out: FileOutcome) -> None:
     """Write one series of a file (skipped where this file is already committed)."""
-    prov = {"file": path, "sha256": digest, "bytes": os.path.getsize(path),
+    prov = {"file": path, **digest.record(), "bytes": os.path.getsize(path),
             "ingested_at": utc_iso(time.time_ns()), "samples": int(s.n), "layout": out.layout}
     existing = epoch_names(store, s.name)
     irregular_there = s.name in existing and is_irregular(store.root[s.name].attrs)
@@ -149,8 +149,8 @@ def ingest_series(store: Store, s: Series, path: str, digest: str, options: Miss
         _ingest_irregular(store, s, digest, prov, out)
 
 
-def _ingest_regular(store: Store, s: Series, digest: str, prov: dict, options: MissionOptions,
-                    out: FileOutcome) -> None:
+def _ingest_regular(store: Store, s: Series, digest: FileDigest, prov: dict,
+                    options: MissionOptions, out: FileOutcome) -> None:
     app = ChannelAppender(store, s.name, options.snap_tolerance, dict(s.attrs))
     if app.has_file(digest):
         out.streams += sorted(app.writers)
@@ -185,7 +185,7 @@ def _ingest_regular(store: Store, s: Series, digest: str, prov: dict, options: M
         spectra.update_spectra(w, a, b, options.spectra_block_s, frozenset({digest}))
 
 
-def _ingest_irregular(store: Store, s: Series, digest: str, prov: dict,
+def _ingest_irregular(store: Store, s: Series, digest: FileDigest, prov: dict,
                       out: FileOutcome) -> None:
     if s.regular:  # the store holds this stream as irregular: add the samples as such
         parts = list(s.pieces())
@@ -220,7 +220,7 @@ def ingest_file(store: Store, path: str, options: MissionOptions) -> FileOutcome
     """Ingest one mission file; LayoutError (or another exception) when it cannot be used."""
     out = FileOutcome()
     out.layout = detect_layout(path)
-    digest = sha256_of(path)
+    digest = file_digest(path)
     with open_series(path, out.layout, options) as series:
         for s in series:
             ingest_series(store, s, path, digest, options, out)

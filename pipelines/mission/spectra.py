@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.digest import identity
 from pipelines.store import NS, Stream, StreamWriter
 
 GROUP = "spectra"
@@ -150,7 +151,7 @@ def update_spectra(w: StreamWriter, i0: int, i1: int, block_s: float = DEFAULT_B
 
 
 def _files(w: Stream) -> set[str]:
-    return {str(p.get("sha256")) for p in w.attrs.get("provenance", [])}
+    return {str(identity(p)) for p in w.attrs.get("provenance", [])}
 
 
 def has_spectra(stream: Stream) -> bool:

@@ -75,15 +75,17 @@ def bench_ingest(base: Path, days: int, channels: int, repeat: int) -> None:
     mseed_bytes = sum(f.stat().st_size for f in files)
     # Interleaved (read, ingest with 1 worker, ingest with 2) rounds: load from other work on
     # the machine then weighs on every figure alike; each figure is its best round.
+    # Every round writes a new store, and the stores are deleted after the timings: deleting
+    # a store's files just before the next ingest made ext4 slow to create files for ~30 s
+    # (its inode allocator skips recently freed inodes), a cost of this benchmark's clean-up.
     reads: list[float] = []
     runs: dict[int, list[float]] = {1: [], 2: []}
-    for _ in range(repeat):
+    for r in range(repeat):
         t = time.perf_counter()
         n = sum(tr.stats.npts for f in files for tr in read(str(f)))
         reads.append(time.perf_counter() - t)
         for workers in runs:
-            store = base / f"store-{workers}.zarr"
-            shutil.rmtree(store, ignore_errors=True)
+            store = base / f"store-{workers}-{r}.zarr"
             t = time.perf_counter()
             rep = ingest_seismic(str(store), [str(archive)], workers=workers)
             runs[workers].append(time.perf_counter() - t)
@@ -94,16 +96,19 @@ def bench_ingest(base: Path, days: int, channels: int, repeat: int) -> None:
           f"{', '.join(f'{x:.2f}' for x in reads)})")
     for workers, times in runs.items():
         t_ing = min(times)
-        size = du(base / f"store-{workers}.zarr")
+        size = du(base / f"store-{workers}-0.zarr")
         print(f"ingest, {workers} worker(s): {t_ing:.2f} s -> {t_ing / t_read:.2f}x obspy.read "
               f"(target <= 2.5); store {size / 1e6:,.1f} MB -> {size / mseed_bytes:.3f}x Steim2 "
               f"(target <= 1.3); runs {', '.join(f'{x:.2f}' for x in times)}")
-    st = open_store(str(base / "store-1.zarr"))
+    st = open_store(str(base / "store-1-0.zarr"))
     s = st[st.streams()[0]]
     parts = {"data": du(Path(st.url) / s.name / "data"), "time": du(Path(st.url) / s.name / "time"),
              "pyramid": du(Path(st.url) / s.name / "pyramid")}
     total = sum(parts.values())
     print("one stream's bytes: " + ", ".join(f"{k} {v / total:.1%}" for k, v in parts.items()))
+    for r in range(repeat):
+        for workers in runs:
+            shutil.rmtree(base / f"store-{workers}-{r}.zarr", ignore_errors=True)
 
 
 def bench_read(base: Path, big: int) -> None:
