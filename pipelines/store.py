@@ -1068,7 +1068,7 @@ def _chunk_encoder(arr: zarr.Array):
     """A function chunk values -> encoded bytes equal to zarr's, or None for other codecs.
 
     For a sharded array in a local store, it encodes the shards' inner chunks (assembled
-    into shard files by `_write_shards`); a sharded array elsewhere goes through zarr."""
+    into shard files by `_write_shard`); a sharded array elsewhere goes through zarr."""
     import numcodecs
 
     codecs = arr.metadata.codecs
@@ -1136,7 +1136,7 @@ def _run_jobs(jobs: list[tuple[zarr.Array, Any, int]]) -> None:
     thread pool and store the results: in a local store each thread writes its file directly
     (zarr's event loop and its thread hops cost more CPU than the writes), elsewhere through
     zarr. One round trip to the pool for many arrays (the pyramid's levels). The inner
-    chunks of sharded arrays are gathered into their shards (`_write_shards`)."""
+    chunks of sharded arrays are gathered into their shards (`_write_shard`)."""
     bases = {id(arr): _local_dir(arr) for arr, _, _ in jobs}
     per_shard = {id(arr): _chunks_per_shard(arr) for arr, _, _ in jobs}
 
@@ -1164,8 +1164,8 @@ def _run_jobs(jobs: list[tuple[zarr.Array, Any, int]]) -> None:
         for arr, blobs in by_array.values():
             _put_chunks(arr, blobs)
         if shards:
-            list(_pool().map(lambda item: _write_shard(bases[id(item[1][0])], item[0][1],
-                                                       *item[1]), shards.items()))
+            list(_pool().map(lambda job: _write_shard(bases[id(job[0])], *job),
+                             [(arr, s, blobs) for (_, s), (arr, blobs) in shards.items()]))
 
 
 def _chunks_per_shard(arr: zarr.Array) -> int | None:
@@ -1179,13 +1179,11 @@ def _chunks_per_shard(arr: zarr.Array) -> int | None:
 _NO_CHUNK = 2**64 - 1  # an absent inner chunk in a shard index (offset and length)
 
 
-def _write_shard(base: str, s: int, arr: zarr.Array, blobs: dict[int, bytes | None]) -> None:
+def _write_shard(base: str, arr: zarr.Array, s: int, blobs: dict[int, bytes | None]) -> None:
     """Write shard `s` of a local sharded array from its inner chunks `blobs` (chunk index
     -> encoded bytes, None: all fill); the inner chunks not in `blobs` keep their bytes from
     the shard file. Byte for byte what zarr's sharding codec writes (index at the end:
     (offset, length) uint64 pairs, little-endian, then their crc32c)."""
-    import google_crc32c
-
     per = _chunks_per_shard(arr)
     key = arr.metadata.encode_chunk_key((s,))
     k0 = s * per
@@ -1205,8 +1203,15 @@ def _write_shard(base: str, s: int, arr: zarr.Array, blobs: dict[int, bytes | No
         _write_local(base, key, None)
         return
     raw = index.tobytes()
-    parts.append(raw + np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes())
+    parts.append(raw + _crc32c(raw))
     _write_local(base, key, parts)
+
+
+def _crc32c(raw: bytes) -> bytes:
+    """The 4 bytes zarr's crc32c codec appends."""
+    import google_crc32c
+
+    return np.uint32(google_crc32c.value(raw)).astype("<u4").tobytes()
 
 
 def _read_shard_local(path: str, per: int) -> list[bytes | None]:
@@ -1217,8 +1222,9 @@ def _read_shard_local(path: str, per: int) -> list[bytes | None]:
     except FileNotFoundError:
         return [None] * per
     n = per * 16 + 4
-    if len(data) < n:
-        raise StoreError(f"shard {path} is truncated ({len(data)} bytes); re-ingest its files")
+    if len(data) < n or _crc32c(data[-n:-4]) != data[-4:]:
+        raise StoreError(f"shard {path} is damaged (its index does not check out); delete "
+                         "the stream and ingest its files again")
     index = np.frombuffer(data[-n:-4], dtype="<u8").reshape(per, 2)
     out: list[bytes | None] = []
     for off, length in index:

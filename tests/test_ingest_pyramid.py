@@ -279,3 +279,20 @@ def test_metadata_written_directly_equals_zarr_metadata(tmp_path, monkeypatch):
         assert meta(direct / f) == meta(via_zarr / f), f
         if "pyramid" in f.parts or f.parts[-2:-1] in (("data",), ("time",)):
             assert (direct / f).read_bytes() == (via_zarr / f).read_bytes(), f
+
+
+def test_a_damaged_shard_is_refused_not_merged(tmp_path):
+    """Completing a shard keeps its other chunks' bytes: a shard whose index does not check
+    out (crc32c) is refused with a message, never used to build the new shard."""
+    from pipelines.store import StoreError, write_region
+
+    g = zarr.open_group(str(tmp_path / "g"), mode="w")
+    a = g.create_array("a", shape=(2**20,), chunks=(2**16,), shards=(2**18,), dtype="int32",
+                       fill_value=0)
+    write_region(a, 0, np.arange(1, 2**17 + 1, dtype="int32"))
+    shard = tmp_path / "g" / "a" / "c" / "0"
+    blob = bytearray(shard.read_bytes())
+    blob[-10] ^= 0xFF  # inside the index
+    shard.write_bytes(bytes(blob))
+    with pytest.raises(StoreError, match="damaged"):
+        write_region(a, 2**17, np.ones(2**16, dtype="int32"))
