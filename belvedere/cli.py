@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from belvedere import cli_dataset, cli_mission, cli_snapshot, cli_usage
+from belvedere.cli_common import err, fail, out
 
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
                        "shown as datashaded views.", no_args_is_help=True,
@@ -30,14 +30,6 @@ cli_usage.register(ingest_app)  # `ingest usage` (compute-resource usage, issue 
 cli_snapshot.register(app)  # `snapshot` (HTML/PNG of a view, issue 4)
 cli_dataset.register(ingest_app)  # `ingest dataset NAME` (datasets/ catalog, issue 7)
 cli_mission.register(ingest_app)  # `ingest mission` (HDF5, FITS, telemetry, issue 5)
-# Wide enough for a stream table when the output is a file or a pipe (rich assumes 80).
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 def _progress_bar(unit: str = "bytes") -> Progress:
@@ -67,9 +59,9 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
             report = ingest_seismic(store, paths, inventory, events, workers, sched,
                                     snap_tolerance, progress)
     except StoreError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, soft_wrap=False)
     except RuntimeError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, soft_wrap=False)
     record_cost(report.samples_written, report.bytes_after - report.bytes_before, report.failed)
     return print_ingest_report(report, as_json)
 
@@ -112,14 +104,15 @@ def ingest_seismic_cmd(
 
     cfg = cli_dataset.settings_or_exit(ctx, "ingest", config)  # CLI > env > file > defaults
     if not cfg.ingest.store:
-        _fail("no store: give --store, or ingest.store in the config / BELVEDERE_INGEST_STORE", 2)
+        fail("no store: give --store, or ingest.store in the config / BELVEDERE_INGEST_STORE", 2,
+             soft_wrap=False)
     try:
         with use_cluster(cfg.dask) as address:
             code = run_seismic_ingest(cfg.ingest.store, paths, inventory, events,
                                       cfg.ingest.workers, address, cfg.ingest.snap_tolerance,
                                       as_json)
     except ClusterError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, soft_wrap=False)
     raise typer.Exit(code)
 
 
@@ -144,7 +137,7 @@ def info(
         else:
             desc = describe(st)
     except StoreError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1, soft_wrap=False)
     if as_json:
         out.print_json(json.dumps(desc, default=str))
         return
@@ -188,15 +181,15 @@ def export(
 
     cli_usage.export_if_usage_store(store, stream, output, fmt, start, end)  # exits if usage
     if fmt not in FORMATS:
-        _fail(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2)
+        fail(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", 2, soft_wrap=False)
     try:
         t0, t1 = parse_range(start, end)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, soft_wrap=False)
     try:
         files = export_stream(open_store(store), stream, output, fmt, t0, t1)
     except (StoreError, ValueError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1, soft_wrap=False)
     for f in files:
         out.print(f"wrote {f}", highlight=False)
 
@@ -217,7 +210,7 @@ def demo(
     from pipelines.synthetic import SIZES, generate_archive
 
     if size not in SIZES:
-        _fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}", 2)
+        fail(f"unknown size {size!r}; choose one of {', '.join(SIZES)}", 2, soft_wrap=False)
     base = directory or default_demo_dir()
     base.mkdir(parents=True, exist_ok=True)
     with _progress_bar("samples") as bar:
@@ -306,7 +299,8 @@ def serve(
     allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
     prefix, use_xheaders = cfg.prefix, cfg.use_xheaders
     if not store:
-        _fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2)
+        fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2,
+             soft_wrap=False)
 
     from pipelines.usage.usage_store import is_usage_store, open_usage_store
 
@@ -314,7 +308,7 @@ def serve(
         try:
             open_usage_store(s) if is_usage_store(s) else open_store(s)
         except StoreError as exc:
-            _fail(str(exc), 2)
+            fail(str(exc), 2, soft_wrap=False)
     _serve(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url,
            prefix=prefix, use_xheaders=use_xheaders)
 

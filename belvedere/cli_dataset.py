@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    from rich.markup import escape
-
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+from belvedere.cli_common import fail, out
 
 
 def settings_or_exit(ctx: typer.Context, command: str, config_file: Path | None):
@@ -27,7 +17,7 @@ def settings_or_exit(ctx: typer.Context, command: str, config_file: Path | None)
     try:
         return from_cli(ctx, command, config_file)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, escape=True)
 
 
 def ingest_dataset_cmd(
@@ -51,13 +41,14 @@ def ingest_dataset_cmd(
     try:
         cat = load_catalog(path)
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, escape=True)
     if list_ or name is None:
         for n, ds in cat.datasets.items():
             out.print(f"{n}\t{ds.kind}\t{ds.store}\t{ds.description}", highlight=False)
         raise typer.Exit(0 if list_ else 2)
     if name not in cat.datasets:
-        _fail(f"no dataset {name!r} in {path}; it has: {', '.join(cat.datasets) or 'none'}", 2)
+        fail(f"no dataset {name!r} in {path}; it has: {', '.join(cat.datasets) or 'none'}", 2,
+             escape=True)
     ds = cat.datasets[name]
     target = store or ds.store
     code = run_dataset(ds, target, settings, as_json)
@@ -83,7 +74,7 @@ def run_dataset(ds, store: str, settings, as_json: bool) -> int:
                                     ds.timezone, ds.cluster, ds.prometheus, queries, ds.start,
                                     ds.end, ds.step, as_json)
     except ClusterError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2, escape=True)
     return 2
 
 

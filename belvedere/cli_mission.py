@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+from belvedere.cli_common import fail
 
 
 def ingest_mission_cmd(
@@ -50,13 +43,13 @@ def run_mission_ingest(store: str, paths: list[str], sim_epoch: str, prefix: str
     try:
         epoch_ns(sim_epoch)
     except ValueError:
-        _fail(f"--sim-epoch {sim_epoch!r} is not an ISO-8601 time (e.g. 2000-01-01T12:00:00)", 2)
+        fail(f"--sim-epoch {sim_epoch!r} is not an ISO-8601 time (e.g. 2000-01-01T12:00:00)", 2)
     options = MissionOptions(sim_epoch=sim_epoch, prefix=prefix, spectra_block_s=spectra_block,
                              snap_tolerance=snap_tolerance)
     try:
         report = ingest_mission(store, paths, options)
     except StoreError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     from belvedere.cli import print_ingest_report  # the same report as seismic ingest
 
     return print_ingest_report(report, as_json)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 import urllib.error
@@ -12,15 +11,8 @@ from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-out = Console(width=None if sys.stdout.isatty() else 200)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+from belvedere.cli_common import fail, out
 
 
 def _fetch(url: str, timeout: float) -> bytes:
@@ -94,7 +86,7 @@ def snapshot(
         else:
             _from_server(root, view, args, out_path, png, width, height, scale, timeout)
     except SnapshotError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     size = out_path.stat().st_size
     out.print(f"wrote {out_path} ({size / 1e6:.2f} MB, {time.monotonic() - t_start:.1f} s)",
               highlight=False)

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-
-def _fail(message: str, code: int) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+from belvedere.cli_common import err, fail, out
 
 
 def ingest_usage_cmd(
@@ -57,15 +49,15 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
     from pipelines.usage.sacct import resolve_timezone
 
     if not infrastructure.strip():
-        _fail("--infrastructure must name the infrastructure (e.g. local-cluster)", 2)
+        fail("--infrastructure must name the infrastructure (e.g. local-cluster)", 2)
     if not sacct and not run_sacct and not prometheus:
-        _fail("nothing to ingest: give --sacct FILE, --run-sacct or --prometheus URL", 2)
+        fail("nothing to ingest: give --sacct FILE, --run-sacct or --prometheus URL", 2)
     if prometheus and not query:
-        _fail("--prometheus needs at least one --query NAME=PROMQL", 2)
+        fail("--prometheus needs at least one --query NAME=PROMQL", 2)
     if query and not prometheus:
-        _fail("--query needs --prometheus URL", 2)
+        fail("--query needs --prometheus URL", 2)
     if sacct.count("-") > 1:
-        _fail("standard input (-) can be given only once", 2)
+        fail("standard input (-) can be given only once", 2)
     try:
         resolve_timezone(timezone)
         queries = [parse_query(q) for q in query]
@@ -77,18 +69,18 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
         t0, t1 = parse_range(start or ("now-1d" if (run_sacct or prometheus) else None),
                              end or ("now" if (run_sacct or prometheus) else None))
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     window = (t0, t1) if t0 is not None and t1 is not None else None
     if prometheus and window and points_per_series(*window, step_ns) == 0:
-        _fail(f"no multiple of the step {step} lies between --from and --to; widen the range "
-              "or give a smaller --step", 2)
+        fail(f"no multiple of the step {step} lies between --from and --to; widen the range "
+             "or give a smaller --step", 2)
     try:
         report = ingest_usage(store, infrastructure.strip(), sacct,
                               sacct_window=window if run_sacct else None, timezone=timezone,
                               prometheus=prometheus, queries=queries, window=window,
                               step_ns=step_ns, cluster=cluster)
     except (StoreError, UsageInputError) as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     if as_json:
         out.print_json(json.dumps(report.as_dict(), default=str))
     else:
@@ -118,11 +110,11 @@ def export_usage(store: str, name: str, output: str, fmt: str, start: str | None
     from pipelines.usage.usage_store import UsageStore
 
     if fmt not in FORMATS:
-        _fail(f"unknown format {fmt!r} for a usage store; choose csv or parquet", 2)
+        fail(f"unknown format {fmt!r} for a usage store; choose csv or parquet", 2)
     try:
         t0, t1 = parse_range(start, end)
     except ValueError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
     try:
         st = UsageStore(store, mode="r")
         if name == "jobs":
@@ -130,7 +122,7 @@ def export_usage(store: str, name: str, output: str, fmt: str, start: str | None
         else:
             n = export_metric(st, name, output, fmt, t0, t1)
     except (StoreError, ValueError, OSError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     out.print(f"wrote {output} ({n} rows)", highlight=False)
     return 0
 
@@ -153,7 +145,7 @@ def info_if_usage_store(store: str, as_json: bool) -> None:
         st = UsageStore(store, mode="r")
         desc = st.describe()
     except StoreError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     if as_json:
         out.print_json(json.dumps(desc, default=str))
     else:
