@@ -263,11 +263,17 @@ def _prepare_stream(task: ChannelTask, first: Piece) -> None:
     """Create a new channel's stream from its first piece, in the decoding thread: while the
     previous channel is still being written, instead of between the two (~20 ms of file
     creation each, during which the encoding threads would wait). The writer then finds it,
-    as it finds streams of earlier runs; if this fails, the writer creates it itself."""
+    as it finds streams of earlier runs; if this fails, the writer creates it itself.
+    Local stores only: a remote store's listing may lag behind a write made from another
+    thread (seen with s3fs), and the writer would then try to create the stream again."""
+    import zarr
+
     from pipelines.append import epoch_names
 
     try:
         store = Store(task.store_url, mode="a")
+        if not isinstance(store.zarr_store, zarr.storage.LocalStore):
+            return
         if not epoch_names(store, task.channel):
             _appender(store, task)._writer_for(first)
     except Exception:  # the writer will create the stream (or report why it cannot)

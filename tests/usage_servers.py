@@ -123,11 +123,18 @@ def _sh(*cmd: str, timeout: float = 60) -> str:
 
 def slurm_up() -> None:
     """Run `.ci/slurm-up` (does nothing when Slurm is already up)."""
+    import tempfile
+
     script = REPO / ".ci" / "slurm-up"
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300)
+    # Output to a file, not a pipe: the daemons it starts inherit it, and a pipe they hold
+    # open would never reach end-of-file (the run then hung until its timeout).
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.run(["bash", str(script)], stdin=subprocess.DEVNULL, stdout=log,
+                              stderr=subprocess.STDOUT, text=True, timeout=300)
+        log.seek(0)
+        out = log.read()
     if proc.returncode != 0:
-        pytest.fail(f".ci/slurm-up failed (run `.ci/run` as root to install Slurm):\n"
-                    f"{proc.stdout}\n{proc.stderr}")
+        pytest.fail(f".ci/slurm-up failed (run `.ci/run` as root to install Slurm):\n{out}")
 
 
 @pytest.fixture(scope="session")
