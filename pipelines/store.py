@@ -265,7 +265,7 @@ class Stream:
         i0, i1 = max(i0, 0), min(i1, self.length)
         if i1 <= i0:
             return np.zeros(0, dtype=self.dtype), np.zeros(0, dtype=bool)
-        return _native(self.data[i0:i1]), self.present_mask(i0, i1)
+        return _native(_read_settled(self.data, i0, i1)), self.present_mask(i0, i1)
 
     def read_segments(self, t0_ns: int | None = None, t1_ns: int | None = None
                       ) -> list[tuple[int, np.ndarray]]:
@@ -277,7 +277,7 @@ class Stream:
         for a, b in seg:
             a2, b2 = int(max(a, lo_i)), int(min(b, hi_i))
             if b2 > a2:
-                out.append((int(self.time_of(a2)), _native(self.data[a2:b2])))
+                out.append((int(self.time_of(a2)), _native(_read_settled(self.data, a2, b2))))
         return out
 
     def choose_level(self, t0_ns: int, t1_ns: int, max_points: int) -> int:
@@ -313,8 +313,8 @@ class Stream:
         lo = np.full(max(i1 - i0, 0), np.nan)
         hi = np.full(max(i1 - i0, 0), np.nan)
         if b > a:
-            mn = grp["min"][a:b]
-            mx = grp["max"][a:b]
+            mn = _read_settled(grp["min"], a, b)
+            mx = _read_settled(grp["max"], a, b)
             empty = _is_fill(mn, self.dtype)
             mn = mn.astype(np.float64)
             mx = mx.astype(np.float64)
@@ -357,6 +357,16 @@ class Stream:
             "conflicts": len(self.attrs.get("conflicts", [])),
             "files": len(self.attrs.get("provenance", [])),
         }
+
+
+def _read_settled(arr: zarr.Array, a: int, b: int) -> np.ndarray:
+    """`arr[a:b]`, read once more if it failed: zarr reads a shard's index, then the chunks
+    it points to, and an ingest may replace that shard (by rename) in between, when it
+    appends to it. A second failure is a real one and is raised."""
+    try:
+        return arr[a:b]
+    except Exception:
+        return arr[a:b]
 
 
 def _native(values: np.ndarray) -> np.ndarray:

@@ -296,3 +296,36 @@ def test_a_damaged_shard_is_refused_not_merged(tmp_path):
     shard.write_bytes(bytes(blob))
     with pytest.raises(StoreError, match="damaged"):
         write_region(a, 2**17, np.ones(2**16, dtype="int32"))
+
+
+def test_a_read_that_fails_once_is_read_again(tmp_path, monkeypatch):
+    """A read that fails once (a shard replaced by an ingest between zarr's read of its index
+    and of its chunks) is read again; one that keeps failing raises."""
+    make_sds(tmp_path / "sds", hours=2)
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(tmp_path / "sds")])
+    s = open_store(store)[open_store(store).streams()[0]]
+    t0, t1 = s.span_ns
+    want = s.read_window(t0, t1, max_points=100)
+    real = zarr.Array.__getitem__
+    failures = []
+
+    def flaky(self, sel):
+        if len(failures) < 1:
+            failures.append(sel)
+            raise ValueError("Stored and computed checksum do not match")
+        return real(self, sel)
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", flaky)
+    got = s.read_window(t0, t1, max_points=100)
+    assert failures and np.array_equal(got.lo, want.lo, equal_nan=True)
+    i0 = int(round(s.index_of(t0)))
+    vals, mask = s.read_raw(i0, i0 + 1000)
+    assert len(vals) == 1000 and mask.all()
+
+    def broken(self, sel):
+        raise ValueError("Stored and computed checksum do not match")
+
+    monkeypatch.setattr(zarr.Array, "__getitem__", broken)
+    with pytest.raises(ValueError, match="checksum"):
+        s.read_window(t0, t1, max_points=100)
