@@ -37,6 +37,8 @@ from pipelines.store import (
     TOP_LEVEL_MAX,
     Store,
     StoreError,
+    StreamBase,
+    _is_fill,
     _native,
     check_layout_version,
     day_start_ns,
@@ -91,16 +93,12 @@ class IrregularOutcome:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
 
 
-class IrregularStream:
+class IrregularStream(StreamBase):
     """An irregular stream of a store, opened for reading."""
 
     kind = KIND
-
-    def __init__(self, store: Store, name: str, group: zarr.Group):
-        self.store = store
-        self.name = name
-        self.group = group
-        self._load_attrs()
+    summary_kind = {"kind": KIND}
+    summary_keys = ("units", "mission", "instrument", "time_system")
 
     def _load_attrs(self) -> None:
         attrs = dict(self.group.attrs)
@@ -139,19 +137,6 @@ class IrregularStream:
     def n_samples(self) -> int:
         """Number of samples present."""
         return self.n
-
-    @property
-    def span_ns(self) -> tuple[int, int] | None:
-        """[first sample, last sample + 1 ns), or None when empty."""
-        if not len(self.segments):
-            return None
-        return int(self.segments[0, 0]), int(self.segments[-1, 1])
-
-    def gaps(self) -> np.ndarray:
-        """The gaps between segments as (N, 2) int64 ns [start, end)."""
-        if len(self.segments) < 2:
-            return np.zeros((0, 2), dtype=np.int64)
-        return np.stack([self.segments[:-1, 1], self.segments[1:, 0]], axis=1)
 
     # -- reading ---------------------------------------------------------------------------
     def _arr(self, path: str) -> zarr.Array:
@@ -262,38 +247,6 @@ class IrregularStream:
 
         ds = xr.open_zarr(self.store.zarr_store, group=self.name, consolidated=False)
         return ds["data"].isel(time=slice(0, self.n))
-
-    def nbytes_stored(self) -> int:
-        """Bytes this stream occupies in the store."""
-        return self.store._du(self.name)
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready description, with the keys of `Stream.summary`."""
-        span = self.span_ns
-        gaps = self.gaps()
-        keys = ("units", "mission", "instrument", "time_system")
-        return {
-            "stream": self.name,
-            "kind": KIND,
-            "sampling_rate": self.sampling_rate,
-            "dtype": str(self.dtype),
-            "start": utc_iso(span[0]) if span else None,
-            "end": utc_iso(span[1]) if span else None,
-            "samples": self.n,
-            "segments": int(len(self.segments)),
-            "gaps": int(len(gaps)),
-            "gap_seconds": float((gaps[:, 1] - gaps[:, 0]).sum() / NS) if len(gaps) else 0.0,
-            "pyramid_levels": self.levels,
-            **{k: self.attrs[k] for k in keys if k in self.attrs},
-            "conflicts": len(self.attrs.get("conflicts", [])),
-            "files": len(self.attrs.get("provenance", [])),
-        }
-
-
-def _is_fill(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if np.dtype(dtype).kind == "f":
-        return np.isnan(values)
-    return values == fill_value_for(dtype)
 
 
 def _median_interval(times: np.ndarray) -> int:

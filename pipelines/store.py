@@ -173,14 +173,67 @@ class Window:
         return self.level == 0
 
 
-class Stream:
-    """One stream (a channel epoch) of a store, opened for reading."""
+class StreamBase:
+    """What regular and irregular streams share: their group, its attributes (`_load_attrs`
+    sets `segments`, `dtype`, `sampling_rate`, `levels` and `n_samples` comes from the
+    kind), the span, the gaps and the summary."""
+
+    summary_kind: dict[str, str] = {}  # first keys of `summary` after the name
+    summary_keys: tuple[str, ...] = ()  # attributes copied into `summary` when present
 
     def __init__(self, store: Store, name: str, group: zarr.Group):
         self.store = store
         self.name = name
         self.group = group
         self._load_attrs()
+
+    def _load_attrs(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def span_ns(self) -> tuple[int, int] | None:
+        """[first sample, one past the last sample) in ns, or None when empty."""
+        if not len(self.segments):
+            return None
+        return int(self.segments[0, 0]), int(self.segments[-1, 1])
+
+    def gaps(self) -> np.ndarray:
+        """The gaps between segments as (N, 2) int64 ns [start, end)."""
+        if len(self.segments) < 2:
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.stack([self.segments[:-1, 1], self.segments[1:, 0]], axis=1)
+
+    def nbytes_stored(self) -> int:
+        """Bytes this stream occupies in the store (compressed data, time, pyramid, metadata)."""
+        return self.store._du(self.name)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description: span, samples, gaps, rate, metadata."""
+        span = self.span_ns
+        gaps = self.gaps()
+        return {
+            "stream": self.name,
+            **self.summary_kind,
+            "sampling_rate": self.sampling_rate,
+            "dtype": str(self.dtype),
+            "start": utc_iso(span[0]) if span else None,
+            "end": utc_iso(span[1]) if span else None,
+            "samples": self.n_samples,
+            "segments": int(len(self.segments)),
+            "gaps": int(len(gaps)),
+            "gap_seconds": float((gaps[:, 1] - gaps[:, 0]).sum() / NS) if len(gaps) else 0.0,
+            "pyramid_levels": self.levels,
+            **{k: self.attrs[k] for k in self.summary_keys if k in self.attrs},
+            "conflicts": len(self.attrs.get("conflicts", [])),
+            "files": len(self.attrs.get("provenance", [])),
+        }
+
+
+class Stream(StreamBase):
+    """One stream (a channel epoch) of a store, opened for reading."""
+
+    summary_keys = ("network", "station", "location", "channel", "units", "coordinates",
+                    "instrument", "sensitivity", "epoch")
 
     def _load_attrs(self) -> None:
         attrs = dict(self.group.attrs)
@@ -233,19 +286,6 @@ class Stream:
         if not len(self.segments):
             return np.zeros((0, 2), dtype=np.int64)
         return np.round((self.segments - self.start_ns) / self.period_ns).astype(np.int64)
-
-    @property
-    def span_ns(self) -> tuple[int, int] | None:
-        """[first sample, one past the last sample) in ns, or None when empty."""
-        if not len(self.segments):
-            return None
-        return int(self.segments[0, 0]), int(self.segments[-1, 1])
-
-    def gaps(self) -> np.ndarray:
-        """The gaps between segments as (N, 2) int64 ns [start, end)."""
-        if len(self.segments) < 2:
-            return np.zeros((0, 2), dtype=np.int64)
-        return np.stack([self.segments[:-1, 1], self.segments[1:, 0]], axis=1)
 
     def present_mask(self, i0: int, i1: int) -> np.ndarray:
         """Boolean mask of the samples in [i0, i1) that are present per the segment list."""
@@ -331,32 +371,6 @@ class Stream:
         ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
                           consolidated=False)
         return ds["data"]
-
-    def nbytes_stored(self) -> int:
-        """Bytes this stream occupies in the store (compressed data, time, pyramid, metadata)."""
-        return self.store._du(self.name)
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready description: span, samples, gaps, rate, metadata."""
-        span = self.span_ns
-        gaps = self.gaps()
-        keys = ("network", "station", "location", "channel", "units", "coordinates",
-                "instrument", "sensitivity", "epoch")
-        return {
-            "stream": self.name,
-            "sampling_rate": self.sampling_rate,
-            "dtype": str(self.dtype),
-            "start": utc_iso(span[0]) if span else None,
-            "end": utc_iso(span[1]) if span else None,
-            "samples": self.n_samples,
-            "segments": int(len(self.segments)),
-            "gaps": int(len(gaps)),
-            "gap_seconds": float((gaps[:, 1] - gaps[:, 0]).sum() / NS) if len(gaps) else 0.0,
-            "pyramid_levels": self.levels,
-            **{k: self.attrs[k] for k in keys if k in self.attrs},
-            "conflicts": len(self.attrs.get("conflicts", [])),
-            "files": len(self.attrs.get("provenance", [])),
-        }
 
 
 def _read_settled(arr: zarr.Array, a: int, b: int) -> np.ndarray:
