@@ -1430,11 +1430,7 @@ def _level_minmax_pow2(pmin: np.ndarray, pmax: np.ndarray, present: np.ndarray, 
     if bool(present.all()):  # no empty bucket: only the needed halves
         return _reduce_pow2(pmin, factor, np.minimum), _reduce_pow2(pmax, factor, np.maximum)
     dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        hi_s, lo_s = np.inf, -np.inf
-    else:
-        info = np.iinfo(dtype)
-        hi_s, lo_s = info.max, info.min
+    hi_s, lo_s = _sentinels(dtype)
     mn = _reduce_pow2(np.where(present, pmin, hi_s).astype(dtype, copy=False), factor,
                       np.minimum)
     mx = _reduce_pow2(np.where(present, pmax, lo_s).astype(dtype, copy=False), factor,
@@ -1450,14 +1446,16 @@ def _level_minmax_pow2(pmin: np.ndarray, pmax: np.ndarray, present: np.ndarray, 
 def _minmax_pow2(values: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Min and max of each run of `factor` (a power of two) values by pairwise halving:
     several times faster than a reduction along a short axis."""
-    lo = np.minimum(values[0::2], values[1::2])
-    hi = np.maximum(values[0::2], values[1::2])
-    f = factor // 2
-    while f > 1:
-        lo = np.minimum(lo[0::2], lo[1::2])
-        hi = np.maximum(hi[0::2], hi[1::2])
-        f //= 2
-    return lo, hi
+    return _reduce_pow2(values, factor, np.minimum), _reduce_pow2(values, factor, np.maximum)
+
+
+def _sentinels(dtype: np.dtype) -> tuple[Any, Any]:
+    """Values above and below every sample of a dtype (what an absent sample becomes for a
+    min and for a max)."""
+    if dtype.kind == "f":
+        return np.inf, -np.inf
+    info = np.iinfo(dtype)
+    return info.max, info.min
 
 
 def _whole_chunks(arr: zarr.Array, n: int) -> int:
@@ -1496,11 +1494,7 @@ def _bucket_minmax(values: np.ndarray, present: np.ndarray | None, factor: int,
     nb = math.ceil(n / factor)
     pad = nb * factor - n
     dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        hi_s, lo_s = np.inf, -np.inf
-    else:
-        info = np.iinfo(dtype)
-        hi_s, lo_s = info.max, info.min
+    hi_s, lo_s = _sentinels(dtype)
     if present is None:
         present = np.ones(n, dtype=bool) if pad else None
     if not pad and (present is None or present.all()):  # the common case: no masking copies

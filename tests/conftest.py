@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import free_port, launch_chromium, new_page, wait_until
 from obspy import Trace, UTCDateTime
 
 T0 = UTCDateTime(2024, 3, 4, 22, 0, 0)
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sds_path(root: Path, net: str, sta: str, loc: str, cha: str, day: UTCDateTime) -> Path:
@@ -89,17 +81,11 @@ def dask_cluster(tmp_path_factory):
             stdout=open(logs / f"w{i}.log", "w"), stderr=subprocess.STDOUT, env=env))
     from distributed import Client
 
-    deadline = time.time() + 60
-    while True:
-        try:
-            with Client(addr, timeout="2s") as c:
-                if len(c.scheduler_info()["workers"]) >= 2:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            raise RuntimeError(f"dask cluster did not start; see {logs}")
-        time.sleep(0.5)
+    def two_workers() -> bool:
+        with Client(addr, timeout="2s") as c:
+            return len(c.scheduler_info()["workers"]) >= 2
+
+    wait_until(two_workers, 60, f"dask cluster did not start; see {logs}", interval=0.5)
     yield addr
     for p in procs[::-1]:
         p.terminate()
@@ -113,7 +99,13 @@ from usage_servers import prometheus_server, slurm_jobs  # noqa: E402, F401, I00
 @pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium (through Playwright) for every browser test."""
-    from browser import launch_chromium
-
     with launch_chromium() as b:
         yield b
+
+
+@pytest.fixture
+def page(browser):
+    """A page at browser.VIEWPORT in a fresh context of the session's browser; its uncaught
+    errors collect in `page.console_errors`."""
+    with new_page(browser) as pg:
+        yield pg

@@ -15,10 +15,19 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 from browser import (
+    JS_MODEL,
+    SHOTS,
+    browser_marks,
     colored_fraction,
+    colored_rows,
+    frame_pixels,
     ink_fraction,
+    near_colour,
+    new_page,
+    open_page,
+    plot_frame,
     served_dashboard,
-    skip_reason,
+    static_http_server,
 )
 from PIL import Image
 from test_dashboard_store import GAP_NS, QUAKE_NS, T0_NS, build_store
@@ -26,11 +35,7 @@ from test_dashboard_store import GAP_NS, QUAKE_NS, T0_NS, build_store
 from belvedere.times import format_time
 from pipelines.store import NS
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason()))]
-
-VIEWPORT = {"width": 1400, "height": 1000}
-SHOTS = "/tmp"  # screenshots are kept here to look at
+pytestmark = browser_marks()
 
 
 @pytest.fixture(scope="module")
@@ -40,44 +45,11 @@ def server(tmp_path_factory):
         yield base
 
 
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport=VIEWPORT)
-    pg = ctx.new_page()
-    pg.console_errors = []
-    pg.on("pageerror", lambda exc: pg.console_errors.append(str(exc)))
-    yield pg
-    ctx.close()
-
-
 # -- helpers ------------------------------------------------------------------------------
-JS_MODEL = """(name) => {
-  for (const doc of Bokeh.documents) { const m = doc.get_model_by_name(name); if (m) return m; }
-  return null; }"""
-
-
-def open_page(page, url: str, canvas: bool = True) -> None:
-    """Load a page and wait until Bokeh has rendered it (and its first plot, if any)."""
-    page.goto(url)
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=30000)
-    if canvas:
-        page.wait_for_selector("canvas", timeout=30000)
-    page.wait_for_timeout(400)
-
-
 def x_range(page, name: str = "waveforms") -> tuple[float, float]:
     """The plot's x range in ms, as the browser has it."""
     return tuple(page.evaluate(f"() => {{ const m = ({JS_MODEL})('{name}');"
                                " return [m.x_range.start, m.x_range.end]; }"))
-
-
-def plot_frame(page, name: str = "waveforms") -> dict:
-    """Page coordinates of the plot's data frame (inside the axes)."""
-    return page.evaluate(f"""() => {{
-      const m = ({JS_MODEL})('{name}'); const v = Bokeh.index.find_one(m);
-      const c = v.canvas_view.el.getBoundingClientRect(); const b = v.frame.bbox;
-      return {{x: c.left + b.x0, y: c.top + b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0}};
-    }}""")
 
 
 def screen_x(page, name: str, t_ms: float) -> float:
@@ -86,12 +58,6 @@ def screen_x(page, name: str, t_ms: float) -> float:
       const m = ({JS_MODEL})('{name}'); const v = Bokeh.index.find_one(m);
       return v.canvas_view.el.getBoundingClientRect().left + v.frame.x_scale.compute(t); }}""",
                          t_ms)
-
-
-def frame_pixels(page, name: str = "waveforms", path: str | None = None) -> np.ndarray:
-    """Screenshot of the plot's data frame as an (h, w, 3) array."""
-    png = page.screenshot(clip=plot_frame(page, name), path=path)
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def widget_value(page, title: str):
@@ -133,7 +99,7 @@ def wait_x_range(page, start_ms: float, end_ms: float, timeout: float = 10.0) ->
 def blue_columns(img: np.ndarray) -> np.ndarray:
     """Columns holding the first trace colour (#1f4e99), not axes, text or event marks."""
     i = img.astype(np.int16)
-    near = (np.abs(i - np.array([31, 78, 153])).max(axis=-1) < 60) & (i[..., 2] > i[..., 0] + 50)
+    near = near_colour(img, (31, 78, 153), 60) & (i[..., 2] > i[..., 0] + 50)
     return near.any(axis=0)
 
 
@@ -149,8 +115,7 @@ def test_waveforms_draws_every_trace(server, page):
     img = frame_pixels(page, path=f"{SHOTS}/bv_waveforms.png")
     assert colored_fraction(img) > 0.005, "trace ink on the plot"
     # Four streams -> four bands, each with coloured pixels.
-    rows = (img.astype(np.int16).max(-1) - img.astype(np.int16).min(-1) > 60).any(axis=1)
-    bands = np.array_split(rows, 4)
+    bands = np.array_split(colored_rows(img), 4)
     assert all(b.any() for b in bands)
     # The default range is the whole span of the data, and the URL says so.
     q = query(page)
@@ -311,7 +276,7 @@ def test_availability_page(server, page):
 def test_stations_page_and_link_to_waveforms(server, page):
     open_page(page, server + "/stations")
     img = frame_pixels(page, "map", path=f"{SHOTS}/bv_stations_map.png").astype(np.int16)
-    blue = (np.abs(img - np.array([31, 78, 153])).max(-1) < 40).sum()  # station triangles
+    blue = near_colour(img, (31, 78, 153), 40).sum()  # station triangles
     red = ((img[..., 0] > 200) & (img[..., 1] < 190) & (img[..., 2] < 190)).sum()  # epicentres
     assert blue > 3 * 60 and red > 2 * 30
     page.screenshot(path=f"{SHOTS}/bv_stations.png", full_page=True)
@@ -348,40 +313,21 @@ def test_overview_page(server, page):
 
 def test_stations_map_draws_tiles_from_the_configured_url(tmp_path_factory, browser):
     """With --tile-url the browser (not the server) fetches map tiles from that URL."""
-    import http.server
-    import threading
-
-    from browser import free_port
-
     requests: list[str] = []
     png = io.BytesIO()
     Image.new("RGB", (256, 256), (250, 200, 40)).save(png, format="PNG")
-
-    class Tiles(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the http.server API)
-            requests.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Access-Control-Allow-Origin", "*")
-            self.end_headers()
-            self.wfile.write(png.getvalue())
-
-        def log_message(self, *args):
-            pass
-
-    tiles = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Tiles)
-    threading.Thread(target=tiles.serve_forever, daemon=True).start()
+    tiles = static_http_server(png.getvalue(), "image/png",
+                               {"Access-Control-Allow-Origin": "*"}, requests)
     url = f"http://127.0.0.1:{tiles.server_port}/{{Z}}/{{X}}/{{Y}}.png"
     store = build_store(str(tmp_path_factory.mktemp("tiles") / "demo.zarr"))
     try:
-        with served_dashboard([store], extra_args=("--tile-url", url)) as base:
-            pg = browser.new_page(viewport=VIEWPORT)
+        with (served_dashboard([store], extra_args=("--tile-url", url)) as base,
+              new_page(browser) as pg):
             open_page(pg, base + "/stations")
             pg.wait_for_timeout(1500)
             img = frame_pixels(pg, "map", path=f"{SHOTS}/bv_stations_tiles.png")
-            pg.close()
     finally:
         tiles.shutdown()
     assert requests and all(p.endswith(".png") for p in requests)
-    yellow = (np.abs(img.astype(np.int16) - [250, 200, 40]).max(-1) < 30).mean()
+    yellow = near_colour(img, (250, 200, 40), 30).mean()
     assert yellow > 0.5, "the tiles are drawn under the stations"

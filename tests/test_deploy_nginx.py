@@ -7,13 +7,10 @@ Also the helpers that run nginx on loopback (used by test_remote_http.py).
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,12 +18,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import colored_fraction, free_port
+from browser import (
+    REPO,
+    colored_fraction,
+    colored_rows,
+    frame_pixels,
+    free_port,
+    new_page,
+    open_page,
+    serve_process,
+    wait_until,
+)
 
-REPO = Path(__file__).resolve().parents[1]
 NGINX_EXAMPLE = REPO / "deploy" / "nginx" / "belvedere.conf"
 PREFIX = "/belvedere"
-VIEWPORT = {"width": 1400, "height": 1000}
 
 
 def nginx_binary() -> str:
@@ -65,20 +70,18 @@ def running_nginx(conf: Path, port: int, timeout: float = 15.0) -> Iterator[str]
     proc = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(conf.parent)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(base + "/", timeout=1).close()
+        except urllib.error.HTTPError:
+            pass  # it answers (404/302 are answers)
+        return True
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {proc.stderr.read().decode()}")
-            try:
-                urllib.request.urlopen(base + "/", timeout=1).close()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (404/302 are answers)
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("nginx did not answer") from None
-                time.sleep(0.1)
+        wait_until(answers, timeout, "nginx did not answer", interval=0.1,
+                   died=lambda: None if proc.poll() is None else
+                   f"nginx exited: {proc.stderr.read().decode()}")
         yield base
     finally:
         proc.terminate()
@@ -98,64 +101,10 @@ def example_with_ports(listen_port: int, upstream_port: int) -> str:
     return text
 
 
-@contextlib.contextmanager
-def serve_process(args: list[str], port: int, prefix: str = "", timeout: float = 90.0,
-                  env: dict[str, str] | None = None) -> Iterator[str]:
-    """`belvedere serve ARGS --port PORT` in a subprocess; yields its base URL (with the
-    prefix) once PREFIX/liveness answers."""
-    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"belvedere-serve-{port}.log"),
-               "w")
-    proc = subprocess.Popen([sys.executable, "-m", "belvedere", "serve", "--port", str(port),
-                             *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
-    base = f"http://127.0.0.1:{port}{prefix}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"belvedere serve exited with {proc.returncode}; "
-                                   f"see {log.name}")
-            try:
-                with urllib.request.urlopen(base + "/liveness", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"belvedere serve did not answer; see {log.name}")
-            time.sleep(0.25)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def plot_frame_pixels(page, name: str = "waveforms") -> np.ndarray:
-    """Screenshot of a named Bokeh plot's data frame as an (h, w, 3) array."""
-    from PIL import Image
-
-    clip = page.evaluate("""(name) => {
-      let m = null;
-      for (const doc of Bokeh.documents) { m = doc.get_model_by_name(name); if (m) break; }
-      const v = Bokeh.index.find_one(m);
-      const c = v.canvas_view.el.getBoundingClientRect(); const b = v.frame.bbox;
-      return {x: c.left + b.x0, y: c.top + b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0};
-    }""", name)
-    png = page.screenshot(clip=clip)
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
 def open_waveforms(browser, url: str) -> tuple[np.ndarray, list, list[str]]:
     """Load the waveforms page in a fresh context; returns (plot pixels, websockets opened,
     page errors)."""
-    ctx = browser.new_context(viewport=VIEWPORT)
-    page = ctx.new_page()
     sockets: list = []
-    errors: list[str] = []
 
     def on_ws(ws):
         entry = {"url": ws.url, "received": 0}
@@ -163,22 +112,12 @@ def open_waveforms(browser, url: str) -> tuple[np.ndarray, list, list[str]]:
                                                                  entry["received"] + 1))
         sockets.append(entry)
 
-    page.on("websocket", on_ws)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        page.goto(url)
-        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0",
-                               timeout=60000)
-        page.wait_for_selector("canvas", timeout=60000)
-        page.wait_for_function("""() => { for (const d of Bokeh.documents)
-            if (d.get_model_by_name('waveforms')) return true; return false; }""",
-                               timeout=60000)
-        page.wait_for_timeout(1500)
-        img = plot_frame_pixels(page)
+    with new_page(browser) as page:
+        page.on("websocket", on_ws)
+        open_page(page, url, model="waveforms", timeout_ms=60000, settle_ms=1500)
+        img = frame_pixels(page)
         page.screenshot(path=f"/tmp/belvedere_{re.sub(r'[^a-z0-9]+', '_', url)[-40:]}.png")
-    finally:
-        ctx.close()
-    return img, sockets, errors
+    return img, sockets, page.console_errors
 
 
 # -- tests ----------------------------------------------------------------------------------
@@ -236,8 +175,7 @@ def test_waveforms_draw_through_the_proxy_over_its_websocket(proxied, browser):
     assert ws, f"no websocket through the proxy: {sockets}"
     assert ws[0]["received"] > 0, "the websocket through nginx carried no message"
     assert colored_fraction(img) > 0.005, "trace ink in the waveforms plot"
-    rows = (img.astype(np.int16).max(-1) - img.astype(np.int16).min(-1) > 60).any(axis=1)
-    assert all(b.any() for b in np.array_split(rows, 4)), "four stacked traces"
+    assert all(b.any() for b in np.array_split(colored_rows(img), 4)), "four stacked traces"
     assert not errors
     log = (proxied["nginx_dir"] / "access.log").read_text()
     assert re.search(rf'"GET {PREFIX}/waveforms/ws[^"]*" 101 ', log), \
