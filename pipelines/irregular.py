@@ -40,6 +40,7 @@ from pipelines.store import (
     StreamBase,
     _is_fill,
     _native,
+    _sentinels,
     check_layout_version,
     day_start_ns,
     fill_value_for,
@@ -505,11 +506,7 @@ def _level_from_finer(fmin: np.ndarray, fmax: np.ndarray, fstart: np.ndarray, f:
         fmax = np.concatenate([fmax, np.full(pad, fill, dtype=dtype)])
     fmin, fmax = fmin[:size * f].reshape(size, f), fmax[:size * f].reshape(size, f)
     empty = _is_fill(fmin, dtype)
-    if np.dtype(dtype).kind == "f":
-        big, small = np.inf, -np.inf
-    else:
-        info = np.iinfo(dtype)
-        big, small = info.max, info.min
+    big, small = _sentinels(np.dtype(dtype))
     mn = np.where(empty, big, fmin).min(axis=1).astype(dtype)
     mx = np.where(empty, small, fmax).max(axis=1).astype(dtype)
     none = empty.all(axis=1)

@@ -6,31 +6,34 @@ page on another port embeds two views in iframes, as a wiki would.
 
 from __future__ import annotations
 
-import http.server
-import io
 import json
-import os
-import subprocess
-import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 
 import numpy as np
 import pytest
-from browser import REPO, free_port, skip_reason
+from browser import (
+    SHOTS,
+    browser_marks,
+    colored_mask,
+    free_port,
+    near_colour,
+    new_page,
+    open_page,
+    png_array,
+    serve_process,
+    static_http_server,
+    wait_drawn,
+)
 from PIL import Image
 from test_dashboard_store import T0_NS, build_store
 
 from belvedere.times import format_time
 from pipelines.store import NS
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason()))]
+pytestmark = browser_marks()
 
 PREFIX = "/bv"
-SHOTS = "/tmp"
 VIEWPORT = {"width": 1300, "height": 950}
 
 
@@ -38,71 +41,19 @@ VIEWPORT = {"width": 1300, "height": 950}
 def server(tmp_path_factory):
     """`belvedere serve --prefix /bv` on the test store; yields http://127.0.0.1:PORT/bv."""
     store = build_store(str(tmp_path_factory.mktemp("embed") / "demo.zarr"))
-    port = free_port()
-    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"belvedere-embed-{port}.log"),
-               "w")
-    proc = subprocess.Popen([sys.executable, "-m", "belvedere", "serve", "--store", store,
-                             "--port", str(port), "--prefix", PREFIX], cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}{PREFIX}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"the server exited; see {log.name}"
-            try:
-                with urllib.request.urlopen(base + "/liveness", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"no answer from the server; see {log.name}"
-            time.sleep(0.3)
+    with serve_process(["--store", store, "--prefix", PREFIX], free_port(), PREFIX) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    pg = ctx.new_page()
-    pg.errors = []
-    pg.on("pageerror", lambda exc: pg.errors.append(str(exc)))
-    yield pg
-    ctx.close()
+    with new_page(browser, VIEWPORT, accept_downloads=True) as pg:
+        yield pg
 
 
 def wiki_server(body: str):
     """A plain static web server on another port that serves `body` as /wiki.html."""
-    class Wiki(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the http.server API)
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Wiki)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
-def png_array(data: bytes) -> np.ndarray:
-    """PNG bytes as an (h, w, 3) array."""
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def wait_drawn(frame, timeout_ms: int = 30000) -> None:
-    """Wait until Bokeh in this page or iframe has rendered a canvas and gone idle."""
-    frame.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                            "Bokeh.documents.every((d) => d.is_idle)", timeout=timeout_ms)
-    frame.wait_for_selector("canvas", timeout=timeout_ms)
+    return static_http_server(body.encode(), "text/html; charset=utf-8")
 
 
 # -- tests --------------------------------------------------------------------------------
@@ -122,7 +73,7 @@ def test_wiki_page_shows_two_views_in_iframes(server, page):
         frames = {f.name or f.url: f for f in page.frames if f != page.main_frame}
         assert len(frames) == 2
         for f in frames.values():
-            wait_drawn(f)
+            wait_drawn(f, idle=True)
         page.wait_for_timeout(1200)  # the first frame at the iframe's real size arrives
         page.screenshot(path=f"{SHOTS}/bv_wiki.png", full_page=True)
         w = png_array(page.locator("#w").screenshot())
@@ -133,7 +84,7 @@ def test_wiki_page_shows_two_views_in_iframes(server, page):
         assert f.locator(".bv-header").count() == 0
     # Waveforms (light): trace ink in both bands of the plot, filling the iframe's width.
     assert abs(w.shape[0] - 420) <= 1 and abs(w.shape[1] - 900) <= 1
-    ink = (w.astype(np.int16).max(-1) - w.astype(np.int16).min(-1)) > 60
+    ink = colored_mask(w)
     rows = ink[:, 120:880].any(axis=1)
     assert rows[60:200].any() and rows[200:360].any(), "both bands drawn"
     assert ink[:, 120:880].any(axis=0).mean() > 0.9, "traces across the whole width"
@@ -142,7 +93,7 @@ def test_wiki_page_shows_two_views_in_iframes(server, page):
     green = (a[..., 1] > 100) & (a[..., 1] > a[..., 0] + 40)
     red = (a[..., 0] > 90) & (a[..., 0] > a[..., 1] + 30)
     assert green.mean() > 0.05 and red.sum() > 200
-    assert not page.errors
+    assert not page.console_errors
 
 
 def test_embed_themes_light_and_dark(server, page):
@@ -150,9 +101,7 @@ def test_embed_themes_light_and_dark(server, page):
     shots = {}
     for theme in ("light", "dark"):
         page.set_viewport_size({"width": 900, "height": 450})
-        page.goto(f"{url}&theme={theme}")
-        wait_drawn(page)
-        page.wait_for_timeout(1200)
+        open_page(page, f"{url}&theme={theme}", idle=True, settle_ms=1200)
         shots[theme] = png_array(page.screenshot(path=f"{SHOTS}/bv_embed_{theme}.png"))
         assert page.locator(".bv-header").count() == 0
         assert page.get_by_role("button", name="Share", exact=True).count() == 0
@@ -160,19 +109,18 @@ def test_embed_themes_light_and_dark(server, page):
     assert np.median(light) > 230 and np.median(dark) < 50
     # The trace colours on dark are light tints, readable: bright and saturated pixels.
     d = dark.astype(np.int16)
-    bright_colour = (d.max(-1) > 150) & ((d.max(-1) - d.min(-1)) > 60)
+    bright_colour = (d.max(-1) > 150) & colored_mask(dark)
     assert bright_colour.mean() > 0.003
     # ...and the light view's traces are dark-toned colours (the standard palette).
-    li = light.astype(np.int16)
-    assert (((li.max(-1) - li.min(-1)) > 60) & (li.max(-1) < 200)).mean() > 0.003
+    assert (colored_mask(light) & (light.max(-1) < 200)).mean() > 0.003
     # The plot fills the iframe: ink reaches near its bottom (axis) and right edge.
     ink = np.abs(d - d[5, 5]).max(-1) > 40
     assert ink[380:, :].any() and ink[:, 850:].any()
 
 
 def test_share_panel_links_snippet_and_downloads(server, page, tmp_path):
-    page.goto(f"{server}/waveforms?streams=BV.ALPA.*&from=now-7d&to=now")
-    wait_drawn(page)
+    open_page(page, f"{server}/waveforms?streams=BV.ALPA.*&from=now-7d&to=now", idle=True,
+              settle_ms=0)
     page.get_by_role("button", name="Share", exact=True).click()
     link = page.get_by_label("Link (times as typed")
     link.wait_for(timeout=10000)
@@ -214,7 +162,7 @@ def test_share_panel_links_snippet_and_downloads(server, page, tmp_path):
     meta = json.loads(text.split('id="belvedere-snapshot">', 1)[1].split("</script>", 1)[0]
                       .replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
     assert meta["streams"] == ["BV.ALPA.00.HHN", "BV.ALPA.00.HHZ"] and meta["store"] == "demo.zarr"
-    assert not page.errors
+    assert not page.console_errors
 
 
 def test_prefix_routes_and_snapshot_route_errors(server):
@@ -236,18 +184,16 @@ def test_prefix_routes_and_snapshot_route_errors(server):
 def test_every_page_has_a_share_control_and_an_embed_mode(server, page):
     for path, name in (("/", "timeline"), ("/availability", "timeline"),
                        ("/stations", "map")):
-        page.goto(server + path)
-        wait_drawn(page)
+        open_page(page, server + path, idle=True, settle_ms=0)
         assert page.get_by_role("button", name="Share", exact=True).count() == 1
         assert page.locator(".bv-header").count() == 1
-        page.goto(server + path + "?embed=1")
-        wait_drawn(page)
+        open_page(page, server + path + "?embed=1", idle=True, settle_ms=0)
         assert page.get_by_role("button", name="Share", exact=True).count() == 0
         assert page.locator(".bv-header").count() == 0
         found = page.evaluate(f"""() => Bokeh.documents.some(
             (d) => d.get_model_by_name('{name}') != null)""")
         assert found, f"{path}: the view's plot is in the embedded page"
     page.wait_for_timeout(500)
-    img = png_array(page.screenshot()).astype(np.int16)  # the stations map, embedded
-    blue = (np.abs(img - np.array([31, 78, 153])).max(-1) < 40).sum()  # station triangles
+    img = png_array(page.screenshot())  # the stations map, embedded
+    blue = near_colour(img, (31, 78, 153), 40).sum()  # station triangles
     assert blue > 3 * 60

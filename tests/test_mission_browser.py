@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from browser import colored_fraction, served_dashboard, skip_reason
-from test_dashboard_browser import (
+from browser import (
     JS_MODEL,
+    SHOTS,
+    browser_marks,
+    colored_fraction,
+    colored_mask,
+    colored_rows,
     frame_pixels,
     open_page,
     plot_frame,
-    query,
-    wait_query_change,
-    x_range,
+    served_dashboard,
 )
+from test_dashboard_browser import query, wait_query_change, x_range
 
 from belvedere.times import format_time
 from pipelines.store import NS
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason()))]
+pytestmark = browser_marks()
 
-VIEWPORT = {"width": 1400, "height": 1000}
-SHOTS = "/tmp"
 LISA12 = "LISA.isi_carrier_fluctuations.12"
 RATE = "INTEGRAL.JMX1.RATE"
 
@@ -49,16 +49,6 @@ def mission(tmp_path_factory):
         yield base, files, store
 
 
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport=VIEWPORT)
-    pg = ctx.new_page()
-    pg.console_errors = []
-    pg.on("pageerror", lambda exc: pg.console_errors.append(str(exc)))
-    yield pg
-    ctx.close()
-
-
 def model(page, name: str, expr: str):
     """Evaluate `expr` on the named Bokeh model `m` in the browser."""
     return page.evaluate(f"() => {{ const m = ({JS_MODEL})('{name}'); return {expr}; }}")
@@ -77,23 +67,16 @@ def band_labels(page) -> list[str]:
     return [labels[k] for k in sorted(labels, key=float, reverse=True)]
 
 
-def ink_rows(img: np.ndarray) -> np.ndarray:
-    """Rows of a frame screenshot holding trace colour."""
-    i = img.astype(np.int16)
-    return ((i.max(-1) - i.min(-1)) > 60).any(axis=1)
-
-
 def test_ldc_bands_with_aet_and_asd_on_log_axes(mission, page):
     base, *_ = mission
     open_page(page, base + "/mission")  # default: the store's LDC streams
     assert band_labels(page) == ["LDC.X", "LDC.Y", "LDC.Z", "LDC.A", "LDC.E", "LDC.T"]
     img = frame_pixels(page, "mission", path=f"{SHOTS}/bv_mission_ldc.png")
     assert colored_fraction(img) > 0.02
-    bands = np.array_split(ink_rows(img), 6)
+    bands = np.array_split(colored_rows(img), 6)
     assert all(b.mean() > 0.3 for b in bands), "every band, A/E/T included, is drawn"
     # The NaN gap (6 h from 55 % of the 2 days) stays a gap in X and in the TDI bands.
-    i = img.astype(np.int16)
-    cols = ((i.max(-1) - i.min(-1)) > 60).any(axis=0)
+    cols = colored_mask(img).any(axis=0)
     w = len(cols)
     assert not cols[int(w * 0.57):int(w * 0.66)].any() and cols[: int(w * 0.5)].mean() > 0.95
     assert model(page, "asd", "[m.x_scale.type, m.y_scale.type]") == ["LogScale", "LogScale"]
@@ -187,7 +170,7 @@ def test_bad_parameters_show_messages_and_the_page_still_works(mission, page):
     open_page(page, base + "/mission?store=elsewhere&streams=HK.*")
     page.get_by_text("store='elsewhere' is not served here", exact=False).first.wait_for()
     img = frame_pixels(page, "mission", path=f"{SHOTS}/bv_mission_hk.png")
-    assert all(b.mean() > 0.3 for b in np.array_split(ink_rows(img), 4))
+    assert all(b.mean() > 0.3 for b in np.array_split(colored_rows(img), 4))
     page.get_by_text("irregular timestamps", exact=False).first.wait_for()  # why no ASD
     assert model(page, "asd", "m.visible") is False
 
@@ -223,7 +206,7 @@ def test_snapshot_html_opens_offline_with_the_bands_drawn(mission, page, tmp_pat
     open_page(page, out.as_uri())
     img = frame_pixels(page, "mission", path=f"{SHOTS}/bv_mission_snapshot.png")
     assert colored_fraction(img) > 0.02
-    assert all(b.mean() > 0.3 for b in np.array_split(ink_rows(img), 6))
+    assert all(b.mean() > 0.3 for b in np.array_split(colored_rows(img), 6))
     assert not requests and not page.console_errors
     from dashboard.snapshot import SnapshotError, build
     from dashboard.sources import Sources
