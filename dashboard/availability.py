@@ -191,12 +191,7 @@ def availability_page(sources: Sources) -> pn.viewable.Viewable:
     """Page factory for /availability."""
     args = layout.query_args()
     embed_mode = layout.is_embed(args)
-    errors: list[str] = []
-    try:
-        label = sources.resolve(args.get("store"))
-    except ValueError as exc:
-        errors.append(str(exc))
-        label = sources.labels[0]
+    label, errors = sources.resolve_or_first(args.get("store"))
     try:
         store = sources.store(label)
         names = store.streams()

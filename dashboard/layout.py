@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
+import traceback
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import panel as pn
@@ -100,3 +103,17 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
 def is_embed(args: dict[str, str]) -> bool:
     """True when the URL asks for the chrome-less iframe view (`embed=1`)."""
     return args.get("embed", "").lower() in ("1", "true", "yes")
+
+
+def guarded_page(name: str, build: Callable[[dict[str, str]], pn.viewable.Viewable],
+                 title: str = "Belvedere") -> pn.viewable.Viewable:
+    """The page `build(args)` makes from this URL; a failure becomes a message, never a
+    traceback (that goes to the log of dashboard.<name>)."""
+    args = query_args()
+    try:
+        return build(args)
+    except Exception as exc:
+        logging.getLogger(f"dashboard.{name}").error("%s page failed: %s", name,
+                                                     traceback.format_exc())
+        return page(name, alert(f"The {name} page could not be built: {exc}"),
+                    embed=is_embed(args), title=title)

@@ -17,7 +17,6 @@ import base64
 import io
 import logging
 import math
-import traceback
 import warnings
 from dataclasses import dataclass, field
 
@@ -41,6 +40,7 @@ from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, layout, raster, share
 from dashboard.frames import PALETTE, make_frame
 from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
+from dashboard.viewstate import data_span
 from pipelines.mission import spectra
 from pipelines.store import NS, Store, UnknownStreamError, Window
 
@@ -499,14 +499,6 @@ class MissionState:
         return q
 
 
-def span_of(store: Store, names: list[str]) -> tuple[int, int] | None:
-    """[first, end) ns covering the data of the streams, or None when all are empty."""
-    spans = [s for s in (store[n].span_ns for n in names) if s]
-    if not spans:
-        return None
-    return min(a for a, _ in spans), max(b for _, b in spans)
-
-
 def select_streams(store: Store, pattern: str) -> list[str]:
     """Names matching comma-separated wildcards; ValueError/UnknownStreamError when none."""
     if not pattern.strip():
@@ -533,7 +525,7 @@ def parse_mission_args(store: Store, label: str, args: dict[str, str], now: int
     if not names:
         names = default_streams(store)
         pattern = ""
-    span = span_of(store, names) if names else None
+    span = data_span(store, names) if names else None
     fallback = span or (now - 3600 * NS, now)
     t0, t1 = fallback
     from_text, to_text = args.get("from", "").strip(), args.get("to", "").strip()
@@ -641,7 +633,7 @@ class MissionPage(TimeRangeView):
         self.names = list(s.streams)
         self.band = band_px(n_bands(self.store, self.names))
         view = self._read(s.t0_ns, s.t1_ns, RENDER_WIDTH)
-        span = span_of(self.store, self.names) or (s.t0_ns, s.t1_ns)
+        span = data_span(self.store, self.names) or (s.t0_ns, s.t1_ns)
         self.figs = MissionFigures(view, max(len(view.bands), 1), self.theme,
                                    embed_mode=self.embed, band=self.band)
         self.figs.x_range.update(reset_start=ms(span[0]), reset_end=ms(span[1]))
@@ -702,7 +694,7 @@ class MissionPage(TimeRangeView):
 
     def data_span(self) -> tuple[int, int] | None:
         """The span of the streams shown."""
-        return span_of(self.store, self.names)
+        return data_span(self.store, self.names)
 
     def show_message(self, text: str | None) -> None:
         """One message above the plots (None clears it)."""
@@ -743,7 +735,7 @@ class MissionPage(TimeRangeView):
     def _set_streams(self, names: list[str]) -> None:
         s = self.state
         s.streams = list(names)
-        span = span_of(self.store, names)
+        span = data_span(self.store, names)
         # Another family may live elsewhere in time: keep the window only if it shows data.
         if span is not None and (self._fit_next or span[1] <= s.t0_ns or span[0] >= s.t1_ns):
             s.set_range(*span)
@@ -777,11 +769,5 @@ class MissionPage(TimeRangeView):
 
 def mission_page(sources) -> pn.viewable.Viewable:
     """Page factory for /mission: any failure becomes a message, never a traceback."""
-    args = layout.query_args()
-    try:
-        return MissionPage(sources, args).view()
-    except Exception as exc:
-        log.error("mission page failed: %s", traceback.format_exc())
-        return layout.page("mission", layout.alert(
-            f"The mission page could not be built: {exc}"), embed=layout.is_embed(args),
-            title="Mission")
+    return layout.guarded_page("mission", lambda args: MissionPage(sources, args).view(),
+                               title="Mission")

@@ -408,11 +408,5 @@ def usage_summary(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
 
 def resources_page(sources: Sources) -> pn.viewable.Viewable:
     """Page factory for /resources: any failure becomes a message, never a traceback."""
-    args = layout.query_args()
-    try:
-        return ResourcesPage(sources, args).view()
-    except Exception as exc:
-        log.error("resources page failed: %s", traceback.format_exc())
-        return layout.page("resources", layout.alert(
-            f"The resources page could not be built: {exc}"), embed=layout.is_embed(args),
-            title="Resources")
+    return layout.guarded_page("resources", lambda args: ResourcesPage(sources, args).view(),
+                               title="Resources")

@@ -33,7 +33,6 @@ from bokeh.models import (
     ColumnDataSource,
     CustomJS,
     Div,
-    FixedTicker,
     Label,
     PanTool,
     Range1d,
@@ -298,7 +297,7 @@ def _levels(t0: int, t1: int, max_rate: float) -> list[tuple[int, int]]:
 def _waveforms(store: Store, label: str, args: dict[str, str], theme: str,
                fit: tuple[int, int] | None) -> tuple[list, dict]:
     from dashboard.viewstate import parse_waveform_args
-    from dashboard.waveforms import band_px
+    from dashboard.waveforms import band_px, style_bands
 
     state, errors = parse_waveform_args(store, label, args, now_ns())
     if errors:
@@ -334,14 +333,7 @@ def _waveforms(store: Store, label: str, args: dict[str, str], theme: str,
                  tools=[PanTool(dimensions="width"), wheel, "xbox_zoom", ResetTool(),
                         SaveTool()], toolbar_location="above", min_border_left=10,
                  min_border_right=20)
-    fig.toolbar.active_scroll = wheel
-    fig.toolbar.logo = None
-    fig.xaxis.axis_label = "UTC"
-    fig.yaxis.ticker = FixedTicker(ticks=list(range(n)))
-    fig.yaxis.major_label_overrides = {n - 1 - i: name for i, name in enumerate(state.streams)}
-    fig.yaxis.major_label_text_font_size = "12px"
-    fig.ygrid.grid_line_color = None
-    fig.xgrid.grid_line_alpha = 0.4
+    style_bands(fig, wheel, state.streams)
     base = fig.image_url(url=[urls[0][0]], x=x0, y=-0.5, w=span_ms, h=n, anchor="bottom_left",
                          name="base")
     detail = ColumnDataSource({"url": [], "x": [], "y": [], "w": [], "h": []}, name="detail")

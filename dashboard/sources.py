@@ -85,6 +85,13 @@ class Sources:
         raise ValueError(f"store={label!r} is not served here; the stores are: "
                          + ", ".join(self.labels))
 
+    def resolve_or_first(self, label: str | None) -> tuple[str, list[str]]:
+        """`resolve(label)` and no errors, or the first store and why `label` was not used."""
+        try:
+            return self.resolve(label), []
+        except ValueError as exc:
+            return self.labels[0], [str(exc)]
+
     def cached(self, key: str, compute, max_age_s: float = 300.0):
         """`compute()` remembered for a few minutes (sizes: walking a big store takes time)."""
         now = time.monotonic()

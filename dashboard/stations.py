@@ -179,12 +179,7 @@ def stations_page(sources: Sources) -> pn.viewable.Viewable:
     """Page factory for /stations."""
     args = layout.query_args()
     embed_mode = layout.is_embed(args)
-    errors = []
-    try:
-        label = sources.resolve(args.get("store"))
-    except ValueError as exc:
-        errors.append(str(exc))
-        label = sources.labels[0]
+    label, errors = sources.resolve_or_first(args.get("store"))
     default = label == sources.labels[0]
     try:
         store = sources.store(label)

@@ -9,7 +9,6 @@ state of the view is written back to the URL after every change.
 from __future__ import annotations
 
 import logging
-import traceback
 
 import numpy as np
 import panel as pn
@@ -56,6 +55,19 @@ def band_px(n: int) -> int:
     return int(max(40, min(120, 640 // max(n, 1))))
 
 
+def style_bands(fig: figure, wheel: WheelZoomTool, names: list[str]) -> None:
+    """The waveform figure's look: wheel zoom on, a UTC axis, one labelled band per stream."""
+    n = max(len(names), 1)  # an empty view keeps one blank band
+    fig.toolbar.active_scroll = wheel
+    fig.toolbar.logo = None
+    fig.xaxis.axis_label = "UTC"
+    fig.yaxis.ticker = FixedTicker(ticks=list(range(n)))
+    fig.yaxis.major_label_overrides = {n - 1 - i: name for i, name in enumerate(names)}
+    fig.yaxis.major_label_text_font_size = "12px"
+    fig.ygrid.grid_line_color = None
+    fig.xgrid.grid_line_alpha = 0.4
+
+
 class WaveformsPage(TimeRangeView):
     """One session's waveform view: widgets, the plot, and the URL they are kept in."""
 
@@ -66,12 +78,7 @@ class WaveformsPage(TimeRangeView):
         self.theme = embed.theme_of(args)
         self.messages = pn.Column(sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
-        errors: list[str] = []
-        try:
-            label = sources.resolve(args.get("store"))
-        except ValueError as exc:
-            errors.append(str(exc))
-            label = sources.labels[0]
+        label, errors = sources.resolve_or_first(args.get("store"))
         self.store: Store = sources.store(label)
         state, more = parse_waveform_args(self.store, label, args, now_ns())
         self.state: WaveformState = state
@@ -171,14 +178,7 @@ class WaveformsPage(TimeRangeView):
         fig = figure(name="waveforms", x_axis_type="datetime", x_range=x_range, y_range=y_range,
                      **size, tools=tools, toolbar_location="above",
                      min_border_left=10, min_border_right=20, output_backend="canvas")
-        fig.toolbar.active_scroll = wheel
-        fig.toolbar.logo = None
-        fig.xaxis.axis_label = "UTC"
-        fig.yaxis.ticker = FixedTicker(ticks=list(range(n)))
-        fig.yaxis.major_label_overrides = {n - 1 - i: name for i, name in enumerate(s.streams)}
-        fig.yaxis.major_label_text_font_size = "12px"
-        fig.ygrid.grid_line_color = None
-        fig.xgrid.grid_line_alpha = 0.4
+        style_bands(fig, wheel, s.streams)
         self.img_src = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
         fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.img_src)
         self.label_src = ColumnDataSource({"x": [], "y": [], "text": []})
@@ -444,10 +444,4 @@ class WaveformsPage(TimeRangeView):
 
 def waveforms_page(sources: Sources) -> pn.viewable.Viewable:
     """Page factory for /waveforms: any failure becomes a message, never a traceback."""
-    args = layout.query_args()
-    try:
-        return WaveformsPage(sources, args).view()
-    except Exception as exc:
-        log.error("waveforms page failed: %s", traceback.format_exc())
-        return layout.page("waveforms", layout.alert(
-            f"The waveforms page could not be built: {exc}"), embed=layout.is_embed(args))
+    return layout.guarded_page("waveforms", lambda args: WaveformsPage(sources, args).view())
