@@ -71,13 +71,15 @@ class ChannelAppender:
     """Appends pieces to the epochs of one channel; call `flush` after each source file."""
 
     def __init__(self, store: Store, channel: str, snap_tolerance: float,
-                 new_stream_attrs: dict[str, Any]):
+                 new_stream_attrs: dict[str, Any],
+                 opened: dict[str, StreamWriter] | None = None):
         self.store = store
         self.channel = channel
         self.tol = snap_tolerance
         self.new_attrs = new_stream_attrs
+        opened = opened or {}  # writers made elsewhere (their arrays already open)
         self.writers: dict[str, StreamWriter] = {
-            n: store.writer(n) for n in epoch_names(store, channel)}
+            n: opened.get(n) or store.writer(n) for n in epoch_names(store, channel)}
         self.outcome = AppendOutcome()
         self._fed: set[str] = set()  # epochs that received pieces since the last flush
         # Samples written since the last flush, per epoch, as (i0, values): the pyramid is

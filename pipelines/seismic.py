@@ -14,7 +14,7 @@ from typing import Any
 from pipelines.append import ChannelAppender, Piece
 from pipelines.digest import FileDigest, file_digest, recorded
 from pipelines.report import FileIssue
-from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, utc_iso
+from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, StreamWriter, utc_iso
 
 # ObsPy's libmseed wrapper installs its log callback globally for the duration of each call:
 # two decodes in parallel threads can call a callback that the other already freed (seen as
@@ -212,6 +212,8 @@ class Prefetcher:
         # Two files ahead: decoding also fills the pauses while a file's pyramid is committed.
         self._q: queue.Queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()
+        # Streams `_prepare_stream` made, by channel, for the writer to take over.
+        self.prepared: dict[str, StreamWriter] = {}
         self._thread = threading.Thread(target=self._run, args=(list(tasks),), daemon=True,
                                         name="belvedere-read")
         self._thread.start()
@@ -227,7 +229,9 @@ class Prefetcher:
                 except Exception as exc:  # handed to the consumer, reported per file
                     item = (False, exc)
                 if i == 0 and item[0] and item[1][1]:
-                    _prepare_stream(task, item[1][1][0])
+                    w = _prepare_stream(task, item[1][1][0])
+                    if w is not None:
+                        self.prepared[task.channel] = w
                 while True:
                     if self._stop.is_set():
                         return
@@ -254,16 +258,19 @@ class Prefetcher:
                 pass
 
 
-def _appender(store: Store, task: ChannelTask) -> ChannelAppender:
+def _appender(store: Store, task: ChannelTask,
+              prepared: StreamWriter | None = None) -> ChannelAppender:
     return ChannelAppender(store, task.channel, task.snap_tolerance,
-                           {"units": "counts", **_id_attrs(task.channel), **task.metadata})
+                           {"units": "counts", **_id_attrs(task.channel), **task.metadata},
+                           opened={prepared.name: prepared} if prepared else None)
 
 
-def _prepare_stream(task: ChannelTask, first: Piece) -> None:
+def _prepare_stream(task: ChannelTask, first: Piece) -> StreamWriter | None:
     """Create a new channel's stream from its first piece, in the decoding thread: while the
     previous channel is still being written, instead of between the two (~20 ms of file
-    creation each, during which the encoding threads would wait). The writer then finds it,
-    as it finds streams of earlier runs; if this fails, the writer creates it itself.
+    creation each, during which the encoding threads would wait). The writer takes over the
+    returned StreamWriter (its arrays open: reopening them cost ~25 ms per stream); if this
+    fails, the writer creates the stream itself.
     Local stores only: a remote store's listing may lag behind a write made from another
     thread (seen with s3fs), and the writer would then try to create the stream again."""
     import zarr
@@ -273,11 +280,12 @@ def _prepare_stream(task: ChannelTask, first: Piece) -> None:
     try:
         store = Store(task.store_url, mode="a")
         if not isinstance(store.zarr_store, zarr.storage.LocalStore):
-            return
+            return None
         if not epoch_names(store, task.channel):
-            _appender(store, task)._writer_for(first)
+            return _appender(store, task)._writer_for(first)
     except Exception:  # the writer will create the stream (or report why it cannot)
         pass
+    return None
 
 
 def _committed_provenance(task: ChannelTask) -> list[dict]:
@@ -372,8 +380,8 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
             except Exception as exc:
                 res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
                 continue
-            if app is None:  # after the first file: the decoding thread may have made the
-                app = _appender(store, task)  # stream then (`_prepare_stream`)
+            if app is None:  # after the first file, with the stream `_prepare_stream` made
+                app = _appender(store, task, prefetch.prepared.pop(task.channel, None))
             try:
                 if app.has_file(digest):
                     res.files_unchanged += 1
