@@ -37,7 +37,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from belvedere.times import format_duration, format_time, now_ns, parse_range
-from dashboard import embed, layout, raster, share
+from dashboard import embed, layout, raster, share, viewstate
 from dashboard.frames import PALETTE, make_frame
 from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
 from dashboard.viewstate import data_span
@@ -500,14 +500,8 @@ class MissionState:
 
 
 def select_streams(store: Store, pattern: str) -> list[str]:
-    """Names matching comma-separated wildcards; ValueError/UnknownStreamError when none."""
-    if not pattern.strip():
-        raise ValueError("streams= is empty: give names or wildcards such as LISA.*.12")
-    names = store.select(pattern)
-    if len(names) > MAX_STREAMS:
-        raise ValueError(f"streams={pattern!r} matches {len(names)} streams; at most "
-                         f"{MAX_STREAMS} are shown at once, narrow the wildcard")
-    return names
+    """Mission streams matching comma-separated wildcards (`viewstate.select_streams`)."""
+    return viewstate.select_streams(store, pattern, limit=MAX_STREAMS, example="LISA.*.12")
 
 
 def parse_mission_args(store: Store, label: str, args: dict[str, str], now: int

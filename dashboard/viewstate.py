@@ -67,14 +67,15 @@ class WaveformState:
         return q
 
 
-def select_streams(store: Store, pattern: str) -> list[str]:
+def select_streams(store: Store, pattern: str, limit: int = MAX_STREAMS,
+                   example: str = "BV.*.00.HH?") -> list[str]:
     """Names matching comma-separated wildcards; UnknownStreamError/ValueError when none do."""
     if not pattern.strip():
-        raise ValueError("streams= is empty: give names or wildcards such as BV.*.00.HH?")
+        raise ValueError(f"streams= is empty: give names or wildcards such as {example}")
     names = store.select(pattern)
-    if len(names) > MAX_STREAMS:
+    if len(names) > limit:
         raise ValueError(f"streams={pattern!r} matches {len(names)} streams; at most "
-                         f"{MAX_STREAMS} are shown at once, narrow the wildcard")
+                         f"{limit} are shown at once, narrow the wildcard")
     return names
 
 
