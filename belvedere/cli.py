@@ -42,10 +42,12 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
                        workers: int, scheduler: str | None, snap_tolerance: float,
                        as_json: bool) -> int:
     """Run an ingest with a progress bar and print the report; returns the exit status."""
+    from pipelines.allocator import tune_allocator
     from pipelines.ingest import ingest_seismic
     from pipelines.runner import scheduler_address
     from pipelines.store import StoreError
 
+    tune_allocator()
     sched = scheduler_address(scheduler)
     from pipelines.usage.costs import usage_run_hook
     record_cost = usage_run_hook("seismic", " ".join(paths))  # when BELVEDERE_USAGE_STORE is set

@@ -36,10 +36,12 @@ def ingest_mission_cmd(
 def run_mission_ingest(store: str, paths: list[str], sim_epoch: str, prefix: str | None,
                        spectra_block: float, snap_tolerance: float, as_json: bool) -> int:
     """Run the ingest and print the report; returns the exit status (0, 1 or 2)."""
+    from pipelines.allocator import tune_allocator
     from pipelines.mission.common import epoch_ns
     from pipelines.mission.ingest import MissionOptions, ingest_mission
     from pipelines.store import StoreError
 
+    tune_allocator()
     try:
         epoch_ns(sim_epoch)
     except ValueError:

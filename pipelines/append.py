@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.digest import FileDigest, recorded
-from pipelines.store import NS, Store, StreamWriter, fill_value_for, merge_segments, utc_iso
+from pipelines.store import NS, Store, StreamWriter, merge_segments, runs_of, utc_iso
 
 EPOCH_SEP = "~"
 
@@ -56,15 +56,6 @@ def epoch_names(store: Store, channel: str) -> list[str]:
 def channel_of(stream: str) -> str:
     """The channel id of a stream name (drops the epoch suffix)."""
     return stream.split(EPOCH_SEP)[0]
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[a, b) index runs where mask is True."""
-    if not mask.any():
-        return []
-    d = np.diff(np.concatenate([[0], mask.view(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(),
-                    strict=True))
 
 
 class ChannelAppender:
@@ -154,7 +145,7 @@ class ChannelAppender:
             differ = present & (existing != incoming)
             if w.dtype.kind == "f":
                 differ &= ~(np.isnan(existing) & np.isnan(incoming))
-            for a, b in _runs(differ):
+            for a, b in runs_of(differ):
                 self._conflict(w, piece, i0 + a, i0 + b, b - a, "differs from the stored samples")
             self.outcome.unchanged += int((present & ~differ & accept).sum())
             new = accept & ~present
@@ -189,8 +180,12 @@ class ChannelAppender:
             "end": utc_iso(int(w.time_of(ib))), "samples": int(count), "reason": why,
             "kept": "stored samples"})
 
-    def flush(self, provenance: dict[str, Any] | None) -> None:
-        """Update pyramids over what changed and commit each touched epoch (segments last)."""
+    def flush(self, provenance: dict[str, Any] | list[dict[str, Any]] | None) -> None:
+        """Update pyramids over what changed and commit each touched epoch (segments last),
+        recording `provenance` (one file's entry, or the entries of the files since the last
+        flush)."""
+        if isinstance(provenance, dict):
+            provenance = [provenance]
         conflicts_by = {}
         for c in self.outcome.conflicts[self.outcome.conflicts_committed:]:
             conflicts_by.setdefault(c["stream"], []).append(c)
@@ -201,8 +196,8 @@ class ChannelAppender:
             if name not in self._fed and not mine:
                 continue
             if span is not None:
-                w.update_pyramid(*span, values=_span_values(w, *span, pending))
-            w.commit(provenance=[provenance] if provenance else None, conflicts=mine)
+                w.update_pyramid(*span, values=pending)
+            w.commit(provenance=provenance or None, conflicts=mine)
         self._fed.clear()
         self.outcome.conflicts_committed = len(self.outcome.conflicts)
 
@@ -210,22 +205,6 @@ class ChannelAppender:
         """True when the file of this digest was already committed to this channel."""
         return any(recorded(w.attrs.get("provenance", []), digest)
                    for w in self.writers.values())
-
-
-def _span_values(w: StreamWriter, lo: int, hi: int, pending: list[tuple[int, np.ndarray]]
-                 ) -> np.ndarray:
-    """The stored samples [lo, hi) from the pieces just written, reading back only present
-    samples that no piece covers (absent samples hold the fill value)."""
-    if len(pending) == 1 and pending[0][0] == lo and len(pending[0][1]) == hi - lo:
-        return pending[0][1]
-    buf = np.full(hi - lo, fill_value_for(w.dtype), dtype=w.dtype)
-    covered = np.zeros(hi - lo, dtype=bool)
-    for p0, vals in pending:
-        buf[p0 - lo:p0 - lo + len(vals)] = vals
-        covered[p0 - lo:p0 - lo + len(vals)] = True
-    for a, b in _runs(w.present_mask(lo, hi) & ~covered):
-        buf[a:b] = w.data[lo + a:lo + b]
-    return buf
 
 
 def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.ndarray
@@ -245,7 +224,7 @@ def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.n
                 keep.append((int(s), t0))
             if e > t1:
                 keep.append((t1, int(e)))
-    runs = [(int(w.time_of(i0 + a)), int(w.time_of(i0 + b))) for a, b in _runs(real)]
+    runs = [(int(w.time_of(i0 + a)), int(w.time_of(i0 + b))) for a, b in runs_of(real)]
     return merge_segments(np.zeros((0, 2), dtype=np.int64), keep + runs)
 
 

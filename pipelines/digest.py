@@ -57,6 +57,11 @@ def file_digest(path: str) -> FileDigest:
     return FileDigest(_hash_file(path, xxhash.xxh3_128()), path)
 
 
+def bytes_digest(data: Any, path: str) -> FileDigest:
+    """The content digest of a file already read into memory (`data`, bytes-like)."""
+    return FileDigest(xxhash.xxh3_128_hexdigest(memoryview(data).cast("B")), path)
+
+
 def recorded(provenance: Iterable[dict[str, Any]], digest: FileDigest) -> bool:
     """True when any provenance entry records the file of `digest`."""
     return any(digest.matches(p) for p in provenance)

@@ -329,3 +329,23 @@ def test_a_read_that_fails_once_is_read_again(tmp_path, monkeypatch):
     monkeypatch.setattr(zarr.Array, "__getitem__", broken)
     with pytest.raises(ValueError, match="checksum"):
         s.read_window(t0, t1, max_points=100)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float64"])
+def test_next_level_from_partly_empty_buckets_equals_the_masked_reduction(dtype):
+    from pipelines.store import _bucket_minmax, _level_minmax_pow2
+
+    rng = np.random.default_rng(7)
+    f, n = 16, 16 * 500
+    lo = rng.integers(-1000, 1000, n).astype(dtype)
+    hi = lo + rng.integers(0, 50, n).astype(dtype)
+    fill = fill_value_for(np.dtype(dtype))
+    masks = [np.ones(n, dtype=bool), rng.random(n) > 0.3, np.arange(n) < n - 37,
+             (np.arange(n) // 16) % 3 != 1, np.zeros(n, dtype=bool)]
+    for present in masks:
+        pmin, pmax = np.where(present, lo, fill), np.where(present, hi, fill)
+        got = _level_minmax_pow2(pmin, pmax, present, f, np.dtype(dtype))
+        want_min = _bucket_minmax(pmin, present, f, np.dtype(dtype))[0]
+        want_max = _bucket_minmax(pmax, present, f, np.dtype(dtype))[1]
+        np.testing.assert_array_equal(got[0], want_min)
+        np.testing.assert_array_equal(got[1], want_max)

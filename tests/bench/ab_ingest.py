@@ -24,6 +24,11 @@ _CHILD = """
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 from pipelines.ingest import ingest_seismic
+try:  # what `belvedere ingest` does (checkouts before it had no such module)
+    from pipelines.allocator import tune_allocator
+    tune_allocator()
+except ImportError:
+    pass
 base, archive, runs = sys.argv[2], sys.argv[3], int(sys.argv[4])
 ingest_seismic(f"{base}-warm.zarr", [archive])  # imports, thread pool, first allocations
 out = []
