@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_sds
+from usage_servers import slurm_up
 
 from belvedere.config import load
 from pipelines.clusters import ClusterError, kubernetes_kwargs, slurm_job_script, use_cluster
@@ -81,8 +82,8 @@ def test_kubernetes_cluster_options_and_missing_package():
                 pass
 
 
-def slurm_up() -> bool:
-    """Whether the local Slurm answers (.ci/slurm-up starts it before the tests)."""
+def slurm_answers() -> bool:
+    """Whether the local Slurm answers with a usable node."""
     if not shutil.which("sinfo"):
         return False
     r = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
@@ -91,7 +92,10 @@ def slurm_up() -> bool:
 
 
 def test_ingest_runs_on_dask_workers_submitted_to_slurm(tmp_path):
-    assert slurm_up(), "Slurm is not up: .ci/run starts it with .ci/slurm-up"
+    if shutil.which("sbatch") is None:
+        pytest.fail("Slurm is not installed; `.ci/run` installs slurm-wlm and munge")
+    slurm_up()  # starts the daemons when they are not running (.ci/slurm-up)
+    assert slurm_answers(), "Slurm does not answer after .ci/slurm-up"
     from pipelines.store import open_store
 
     sds = tmp_path / "sds"
