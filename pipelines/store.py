@@ -1496,9 +1496,12 @@ def _level_minmax_pow2(pmin: np.ndarray, pmax: np.ndarray, present: np.ndarray, 
     dtype = np.dtype(dtype)
     groups = present.reshape(-1, factor)
     full = groups.all(axis=1)
+    runs = runs_of(full)
+    if len(runs) > 64:  # gaps everywhere: one masked pass beats many small ones
+        return _level_minmax_masked(pmin, pmax, present, factor, dtype)
     mn = np.empty(len(full), dtype=dtype)
     mx = np.empty(len(full), dtype=dtype)
-    for r0, r1 in runs_of(full):
+    for r0, r1 in runs:
         mn[r0:r1] = _reduce_pow2(pmin[r0 * factor:r1 * factor], factor, np.minimum)
         mx[r0:r1] = _reduce_pow2(pmax[r0 * factor:r1 * factor], factor, np.maximum)
     part = np.flatnonzero(~full)
@@ -1509,6 +1512,22 @@ def _level_minmax_pow2(pmin: np.ndarray, pmax: np.ndarray, present: np.ndarray, 
             mn[part] = np.where(p, pmin.reshape(-1, factor)[part], hi_s).min(axis=1)
             mx[part] = np.where(p, pmax.reshape(-1, factor)[part], lo_s).max(axis=1)
         empty = part[~p.any(axis=1)]
+        fill = fill_value_for(dtype)
+        mn[empty] = fill
+        mx[empty] = fill
+    return mn, mx
+
+
+def _level_minmax_masked(pmin: np.ndarray, pmax: np.ndarray, present: np.ndarray, factor: int,
+                         dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """`_level_minmax_pow2` for levels with empty buckets everywhere, in whole-array passes."""
+    hi_s, lo_s = _sentinels(dtype)
+    mn = _reduce_pow2(np.where(present, pmin, hi_s).astype(dtype, copy=False), factor,
+                      np.minimum)
+    mx = _reduce_pow2(np.where(present, pmax, lo_s).astype(dtype, copy=False), factor,
+                      np.maximum)
+    empty = ~_reduce_pow2(present, factor, np.logical_or)
+    if empty.any():
         fill = fill_value_for(dtype)
         mn[empty] = fill
         mx[empty] = fill

@@ -341,7 +341,8 @@ def test_next_level_from_partly_empty_buckets_equals_the_masked_reduction(dtype)
     hi = lo + rng.integers(0, 50, n).astype(dtype)
     fill = fill_value_for(np.dtype(dtype))
     masks = [np.ones(n, dtype=bool), rng.random(n) > 0.3, np.arange(n) < n - 37,
-             (np.arange(n) // 16) % 3 != 1, np.zeros(n, dtype=bool)]
+             (np.arange(n) // 16) % 3 != 1, np.zeros(n, dtype=bool),
+             (np.arange(n) // 16) % 50 != 7, np.arange(n) % 400 > 3]
     for present in masks:
         pmin, pmax = np.where(present, lo, fill), np.where(present, hi, fill)
         got = _level_minmax_pow2(pmin, pmax, present, f, np.dtype(dtype))
