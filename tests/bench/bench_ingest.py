@@ -1,7 +1,7 @@
 """Ingest and read benchmark: prints figures as ratios against baselines measured in the same run.
 
     python tests/bench/bench_ingest.py [--days 4] [--channels 3] [--big 1e9] [--dir /tmp/bench]
-                                       [--repeat 3]
+                                       [--repeat 5]
 
 1. Ingest time of a Steim2 SDS archive as a ratio to `obspy.read` of the same files (target <= 2.5).
 2. Store size (pyramid and time coordinate included) as a ratio to the Steim2 size (target <= 1.3).
@@ -157,7 +157,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--big", type=float, default=1e9)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/belvedere-bench"))
-    ap.add_argument("--repeat", type=int, default=3, help="runs per timing; the best counts")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per timing; the best counts")
     args = ap.parse_args()
     # As `belvedere ingest` does; obspy.read below runs in this same process, so with it too.
     print(f"allocator tuned for ingest (as the CLI does): {tune_allocator()}")
