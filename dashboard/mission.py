@@ -26,7 +26,6 @@ from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
     BoxAnnotation,
     ColumnDataSource,
-    FixedTicker,
     Legend,
     PanTool,
     Range1d,
@@ -41,6 +40,7 @@ from dashboard import embed, layout, raster, share, viewstate
 from dashboard.frames import PALETTE, make_frame
 from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
 from dashboard.viewstate import data_span
+from dashboard.waveforms import style_bands
 from pipelines.mission import spectra
 from pipelines.store import NS, Store, UnknownStreamError, Window
 
@@ -365,14 +365,7 @@ class MissionFigures:
                            SaveTool()], toolbar_location="above", min_border_left=10,
                     min_border_right=20,
                     title="time series (envelopes at screen resolution, samples when zoomed in)")
-        ts.toolbar.active_scroll = wheel
-        ts.toolbar.logo = None
-        ts.xaxis.axis_label = "UTC"
-        ts.yaxis.ticker = FixedTicker(ticks=list(range(n)))
-        ts.yaxis.major_label_overrides = {n - 1 - i: nm for i, nm in enumerate(names)}
-        ts.yaxis.major_label_text_font_size = "11px"
-        ts.ygrid.grid_line_color = None
-        ts.xgrid.grid_line_alpha = 0.4
+        style_bands(ts, wheel, names, n, label_px=11)
         if static:
             ts.image_url(url="url", x="x", y="y", w="w", h="h", anchor="bottom_left",
                          source=self.url)

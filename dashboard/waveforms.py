@@ -55,15 +55,17 @@ def band_px(n: int) -> int:
     return int(max(40, min(120, 640 // max(n, 1))))
 
 
-def style_bands(fig: figure, wheel: WheelZoomTool, names: list[str]) -> None:
-    """The waveform figure's look: wheel zoom on, a UTC axis, one labelled band per stream."""
-    n = max(len(names), 1)  # an empty view keeps one blank band
+def style_bands(fig: figure, wheel: WheelZoomTool, names: list[str], n: int | None = None,
+                label_px: int = 12) -> None:
+    """The band figures' look (waveforms, mission): wheel zoom on, a UTC axis, `n` bands
+    (default one per name), the top ones labelled with `names`."""
+    n = max(len(names), 1) if n is None else n  # an empty view keeps one blank band
     fig.toolbar.active_scroll = wheel
     fig.toolbar.logo = None
     fig.xaxis.axis_label = "UTC"
     fig.yaxis.ticker = FixedTicker(ticks=list(range(n)))
     fig.yaxis.major_label_overrides = {n - 1 - i: name for i, name in enumerate(names)}
-    fig.yaxis.major_label_text_font_size = "12px"
+    fig.yaxis.major_label_text_font_size = f"{label_px}px"
     fig.ygrid.grid_line_color = None
     fig.xgrid.grid_line_alpha = 0.4
 
