@@ -59,7 +59,8 @@ def channel_of(stream: str) -> str:
 
 
 class ChannelAppender:
-    """Appends pieces to the epochs of one channel; call `flush` after each source file."""
+    """Appends pieces to the epochs of one channel; `flush` commits them (after a source
+    file, or a batch of files)."""
 
     def __init__(self, store: Store, channel: str, snap_tolerance: float,
                  new_stream_attrs: dict[str, Any],

@@ -388,10 +388,8 @@ class _Batch:
         spans it) far beyond the samples it holds, e.g. a day far from the others."""
         if self.span is None or not pieces:
             return True
+        t0, t1 = _span_of(pieces, self.span)
         rate = pieces[0].sampling_rate
-        t0 = min(self.span[0], *(p.start_ns for p in pieces))
-        t1 = max(self.span[1], *(p.start_ns + int(len(p.values) * 1e9 / p.sampling_rate)
-                                 for p in pieces))
         n = self.samples + sum(len(p.values) for p in pieces)
         return (t1 - t0) * rate / 1e9 <= 2 * n + rate * 3600
 
@@ -399,15 +397,23 @@ class _Batch:
         """Count a file written into the batch."""
         self.provenance.append(provenance)
         self.samples += sum(len(p.values) for p in pieces)
-        for p in pieces:
-            end = p.start_ns + int(len(p.values) * 1e9 / p.sampling_rate)
-            lo, hi = self.span or (p.start_ns, end)
-            self.span = (min(lo, p.start_ns), max(hi, end))
+        if pieces:
+            self.span = _span_of(pieces, self.span)
 
     def due(self) -> bool:
         """True when the batch should be committed now."""
         return (self.samples >= COMMIT_SAMPLES
                 or time.perf_counter() - self.started >= COMMIT_SECONDS)
+
+
+def _span_of(pieces: list[Piece], span: tuple[int, int] | None) -> tuple[int, int]:
+    """[start, end) ns covering `span` (if any) and the pieces."""
+    starts = [p.start_ns for p in pieces]
+    ends = [p.start_ns + int(len(p.values) * 1e9 / p.sampling_rate) for p in pieces]
+    if span is not None:
+        starts.append(span[0])
+        ends.append(span[1])
+    return min(starts), max(ends)
 
 
 def _commit(app: ChannelAppender, batch: _Batch) -> _Batch:
@@ -456,7 +462,7 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
             if batch.due():
                 batch = _commit(app, batch)
         if app is not None:
-            batch = _commit(app, batch)
+            _commit(app, batch)
     finally:
         if own:
             prefetch.close()

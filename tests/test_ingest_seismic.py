@@ -189,6 +189,36 @@ def test_any_order_gives_same_store(tmp_path):
     assert np.nanmax(w.hi) == s.data[:s.length][s.present_mask(0, s.length)].max()
 
 
+def test_files_are_committed_in_batches_with_every_file_recorded(tmp_path, monkeypatch):
+    import pipelines.seismic
+    from pipelines.store import StreamWriter
+
+    make_sds(tmp_path / "sds", channels=("XX.TST.00.HHZ",), hours=70,
+             start=UTCDateTime(2024, 3, 4))  # 3 day files of 1,728,000 samples
+    make_sds(tmp_path / "late", channels=("XX.TST.00.HHZ",), hours=10,
+             start=UTCDateTime(2024, 5, 1), seed=1)  # one day file two months later
+    commits = []
+    real = StreamWriter.commit
+
+    def counting(self, provenance=None, *a, **k):
+        commits.append(len(provenance or []))
+        return real(self, provenance, *a, **k)
+
+    monkeypatch.setattr(StreamWriter, "commit", counting)
+    inputs = [str(tmp_path / "sds"), str(tmp_path / "late")]
+    ingest_seismic(str(tmp_path / "a.zarr"), inputs)
+    # The three consecutive days in one commit; the far day in its own (bounded pyramid span).
+    assert commits == [3, 1]
+    commits.clear()
+    monkeypatch.setattr(pipelines.seismic, "COMMIT_SAMPLES", 2_000_000)
+    ingest_seismic(str(tmp_path / "b.zarr"), inputs)
+    assert commits == [2, 1, 1]  # a commit once ~2e6 samples are pending
+    for store in ("a.zarr", "b.zarr"):
+        prov = open_store(str(tmp_path / store))["XX.TST.00.HHZ"].attrs["provenance"]
+        assert len(prov) == 4 and len({p["file"] for p in prov}) == 4
+    assert_same_store(str(tmp_path / "a.zarr"), str(tmp_path / "b.zarr"))
+
+
 def _overlap_file(path: Path, start: UTCDateTime, data: np.ndarray) -> None:
     Stream([Trace(data.astype(np.int32), header={
         "network": "XX", "station": "TST", "location": "00", "channel": "HHZ",
