@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -327,3 +329,14 @@ def test_xarray_opens_a_stream_lazily(tmp_path):
     i0 = int(round(open_store(store)["XX.TST.00.HHZ"].index_of(T0.ns)))
     assert ds["time"][i0].values == np.datetime64(T0.ns, "ns")
     np.testing.assert_array_equal(da[i0:i0 + 100].values, truth["XX.TST.00.HHZ"][:100])
+
+
+def test_ingest_commands_tune_glibc_allocator():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.fail("these machines run glibc; the allocator settings need it")
+    r = subprocess.run([sys.executable, "-c", "from pipelines.allocator import tune_allocator; "
+                        "print(tune_allocator(), tune_allocator())"],
+                       capture_output=True, text=True, cwd=str(Path(__file__).parents[1]))
+    assert r.stdout.split() == ["True", "True"], r.stderr  # applied, then a no-op
