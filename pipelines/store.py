@@ -1505,16 +1505,10 @@ def _level_minmax_pow2(pmin: np.ndarray, pmax: np.ndarray, present: np.ndarray, 
         mn[r0:r1] = _reduce_pow2(pmin[r0 * factor:r1 * factor], factor, np.minimum)
         mx[r0:r1] = _reduce_pow2(pmax[r0 * factor:r1 * factor], factor, np.maximum)
     part = np.flatnonzero(~full)
-    if len(part):
-        hi_s, lo_s = _sentinels(dtype)
-        p = groups[part]
-        with np.errstate(all="ignore"):
-            mn[part] = np.where(p, pmin.reshape(-1, factor)[part], hi_s).min(axis=1)
-            mx[part] = np.where(p, pmax.reshape(-1, factor)[part], lo_s).max(axis=1)
-        empty = part[~p.any(axis=1)]
-        fill = fill_value_for(dtype)
-        mn[empty] = fill
-        mx[empty] = fill
+    if len(part):  # the groups holding empty buckets, by the masked reduction
+        p = groups[part].ravel()
+        mn[part] = _bucket_minmax(pmin.reshape(-1, factor)[part].ravel(), p, factor, dtype)[0]
+        mx[part] = _bucket_minmax(pmax.reshape(-1, factor)[part].ravel(), p, factor, dtype)[1]
     return mn, mx
 
 
