@@ -160,7 +160,7 @@ def info(
 
 
 def _iso_pairs(gaps):
-    from pipelines.store import utc_iso
+    from pipelines.timebase import utc_iso
 
     return [(utc_iso(a), utc_iso(b)) for a, b in gaps]
 
@@ -177,9 +177,9 @@ def export(
     end: Annotated[str | None, typer.Option("--to", help="ISO time or now")] = None,
 ) -> None:
     """Write a stream's samples (exactly as stored) to a file."""
-    from belvedere.times import parse_range
     from pipelines.export import FORMATS, export_stream
     from pipelines.store import StoreError, open_store
+    from pipelines.timebase import parse_range
 
     cli_usage.export_if_usage_store(store, stream, output, fmt, start, end)  # exits if usage
     if fmt not in FORMATS:

@@ -42,8 +42,8 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
                      query: list[str], start: str | None, end: str | None, step: str,
                      as_json: bool) -> int:
     """Check the options, run the ingest, print the report; returns the exit status."""
-    from belvedere.times import parse_range
     from pipelines.store import StoreError
+    from pipelines.timebase import parse_range
     from pipelines.usage.ingest import UsageInputError, ingest_usage
     from pipelines.usage.prometheus import parse_query, parse_step, points_per_series
     from pipelines.usage.sacct import resolve_timezone
@@ -104,8 +104,8 @@ def export_if_usage_store(store: str, name: str, output: str, fmt: str, start: s
 def export_usage(store: str, name: str, output: str, fmt: str, start: str | None,
                  end: str | None) -> int:
     """Write the jobs table or one metric of a usage store; returns the exit status."""
-    from belvedere.times import parse_range
     from pipelines.store import StoreError
+    from pipelines.timebase import parse_range
     from pipelines.usage.export import FORMATS, export_jobs, export_metric
     from pipelines.usage.usage_store import UsageStore
 

@@ -18,11 +18,11 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import coverage, embed, layout, share
 from dashboard.sources import Sources
 from dashboard.viewstate import data_span, main_span
-from pipelines.store import DAY_NS, NS, Store, UnknownStreamError
+from pipelines.store import Store, UnknownStreamError
+from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns, parse_range
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.store import DAY_NS, day_start_ns
+from pipelines.timebase import DAY_NS, day_start_ns
 
 
 def present_before(segments: np.ndarray, t_ns: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import signal
 
-from pipelines.store import NS, Stream, Window
+from pipelines.store import Stream, Window
+from pipelines.timebase import NS
 
 # At most this many raw samples per trace are read to filter a window: a constant, so a
 # filtered frame costs the same on a day-long and on a year-long stream.

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from belvedere.times import format_duration
 from dashboard import filters, raster
-from pipelines.store import NS, Stream, Window
+from pipelines.store import Stream, Window
+from pipelines.timebase import NS, format_duration
 
 PALETTE = ("#1f4e99", "#b0361f", "#1d7a46", "#6a3d9a", "#8c5a00", "#0f7c8c")
 SCALES = ("trace", "shared")

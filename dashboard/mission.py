@@ -35,14 +35,14 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, layout, raster, share, viewstate
 from dashboard.frames import PALETTE, make_frame
 from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
 from dashboard.viewstate import data_span
 from dashboard.waveforms import style_bands
 from pipelines.mission import spectra
-from pipelines.store import NS, Store, UnknownStreamError, Window
+from pipelines.store import Store, UnknownStreamError, Window
+from pipelines.timebase import NS, format_duration, format_time, now_ns, parse_range
 
 log = logging.getLogger(__name__)
 

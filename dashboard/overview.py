@@ -9,13 +9,13 @@ from urllib.parse import urlencode
 
 import panel as pn
 
-from belvedere.times import format_duration, format_time
 from dashboard import embed, layout, share
 from dashboard.availability import timeline_figure
 from dashboard.sources import Sources
 from dashboard.stations import TABLE_CSS
 from dashboard.viewstate import data_span, main_span
 from pipelines.store import Store
+from pipelines.timebase import format_duration, format_time
 
 log = logging.getLogger(__name__)
 

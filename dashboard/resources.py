@@ -22,14 +22,14 @@ from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMappe
 from bokeh.palettes import Category20, Viridis256
 from bokeh.plotting import figure
 
-from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, layout, share
 from dashboard.sources import Sources
+from pipelines.timebase import NS, format_duration, format_time, now_ns, parse_range
 from pipelines.usage import aggregate
 
 log = logging.getLogger(__name__)
 
-NS = 1_000_000_000
+
 HOUR, DAY = 3600 * NS, 86400 * NS
 BINS = ((HOUR, "hour"), (6 * HOUR, "6 hours"), (DAY, "day"), (7 * DAY, "week"),
         (30 * DAY, "30 days"))

@@ -44,12 +44,12 @@ from bokeh.plotting import figure
 from bokeh.resources import Resources
 from PIL import Image
 
-from belvedere import __version__
-from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, filters, raster
 from dashboard.frames import FrameOptions, read_trace
 from dashboard.sources import Sources
-from pipelines.store import NS, Store, Stream, UnknownStreamError
+from pipelines import __version__
+from pipelines.store import Store, Stream, UnknownStreamError
+from pipelines.timebase import NS, format_duration, format_time, now_ns, parse_range
 
 VIEWS = ("overview", "waveforms", "availability", "stations", "resources", "mission")
 BASE_WIDTH = 1600  # pixels of the whole-range image

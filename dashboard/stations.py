@@ -20,10 +20,10 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, LabelSet, OpenURL, TapTool
 from bokeh.plotting import figure
 
-from belvedere.times import format_time
 from dashboard import embed, layout, share
 from dashboard.sources import Sources
 from pipelines.store import Store
+from pipelines.timebase import format_time
 
 log = logging.getLogger(__name__)
 

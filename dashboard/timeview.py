@@ -11,8 +11,7 @@ from typing import Any
 
 import panel as pn
 
-from belvedere.times import now_ns, parse_range
-from pipelines.store import NS
+from pipelines.timebase import NS, now_ns, parse_range
 
 QUICK_RANGES = {  # label -> (from, to); relative to now, as in Grafana
     "Last 15 minutes": ("now-15m", "now"),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from belvedere.times import format_time, parse_range
 from dashboard import filters
 from dashboard.frames import SCALES, UNITS, FrameOptions
-from pipelines.store import NS, Store, UnknownStreamError
+from pipelines.store import Store, UnknownStreamError
+from pipelines.timebase import NS, format_time, parse_range
 
 DEFAULT_STREAMS = 6  # streams shown when the URL names none
 MAX_STREAMS = 40  # more bands than this are unreadable at any screen height

@@ -27,7 +27,6 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from belvedere.times import format_duration, format_time, now_ns, parse_range
 from dashboard import embed, filters, layout, share
 from dashboard.frames import SCALES, UNITS, make_frame
 from dashboard.sources import Sources
@@ -42,6 +41,7 @@ from dashboard.viewstate import (
     select_streams,
 )
 from pipelines.store import Store, UnknownStreamError
+from pipelines.timebase import format_duration, format_time, now_ns, parse_range
 
 log = logging.getLogger(__name__)
 

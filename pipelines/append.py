@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from pipelines.digest import FileDigest, recorded
-from pipelines.store import NS, Store, StreamWriter, merge_segments, runs_of, utc_iso
+from pipelines.store import Store, StreamWriter, merge_segments, runs_of
+from pipelines.timebase import NS, utc_iso
 
 EPOCH_SEP = "~"
 

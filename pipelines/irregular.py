@@ -29,10 +29,9 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 from zarr.codecs.numcodecs import Delta
 
-from belvedere import __version__
+from pipelines import __version__
 from pipelines.store import (
     LAYOUT_VERSION,
-    NS,
     PYRAMID_FACTOR,
     TOP_LEVEL_MAX,
     Store,
@@ -42,10 +41,9 @@ from pipelines.store import (
     _native,
     _sentinels,
     check_layout_version,
-    day_start_ns,
     fill_value_for,
-    utc_iso,
 )
+from pipelines.timebase import NS, day_start_ns, utc_iso
 
 KIND = "irregular"
 CHUNK = 2**18

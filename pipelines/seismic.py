@@ -16,7 +16,8 @@ import numpy as np
 from pipelines.append import ChannelAppender, Piece
 from pipelines.digest import FileDigest, bytes_digest, recorded
 from pipelines.report import FileIssue
-from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, StreamWriter, utc_iso
+from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, StreamWriter
+from pipelines.timebase import utc_iso
 
 # A channel's files are committed together (one pyramid update, one commit) until about this
 # many samples (~4 days at 100 Hz) or seconds of work are pending: each commit rewrites the

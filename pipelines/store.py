@@ -16,7 +16,6 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,8 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 from zarr.codecs.numcodecs import Delta
 
-from belvedere import __version__
+from pipelines import __version__
+from pipelines.timebase import NS, day_start_ns, utc_iso
 
 LAYOUT_VERSION = 1
 PYRAMID_FACTOR = 16
@@ -45,7 +45,6 @@ TOP_LEVEL_MAX = 4096  # the coarsest level holds at most this many buckets
 CHUNK_KEYS = {"name": "default", "separator": "."}
 DEFAULT_SNAP_TOLERANCE = 0.25  # fraction of a sample
 CATALOG_GROUP = "_catalog"
-NS = 1_000_000_000
 
 warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
 
@@ -120,21 +119,6 @@ def fill_value_for(dtype: np.dtype) -> int | float:
     if dtype.kind in "iu":
         return int(np.iinfo(dtype).min)
     raise StoreError(f"unsupported sample dtype {dtype}; expected integers or floats")
-
-
-def utc_iso(ns: int) -> str:
-    """ISO-8601 UTC text of integer nanoseconds since the epoch (to the microsecond)."""
-    sec, rem = divmod(int(ns), NS)
-    dt = datetime.fromtimestamp(sec, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{rem // 1000:06d}Z"
-
-
-DAY_NS = 86400 * NS
-
-
-def day_start_ns(ns: int) -> int:
-    """Nanoseconds of 00:00 UTC of the day holding `ns`."""
-    return int(ns) // DAY_NS * DAY_NS
 
 
 def aligned_origin(first_ns: int, target_ns: int, period_ns: float) -> int:

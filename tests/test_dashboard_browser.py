@@ -32,8 +32,7 @@ from browser import (
 from PIL import Image
 from test_dashboard_store import GAP_NS, QUAKE_NS, T0_NS, build_store
 
-from belvedere.times import format_time
-from pipelines.store import NS
+from pipelines.timebase import NS, format_time
 
 pytestmark = browser_marks()
 

@@ -21,7 +21,8 @@ from dashboard.filters import FILTER_MAX_SAMPLES, FilterSpec, filter_runs
 from dashboard.frames import FrameOptions, make_frame
 from dashboard.server import build_app
 from dashboard.viewstate import parse_waveform_args
-from pipelines.store import NS, Window, open_store
+from pipelines.store import Window, open_store
+from pipelines.timebase import NS
 
 END_NS = T0_NS + HOURS * 3600 * NS
 

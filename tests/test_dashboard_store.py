@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.store import NS, open_store
+from pipelines.store import open_store
+from pipelines.timebase import NS
 
 T0_NS = 1_709_251_200 * NS  # 2024-03-01T00:00:00Z: historical, like the demo data
 HOURS = 4

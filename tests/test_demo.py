@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.store import NS, open_store
+from pipelines.store import open_store
 from pipelines.synthetic import generate_archive
+from pipelines.timebase import NS
 from tests.conftest import run_cli
 
 

@@ -16,7 +16,8 @@ from obspy import Stream, Trace, UTCDateTime, read
 
 from pipelines.demo import obspy_files
 from pipelines.ingest import ingest_seismic
-from pipelines.store import NS, StoreError, StoreVersionError, open_store
+from pipelines.store import StoreError, StoreVersionError, open_store
+from pipelines.timebase import NS
 from tests.conftest import T0, make_sds, run_cli
 from tests.storeutil import assert_same_store
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pipelines.irregular import IrregularStream, create_irregular, open_writer
-from pipelines.store import NS, open_store
+from pipelines.store import open_store
+from pipelines.timebase import NS
 
 DAY = 86400 * NS
 T0 = 1_704_067_200 * NS  # 2024-01-01

@@ -24,8 +24,7 @@ from browser import (
 )
 from test_dashboard_browser import query, wait_query_change, x_range
 
-from belvedere.times import format_time
-from pipelines.store import NS
+from pipelines.timebase import NS, format_time
 
 pytestmark = browser_marks()
 

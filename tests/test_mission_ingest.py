@@ -13,7 +13,8 @@ import pytest
 from pipelines.mission import spectra
 from pipelines.mission.common import SIM_EPOCH, epoch_ns
 from pipelines.mission.ingest import MissionOptions, ingest_mission
-from pipelines.store import NS, open_store
+from pipelines.store import open_store
+from pipelines.timebase import NS
 from tests.conftest import run_cli
 from tests.mission_files import write_ldc, write_lisa, write_ogip, write_table
 

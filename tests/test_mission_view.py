@@ -10,7 +10,8 @@ import pytest
 
 from dashboard.mission import MissionFigures, build_view, default_streams, tdi_aet, window_asd
 from pipelines.mission.ingest import ingest_mission
-from pipelines.store import NS, open_store
+from pipelines.store import open_store
+from pipelines.timebase import NS
 from tests.mission_files import write_ldc, write_lisa, write_ogip
 
 

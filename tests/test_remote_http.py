@@ -57,7 +57,8 @@ def published(tmp_path_factory):
 
 
 def test_http_store_reads_the_same_samples_as_the_folder(published):
-    from pipelines.store import NS, open_store
+    from pipelines.store import open_store
+    from pipelines.timebase import NS
 
     local, remote = open_store(published["local"]), open_store(published["url"])
     assert remote.streams() == local.streams() and len(local.streams()) == 4

@@ -19,9 +19,8 @@ from conftest import run_cli
 from PIL import Image
 from test_dashboard_store import QUAKE_NS, T0_NS, build_store
 
-from belvedere.times import format_time
 from dashboard.snapshot import SnapshotError, split_url, view_of_path
-from pipelines.store import NS
+from pipelines.timebase import NS, format_time
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(skip_reason() is not None, reason=str(skip_reason()))]

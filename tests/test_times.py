@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from belvedere.times import format_duration, format_time, parse_range, parse_time
-from pipelines.store import NS
+from pipelines.timebase import NS, format_duration, format_time, parse_range, parse_time
 
 NOW = 1_709_294_400 * NS  # 2024-03-01T12:00:00Z
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipelines.timebase import NS
 from pipelines.usage import metric_pyramid
 from pipelines.usage.usage_store import open_usage_store
 
-NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
 
 

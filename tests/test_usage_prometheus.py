@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from usage_servers import prom_get
 
+from pipelines.timebase import NS
 from pipelines.usage.prometheus import (
     PROMETHEUS_POINT_LIMIT,
     Query,
@@ -19,7 +20,6 @@ from pipelines.usage.prometheus import (
 from pipelines.usage.usage_store import UsageStore
 from tests.conftest import run_cli
 
-NS = 10**9
 QUERIES = {
     "node_cpu": "sum by (instance, mode) (rate(node_cpu_seconds_total[5s]))",
     "node_mem_avail": "node_memory_MemAvailable_bytes",

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import zarr
 
+from pipelines.timebase import NS
 from pipelines.usage.aggregate import job_metrics, running_and_pending, top_n, usage_over_time
 from pipelines.usage.usage_store import UsageStore
 from tests.conftest import make_sds, run_cli
@@ -32,7 +33,6 @@ BAD = f"""{HEADER}
 600|600|hpc|cpu|geo|cy|2024-03-05T10:00:00|2024-03-05T10:00:00|yesterday|00:10:00|COMPLETED|1||||j
 601|601|hpc|cpu|geo|cy|2024-03-05T10:00:00|2024-03-05T10:00:00|2024-03-05T10:10:00|00:10:00|TIMEOUT|1||||j
 """
-NS = 10**9
 
 
 def ts(text: str) -> int:

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-NS = 1_000_000_000
 
 
 def _free_port() -> int:

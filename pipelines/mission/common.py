@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.append import Piece
-from pipelines.store import NS
+from pipelines.timebase import NS
 
 # Simulated missions count seconds of a coordinate time (TCB-like for LISA) from an arbitrary
 # origin. They are laid out on the UTC axis as SIM_EPOCH + t, with no leap seconds and no

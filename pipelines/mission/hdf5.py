@@ -30,7 +30,7 @@ from pipelines.mission.common import (
     grid_pieces,
     series_from_times,
 )
-from pipelines.store import NS
+from pipelines.timebase import NS
 
 LINKS = ("12", "13", "21", "23", "31", "32")
 SPACECRAFT = ("1", "2", "3")
@@ -143,7 +143,7 @@ def _chunked(f, dpath: str, size: int, start_ns: int, rate: float, source: str
 
 
 def _iso(ns: int) -> str:
-    from pipelines.store import utc_iso
+    from pipelines.timebase import utc_iso
 
     return utc_iso(ns)
 

@@ -31,7 +31,8 @@ from pipelines.mission import spectra
 from pipelines.mission.common import SIM_EPOCH, LayoutError, Series, epoch_ns
 from pipelines.report import FileIssue, IngestReport
 from pipelines.seismic import _one_line, expand_inputs
-from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, Stream, utc_iso
+from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, Stream
+from pipelines.timebase import utc_iso
 
 FLUSH_SAMPLES = 2**24  # per stream: commit segments (no provenance) every this many samples
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"

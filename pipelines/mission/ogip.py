@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.mission.common import LayoutError, Series, clean_name, series_from_times
-from pipelines.store import NS
+from pipelines.timebase import NS
 
 UNIX_JD = 2440587.5
 

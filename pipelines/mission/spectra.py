@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from pipelines.digest import identity
-from pipelines.store import NS, Stream, StreamWriter
+from pipelines.store import Stream, StreamWriter
+from pipelines.timebase import NS
 
 GROUP = "spectra"
 DEFAULT_BLOCK_S = 3600.0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.store import NS
+from pipelines.timebase import NS
 
 LINKS = ("12", "13", "21", "23", "31", "32")
 LISA_QUANTITIES = ("isi_carrier_fluctuations", "tmi_carrier_fluctuations")
@@ -242,7 +242,7 @@ def generate_mission_files(folder: Path, size: str = "small", start_utc: str =
                            "2024-03-04T18:00:00") -> MissionFiles:
     """Write the four demo files into `folder` (skipped when already there); `start_utc` is
     where the simulations and the light curve begin, the housekeeping ends a day after it."""
-    from belvedere.times import parse_time
+    from pipelines.timebase import parse_time
 
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")

@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from pipelines.mission.common import LayoutError, Series, clean_name, series_from_times
-from pipelines.store import NS
+from pipelines.timebase import NS
 
 TIME_NAMES = ("time", "time_utc", "timestamp", "utc", "datetime", "date", "epoch")
 

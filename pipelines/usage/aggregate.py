@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pandas as pd
 
-NS = 1_000_000_000
+from pipelines.timebase import NS
+
 GROUPINGS = ("infrastructure", "cluster", "account", "user", "partition", "qos", "state")
 
 

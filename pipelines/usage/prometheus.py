@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-NS = 1_000_000_000
+from pipelines.timebase import NS
+
 PROMETHEUS_POINT_LIMIT = 11_000
 MAX_POINTS = 10_000  # per series per request, safely under the limit
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")

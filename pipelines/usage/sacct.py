@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-NS = 1_000_000_000
+from pipelines.timebase import NS
 
 # What `belvedere ingest usage --run-sacct` asks sacct for (also the no-header column order).
 SACCT_FIELDS = (

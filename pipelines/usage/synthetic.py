@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipelines.timebase import NS
 from pipelines.usage.usage_store import open_usage_store
 
-NS = 1_000_000_000
 HOUR = 3600 * NS
 DAY = 24 * HOUR
 INFRA = {"campus-cluster": ("batch", "gpu"), "national-hpc": ("standard", "large"),

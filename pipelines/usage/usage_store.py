@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from belvedere import __version__
-from pipelines.store import StoreError, check_layout_version, fs_call, swap_group, utc_iso
+from pipelines import __version__
+from pipelines.store import StoreError, check_layout_version, fs_call, swap_group
+from pipelines.timebase import utc_iso
 from pipelines.usage import metric_pyramid
 
 USAGE_LAYOUT_VERSION = 1

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipelines.allocator import tune_allocator  # noqa: E402
 from pipelines.ingest import ingest_seismic  # noqa: E402
-from pipelines.store import NS, open_store  # noqa: E402
+from pipelines.store import open_store  # noqa: E402
+from pipelines.timebase import NS
 
 START = UTCDateTime(2024, 3, 4)
 

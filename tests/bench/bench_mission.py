@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dashboard.frames import make_frame  # noqa: E402
 from pipelines.mission import spectra  # noqa: E402
 from pipelines.mission.ingest import MissionOptions, ingest_mission  # noqa: E402
-from pipelines.store import NS, open_store  # noqa: E402
+from pipelines.store import open_store  # noqa: E402
+from pipelines.timebase import NS
 
 LINKS = ("12", "13", "21", "23", "31", "32")
 WIDTH, BAND = 1200, 120

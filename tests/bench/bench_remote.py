@@ -32,7 +32,8 @@ from test_remote_http import publish_conf  # noqa: E402
 
 from dashboard import raster  # noqa: E402
 from dashboard.frames import make_frame  # noqa: E402
-from pipelines.store import NS, open_store  # noqa: E402
+from pipelines.store import open_store  # noqa: E402
+from pipelines.timebase import NS
 
 WIDTH, BAND = 1200, 120
 SPANS = [("1 min", 60), ("10 min", 600), ("1 h", 3600), ("6 h", 6 * 3600), ("1 day", 86400),

@@ -23,10 +23,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dashboard import resources  # noqa: E402
+from pipelines.timebase import NS
 from pipelines.usage.synthetic import synthetic_jobs  # noqa: E402
 from pipelines.usage.usage_store import open_usage_store  # noqa: E402
 
-NS = 1_000_000_000
 DAY = 86400 * NS
 START = pd.Timestamp("2024-01-01").value
 STEP_S = 300

@@ -1,15 +1,29 @@
-"""Times as people type them, in the conventions of Grafana URLs: ISO times (UTC), epoch
-numbers, and times relative to now (`now`, `now-6h`, `now-7d`)."""
+"""Time base: integer nanoseconds, and times as people type them (Grafana-style URLs: ISO
+times in UTC, epoch numbers, `now`, `now-6h`, `now-7d`), shared by the CLI, URLs and readers."""
 
 from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from pipelines.store import NS, utc_iso
+NS = 1_000_000_000
+DAY_NS = 86400 * NS
+
+
+def utc_iso(ns: int) -> str:
+    """ISO-8601 UTC text of integer nanoseconds since the epoch (to the microsecond)."""
+    sec, rem = divmod(int(ns), NS)
+    dt = datetime.fromtimestamp(sec, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{rem // 1000:06d}Z"
+
+
+def day_start_ns(ns: int) -> int:
+    """Nanoseconds of 00:00 UTC of the day holding `ns`."""
+    return int(ns) // DAY_NS * DAY_NS
 
 UNITS_NS = {"ms": NS // 1000, "s": NS, "m": 60 * NS, "h": 3600 * NS, "d": 86400 * NS,
             "w": 7 * 86400 * NS, "y": 365 * 86400 * NS}
