@@ -27,6 +27,11 @@ def day_start_ns(ns: int) -> int:
 
 UNITS_NS = {"ms": NS // 1000, "s": NS, "m": 60 * NS, "h": 3600 * NS, "d": 86400 * NS,
             "w": 7 * 86400 * NS, "y": 365 * 86400 * NS}
+# Times are int64 ns, which reach 1677-2262; the supported range keeps a margin inside that so
+# that a window plus its padding never overflows, and still covers every digitised record.
+TIME_MIN_NS = -5364662400 * NS  # 1800-01-01T00:00:00Z
+TIME_MAX_NS = 7258118400 * NS  # 2200-01-01T00:00:00Z
+_RANGE_TEXT = "1800-01-01 to 2200-01-01"
 _RELATIVE = re.compile(r"^(?i:now)\s*(?:([+-])\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|y))?$")
 _HELP = ("use an ISO time (2024-03-01T12:00:00Z), epoch milliseconds (1709294400000) "
          "or a time relative to now (now, now-6h, now-7d; units s m h d w y)")
@@ -38,7 +43,21 @@ def now_ns() -> int:
 
 
 def parse_time(text: str, now_ns: int | None = None) -> int:
-    """Integer ns of a time given as ISO text, epoch number or `now[+-]N<unit>`."""
+    """Integer ns of a time given as ISO text, epoch number or `now[+-]N<unit>`; ValueError
+    for text that is not a time or a time outside the supported range (1800 to 2200)."""
+    ns = _parse_time(text, now_ns)
+    if not TIME_MIN_NS <= ns <= TIME_MAX_NS:
+        raise ValueError(f"the time {str(text).strip()!r} is outside the supported range "
+                         f"{_RANGE_TEXT}: {_HELP}")
+    return ns
+
+
+def in_range(ns: int) -> bool:
+    """Whether integer ns lie inside the supported range of times (1800 to 2200)."""
+    return TIME_MIN_NS <= int(ns) <= TIME_MAX_NS
+
+
+def _parse_time(text: str, now_ns: int | None) -> int:
     s = str(text).strip()
     if not s:
         raise ValueError(f"empty time: {_HELP}")
@@ -48,19 +67,36 @@ def parse_time(text: str, now_ns: int | None = None) -> int:
         now_ns = time.time_ns() if now_ns is None else now_ns
         if sign is None:
             return int(now_ns)
-        delta = int(round(float(amount) * UNITS_NS[unit]))
+        delta = float(amount) * UNITS_NS[unit]
+        if delta > 2 * (TIME_MAX_NS - TIME_MIN_NS):  # `now+1000000y`: no int64 overflow
+            return TIME_MAX_NS + 1 if sign == "+" else TIME_MIN_NS - 1
+        delta = int(round(delta))
         return int(now_ns) + (delta if sign == "+" else -delta)
     if re.fullmatch(r"-?\d+(\.\d+)?", s):
         return _epoch_ns(float(s), s)
     try:
         ts = pd.Timestamp(s)
+    except pd.errors.OutOfBoundsDatetime:  # a valid date outside what int64 ns can hold
+        return _year_outside(s)
     except (ValueError, TypeError, OverflowError):
         raise ValueError(f"cannot read the time {s!r}: {_HELP}") from None
     if ts is pd.NaT:
         raise ValueError(f"cannot read the time {s!r}: {_HELP}")
     if ts.tzinfo is not None:  # an explicit offset is honoured; naive times are UTC
         ts = ts.tz_convert("UTC").tz_localize(None)
-    return int(ts.value)
+    if not 1700 <= ts.year <= 2260:  # pandas holds it at a coarser unit than ns: no `.value`
+        return TIME_MAX_NS + 1 if ts.year > 2000 else TIME_MIN_NS - 1
+    return int(ts.as_unit("ns").value)
+
+
+def _year_outside(text: str) -> int:
+    # pandas refuses years outside 1677-2262 before we can range-check them: say which side.
+    year = re.match(r"^\s*([+-]?\d{1,6})", text)
+    if year and int(year.group(1)) >= 2200:
+        return TIME_MAX_NS + 1
+    if year:
+        return TIME_MIN_NS - 1
+    raise ValueError(f"cannot read the time {text!r}: {_HELP}")
 
 
 def _epoch_ns(value: float, text: str) -> int:
@@ -75,8 +111,10 @@ def _epoch_ns(value: float, text: str) -> int:
     else:
         scale = 1
     ns = value * scale
-    if not np.isfinite(ns) or abs(ns) > 2**63 - 1:
-        raise ValueError(f"cannot read the time {text!r}: out of range")
+    if not np.isfinite(ns):
+        raise ValueError(f"cannot read the time {text!r}: {_HELP}")
+    if abs(ns) > 2**62:  # outside any supported range; keep it an int64 for the check
+        return TIME_MAX_NS + 1 if ns > 0 else TIME_MIN_NS - 1
     return int(round(ns))
 
 

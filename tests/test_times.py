@@ -62,3 +62,25 @@ def test_format_helpers():
     assert format_duration(90 * NS) == "1 min 30 s"
     assert format_duration(3 * 86400 * NS + 7200 * NS) == "3 d 2 h"
     assert format_duration(0.25 * NS) == "250 ms"
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "9999-12-31T23:59:59Z", "now+1000000y",
+                                  "now-1000000y", "-9200000000000000000", "9200000000000000000",
+                                  "1700-01-01", "2262-04-11", "now+300y"])
+def test_times_outside_the_supported_range_are_refused_with_the_range(text):
+    with pytest.raises(ValueError) as err:
+        parse_time(text, NOW)
+    message = str(err.value)
+    assert "outside the supported range 1800-01-01 to 2200-01-01" in message
+    assert "now-6h" in message  # and says what would have worked
+
+
+def test_the_supported_range_reaches_its_ends():
+    assert format_time(parse_time("1800-01-01", NOW)) == "1800-01-01T00:00:00Z"
+    assert format_time(parse_time("2200-01-01", NOW)) == "2200-01-01T00:00:00Z"
+    assert parse_time("now-200y", NOW) < parse_time("1900-01-01", NOW)
+
+
+def test_parse_range_names_the_parameter_out_of_range():
+    with pytest.raises(ValueError, match=r"^to='now\+1000000y'.*outside the supported range"):
+        parse_range("2024-03-05T00:00:00Z", "now+1000000y", NOW)
