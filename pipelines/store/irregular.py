@@ -171,7 +171,20 @@ class IrregularStream(StreamBase):
 
     def read_times(self, t0_ns: int | None = None, t1_ns: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-        """(times int64 ns, values in the stream's dtype) of the samples in [t0, t1)."""
+        """(times int64 ns, values in the stream's dtype) of the samples in [t0, t1).
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int or None
+            The window in int64 ns since 1970 (UTC); None: from the first or to the last sample.
+
+        Returns
+        -------
+        times : numpy.ndarray
+            int64 ns of each sample, sorted.
+        values : numpy.ndarray
+            The samples, in the stream's dtype and native byte order.
+        """
         if not self.n:
             return np.zeros(0, np.int64), np.zeros(0, self.dtype)
         i0, i1 = self.index_range(
@@ -200,7 +213,24 @@ class IrregularStream(StreamBase):
 
     def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
                     level: int | None = None) -> IrregularWindow:
-        """Read [t0, t1) at screen resolution: raw samples when few, else time buckets."""
+        """Read [t0, t1) at screen resolution: raw samples when few, else time buckets.
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int
+            The window in int64 ns since 1970 (UTC).
+        max_points : int
+            The points the view has room for; raw samples are read while they number at most
+            `max_points * RAW_PER_POINT`, else the coarsest level with a bucket per point.
+        level : int or None
+            Read this level instead (0: raw samples).
+
+        Returns
+        -------
+        IrregularWindow
+            Explicit `times` per point or bucket with min (`lo`) and max (`hi`) as float64,
+            NaN in empty buckets and one NaN point inside each gap of the raw samples.
+        """
         if level is None:
             level = self.choose_level(t0_ns, t1_ns, max_points)
             if level == 0 and self.levels >= 1:

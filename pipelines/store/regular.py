@@ -150,7 +150,19 @@ class Stream(StreamBase):
 
     def read_segments(self, t0_ns: int | None = None, t1_ns: int | None = None
                       ) -> list[tuple[int, np.ndarray]]:
-        """The present samples in [t0, t1) as (start_ns, values) per contiguous run, exact dtype."""
+        """The present samples in [t0, t1) as (start_ns, values) per contiguous run, exact dtype.
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int or None
+            The window in int64 ns since 1970 (UTC); None: from the first or to the last sample.
+
+        Returns
+        -------
+        list of (int, numpy.ndarray)
+            Per contiguous run of present samples, the time of its first sample (ns) and its
+            samples in the stream's own dtype and native byte order.
+        """
         out = []
         seg = self.segment_indices()
         lo_i = -math.inf if t0_ns is None else math.ceil(self.index_of(t0_ns) - 1e-9)
@@ -171,7 +183,24 @@ class Stream(StreamBase):
 
     def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
                     level: int | None = None) -> Window:
-        """Read [t0, t1) at screen resolution: at most ~max_points*factor values, never more."""
+        """Read [t0, t1) at screen resolution: at most ~max_points*factor values, never more.
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int
+            The window in int64 ns since 1970 (UTC).
+        max_points : int
+            The points the view has room for (its width in pixels); the coarsest pyramid
+            level that still gives at least one bucket per point is read.
+        level : int or None
+            Read this level instead (0: raw samples).
+
+        Returns
+        -------
+        Window
+            Bucket starts `t0_ns + i * step_ns` with their min (`lo`) and max (`hi`) as
+            float64, NaN where no sample is present; `lo is hi` at the raw level.
+        """
         if level is None:
             level = self.choose_level(t0_ns, t1_ns, max_points)
         bucket = self.factor**level
@@ -206,7 +235,14 @@ class Stream(StreamBase):
         return Window(self.name, level, int(self.time_of(i0 * bucket)), step, lo, hi)
 
     def to_xarray(self):
-        """The stream as a lazy xarray DataArray with a lazy time coordinate."""
+        """The stream as a lazy xarray DataArray with a lazy time coordinate.
+
+        Returns
+        -------
+        xarray.DataArray
+            The `data` array along `time` (datetime64[ns]); absent samples are the fill
+            value (NaN once xarray masks it), nothing is read until asked for.
+        """
         import xarray as xr
 
         ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
@@ -295,7 +331,16 @@ class StreamWriter(Stream):
                                                               dtype=np.int64))
 
     def write(self, i0: int, values: np.ndarray) -> None:
-        """Write samples at grid index i0 (extending the grid); invisible until `commit`."""
+        """Write samples at grid index i0 (extending the grid); invisible until `commit`.
+
+        Parameters
+        ----------
+        i0 : int
+            Grid index of the first sample (`index_of` gives it for a time); never negative
+            (`rebase` moves the origin back first).
+        values : numpy.ndarray
+            The samples, cast to the stream's dtype.
+        """
         if i0 < 0:
             raise StoreError(f"write before the start of stream {self.name}; rebase first")
         i1 = i0 + len(values)
@@ -505,7 +550,17 @@ class StreamWriter(Stream):
 
     def commit(self, provenance: list[dict] | None = None, conflicts: list[dict] | None = None,
                extra: dict | None = None) -> None:
-        """Publish the segment list (plus provenance) in one attribute write: the commit point."""
+        """Publish the segment list (plus provenance) in one attribute write: the commit point.
+
+        Parameters
+        ----------
+        provenance : list of dict, optional
+            Records of the files just written (appended to the stream's `provenance`).
+        conflicts : list of dict, optional
+            Samples that disagreed with stored ones (appended to `conflicts`).
+        extra : dict, optional
+            Further attributes to set in the same write.
+        """
         attrs = dict(self.group.attrs)
         attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
         if provenance:

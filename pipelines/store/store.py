@@ -27,7 +27,24 @@ from pipelines.timebase import NS, day_start_ns, utc_iso
 
 
 class Store:
-    """A Belvedere store: one Zarr v3 group, one child group per stream."""
+    """A Belvedere store: one Zarr v3 group, one child group per stream.
+
+    Parameters
+    ----------
+    url : str
+        A folder path, `file://...` or an fsspec URL (`s3://bucket/store.zarr`, `https://...`).
+    mode : {"r", "a"}
+        "r" reads only; "a" also writes, and creates the store when missing.
+    storage_options : dict, optional
+        Kept as `storage_options`; not passed to fsspec (which reads its own configuration,
+        such as the AWS_* environment variables for s3://).
+
+    Raises
+    ------
+    StoreError
+        When there is no store at `url` or it is not one this program can read; the
+        message says what to do (StoreVersionError: written by a newer layout version).
+    """
 
     def __init__(self, url: str, mode: str = "r", storage_options: dict | None = None):
         self.url = str(url)
@@ -101,7 +118,24 @@ class Store:
         return Stream(self, name, group)
 
     def select(self, patterns: str | list[str]) -> list[str]:
-        """Stream names matching comma-separated or listed wildcards (`BV.*.00.HH?`)."""
+        """Stream names matching comma-separated or listed wildcards (`BV.*.00.HH?`).
+
+        Parameters
+        ----------
+        patterns : str or list of str
+            fnmatch wildcards (`*`, `?`, `[...]`), case-sensitive; a string may hold several
+            separated by commas.
+
+        Returns
+        -------
+        list of str
+            The matching names, in pattern order, each once.
+
+        Raises
+        ------
+        UnknownStreamError
+            When a pattern matches no stream.
+        """
         if isinstance(patterns, str):
             patterns = [p for p in patterns.split(",") if p.strip()]
         names = self.streams()
@@ -155,7 +189,21 @@ class Store:
 
 
 def open_store(url: str, mode: str = "r") -> Store:
-    """Open a store (`mode="a"` creates it when missing)."""
+    """Open a store (`mode="a"` creates it when missing).
+
+    Parameters
+    ----------
+    url : str
+        A folder path, `file://...` or an fsspec URL such as `s3://bucket/store.zarr`.
+    mode : {"r", "a"}
+        "r" (default) reads only; "a" also writes.
+
+    Returns
+    -------
+    Store
+        Index it by stream name (`store["BV.ALPS.00.HHZ"]`) for a `Stream` or an
+        `IrregularStream`, or iterate over it.
+    """
     return Store(url, mode=mode)
 
 
