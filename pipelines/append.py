@@ -50,7 +50,7 @@ class AppendOutcome:
 
 def epoch_names(store: Store, channel: str) -> list[str]:
     """The streams holding epochs of a channel, in epoch order."""
-    names = store._streams_named(lambda n: n == channel or n.startswith(channel + EPOCH_SEP))
+    names = store.streams_named(lambda n: n == channel or n.startswith(channel + EPOCH_SEP))
     return sorted(names, key=lambda n: 0 if n == channel else int(n.split(EPOCH_SEP)[1]))
 
 

@@ -190,7 +190,7 @@ def chunk_files(root: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != "zarr.json"}
 
 
-@pytest.mark.parametrize("codec", ["_COMPRESSOR", "_DATA_COMPRESSOR", "_PYRAMID_COMPRESSOR"])
+@pytest.mark.parametrize("codec", ["FIRST_COMPRESSOR", "DATA_COMPRESSOR", "PYRAMID_COMPRESSOR"])
 @pytest.mark.parametrize("dtype", ["int32", "float64"])
 @pytest.mark.parametrize("delta", [True, False])
 @pytest.mark.parametrize("shards", [None, 2**18])
@@ -198,10 +198,9 @@ def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, de
                                                              shards):
     """Chunks (and shards of chunks) encoded and written here are the files zarr writes,
     also where a write covers a chunk or a shard only in part."""
-    import pipelines.store
-    from pipelines.store import write_region
+    from pipelines.store import _zarrio, layout, write_region
 
-    compressor = getattr(pipelines.store, codec)
+    compressor = getattr(layout, codec)
 
     rng = np.random.default_rng(0)
     values = np.cumsum(rng.integers(-50, 50, 2**20 + 777)).astype(dtype)
@@ -221,7 +220,7 @@ def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, de
         if name == "zarr":
             a[123:123 + len(values)] = values
         else:
-            assert pipelines.store._chunk_encoder(a) is not None  # the direct path is tested
+            assert _zarrio._chunk_encoder(a) is not None  # the direct path is tested
             write_region(a, 123, values)
         stores.append(chunk_files(tmp_path / name / "a"))
     assert stores[0].keys() == stores[1].keys()
@@ -234,13 +233,13 @@ def test_direct_chunk_writes_equal_zarr_writes_byte_for_byte(tmp_path, dtype, de
 
 def test_chunks_through_the_zarr_store_api_equal_direct_files(tmp_path, monkeypatch):
     """Stores that are not local folders get their chunks through zarr's store API."""
-    import pipelines.store
+    from pipelines.store import _zarrio
     from tests.storeutil import assert_same_store
 
     make_sds(tmp_path / "sds", hours=30, gaps=[("XX.TST.00.HHZ", 5000, 60)])
     direct = str(tmp_path / "direct.zarr")
     ingest_seismic(direct, [str(tmp_path / "sds")])
-    monkeypatch.setattr(pipelines.store, "_local_dir", lambda arr: None)
+    monkeypatch.setattr(_zarrio, "_local_dir", lambda arr: None)
     via_zarr = str(tmp_path / "via_zarr.zarr")
     ingest_seismic(via_zarr, [str(tmp_path / "sds")])
     assert_same_store(direct, via_zarr)
@@ -256,12 +255,12 @@ def test_metadata_written_directly_equals_zarr_metadata(tmp_path, monkeypatch):
     without zarr's event loop: the same nodes and the same JSON as zarr writes."""
     import json
 
-    import pipelines.store
+    from pipelines.store import _zarrio
 
     make_sds(tmp_path / "sds", hours=30, gaps=[("XX.TST.00.HHZ", 5000, 60)])
     direct = tmp_path / "direct.zarr"
     ingest_seismic(str(direct), [str(tmp_path / "sds")])
-    monkeypatch.setattr(pipelines.store, "_local_dir", lambda arr: None)
+    monkeypatch.setattr(_zarrio, "_local_dir", lambda arr: None)
     via_zarr = tmp_path / "via_zarr.zarr"
     ingest_seismic(str(via_zarr), [str(tmp_path / "sds")])
 
@@ -333,7 +332,7 @@ def test_a_read_that_fails_once_is_read_again(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["int32", "float64"])
 def test_next_level_from_partly_empty_buckets_equals_the_masked_reduction(dtype):
-    from pipelines.store import _bucket_minmax, _level_minmax_pow2
+    from pipelines.store.pyramid import bucket_minmax, level_minmax_pow2
 
     rng = np.random.default_rng(7)
     f, n = 16, 16 * 500
@@ -345,8 +344,8 @@ def test_next_level_from_partly_empty_buckets_equals_the_masked_reduction(dtype)
              (np.arange(n) // 16) % 50 != 7, np.arange(n) % 400 > 3]
     for present in masks:
         pmin, pmax = np.where(present, lo, fill), np.where(present, hi, fill)
-        got = _level_minmax_pow2(pmin, pmax, present, f, np.dtype(dtype))
-        want_min = _bucket_minmax(pmin, present, f, np.dtype(dtype))[0]
-        want_max = _bucket_minmax(pmax, present, f, np.dtype(dtype))[1]
+        got = level_minmax_pow2(pmin, pmax, present, f, np.dtype(dtype))
+        want_min = bucket_minmax(pmin, present, f, np.dtype(dtype))[0]
+        want_max = bucket_minmax(pmax, present, f, np.dtype(dtype))[1]
         np.testing.assert_array_equal(got[0], want_min)
         np.testing.assert_array_equal(got[1], want_max)

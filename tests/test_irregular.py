@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.irregular import IrregularStream, create_irregular, open_writer
-from pipelines.store import open_store
+from pipelines.store import IrregularStream, create_irregular, open_store, open_writer
 from pipelines.timebase import NS
 
 DAY = 86400 * NS

@@ -20,18 +20,20 @@ import numpy as np
 
 from pipelines.append import ChannelAppender, epoch_names
 from pipelines.digest import FileDigest, file_digest, recorded
-from pipelines.irregular import (
+from pipelines.mission import spectra
+from pipelines.mission.common import SIM_EPOCH, LayoutError, Series, epoch_ns
+from pipelines.report import FileIssue, IngestReport
+from pipelines.seismic import _one_line, expand_inputs
+from pipelines.store import (
+    DEFAULT_SNAP_TOLERANCE,
     IrregularStream,
+    Store,
+    Stream,
     create_irregular,
     is_irregular,
     open_stream,
     open_writer,
 )
-from pipelines.mission import spectra
-from pipelines.mission.common import SIM_EPOCH, LayoutError, Series, epoch_ns
-from pipelines.report import FileIssue, IngestReport
-from pipelines.seismic import _one_line, expand_inputs
-from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, Stream
 from pipelines.timebase import utc_iso
 
 FLUSH_SAMPLES = 2**24  # per stream: commit segments (no provenance) every this many samples

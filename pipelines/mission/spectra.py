@@ -19,6 +19,7 @@ import numpy as np
 
 from pipelines.digest import identity
 from pipelines.store import Stream, StreamWriter
+from pipelines.store.layout import spectra_array
 from pipelines.timebase import NS
 
 GROUP = "spectra"
@@ -106,11 +107,8 @@ def update_spectra(w: StreamWriter, i0: int, i1: int, block_s: float = DEFAULT_B
             del w.group[GROUP]
         grp = w.group.create_group(GROUP)
         i0, i1 = 0, n
-        asd = grp.create_array("asd", shape=(nb, p["nf"]), chunks=(64, p["nf"]),
-                               dtype="float32", fill_value=float("nan"),
-                               dimension_names=("block", "frequency"))
-        cov = grp.create_array("coverage", shape=(nb,), chunks=(4096,), dtype="float32",
-                               fill_value=0.0, dimension_names=("block",))
+        asd = grp.create_array("asd", shape=(nb, p["nf"]), **spectra_array("asd", p["nf"]))
+        cov = grp.create_array("coverage", shape=(nb,), **spectra_array("coverage", p["nf"]))
     else:
         asd, cov = grp["asd"], grp["coverage"]
         if asd.shape[0] < nb:

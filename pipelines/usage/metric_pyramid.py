@@ -13,13 +13,12 @@ import math
 import warnings
 
 import numpy as np
-import zarr
 
-FACTOR = 16
-TOP_LEVEL_MAX = 2048
-SERIES_CHUNK = 64
-TIME_CHUNK = 4096
-NAT = np.iinfo(np.int64).min
+from pipelines.store.backend import Group
+from pipelines.store.layout import METRIC_FACTOR as FACTOR
+from pipelines.store.layout import METRIC_TOP_LEVEL_MAX as TOP_LEVEL_MAX
+from pipelines.store.layout import metric_level_array
+from pipelines.store.pyramid import bucket_reduce
 
 
 def n_levels(n_times: int) -> int:
@@ -30,7 +29,7 @@ def n_levels(n_times: int) -> int:
     return levels
 
 
-def _level_arrays(g: zarr.Group, k: int, n_series: int, n_buckets: int) -> zarr.Group:
+def _level_arrays(g: Group, k: int, n_series: int, n_buckets: int) -> Group:
     path = f"pyramid/{k}"
     if path in g:
         lg = g[path]
@@ -41,41 +40,32 @@ def _level_arrays(g: zarr.Group, k: int, n_series: int, n_buckets: int) -> zarr.
             lg["time"].resize((shape[1],))
         return lg
     lg = g.require_group(path)
-    shape, chunks = (max(n_series, 1), max(n_buckets, 1)), (SERIES_CHUNK, TIME_CHUNK)
-    lg.create_array("sum", shape=shape, chunks=chunks, dtype=np.float64, fill_value=0.0)
-    lg.create_array("count", shape=shape, chunks=chunks, dtype=np.int32, fill_value=0)
-    lg.create_array("max", shape=shape, chunks=chunks, dtype=np.float64, fill_value=np.nan)
-    lg.create_array("time", shape=(shape[1],), chunks=(TIME_CHUNK,), dtype=np.int64,
-                    fill_value=NAT)
+    shape = (max(n_series, 1), max(n_buckets, 1))
+    for name in ("sum", "count", "max"):
+        lg.create_array(name, shape=shape, **metric_level_array(name))
+    lg.create_array("time", shape=(shape[1],), **metric_level_array("time"))
     return lg
 
 
 def _reduce(values: np.ndarray, counts: np.ndarray | None, times: np.ndarray,
             maxes: np.ndarray | None) -> tuple[np.ndarray, ...]:
     """Buckets of FACTOR columns: (sum, count, max, first time); the last may be partial."""
-    ns, n = values.shape
-    nb = math.ceil(n / FACTOR)
-    pad = nb * FACTOR - n
-
-    def padded(a: np.ndarray, fill) -> np.ndarray:
-        return np.pad(a, ((0, 0), (0, pad)), constant_values=fill).reshape(ns, nb, FACTOR)
-
     if counts is None:  # raw samples: NaN is absent
         present = ~np.isnan(values)
-        s = padded(np.where(present, values, 0.0), 0.0).sum(axis=2)
-        c = padded(present.astype(np.int32), 0).sum(axis=2)
+        s = bucket_reduce(np.where(present, values, 0.0), FACTOR, np.sum, 0.0)
+        c = bucket_reduce(present.astype(np.int32), FACTOR, np.sum, 0)
         mx_src = values
     else:
-        s = padded(values, 0.0).sum(axis=2)
-        c = padded(counts, 0).sum(axis=2)
+        s = bucket_reduce(values, FACTOR, np.sum, 0.0)
+        c = bucket_reduce(counts, FACTOR, np.sum, 0)
         mx_src = maxes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN bucket is simply NaN
-        mx = np.nanmax(padded(mx_src, np.nan), axis=2)
+        mx = bucket_reduce(mx_src, FACTOR, np.nanmax, np.nan)
     return s, c.astype(np.int32), mx, times[::FACTOR]
 
 
-def update_pyramid(g: zarr.Group, n_series: int, n_times: int, from_index: int = 0) -> None:
+def update_pyramid(g: Group, n_series: int, n_times: int, from_index: int = 0) -> None:
     """Recompute every level over samples [from_index, n_times) (widened to bucket edges)."""
     levels = n_levels(n_times)
     before = int(dict(g.attrs.get("pyramid") or {}).get("levels", 0))
@@ -126,7 +116,7 @@ def choose_level(n: int, max_points: int, levels: int, at_least: bool = True) ->
     return k
 
 
-def read_level(g: zarr.Group, k: int, i0: int, i1: int, series: np.ndarray | None,
+def read_level(g: Group, k: int, i0: int, i1: int, series: np.ndarray | None,
                n_series: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times, mean, max) of samples [i0, i1) at level k (0 = raw samples)."""
     rows = slice(0, n_series) if series is None else np.asarray(series, dtype=np.int64)

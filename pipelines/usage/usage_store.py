@@ -26,7 +26,6 @@ store mirrors Prometheus' latest answer); identical values cause no write.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,22 +33,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import zarr
 
 from pipelines import __version__
-from pipelines.store import StoreError, check_layout_version, fs_call, swap_group
+from pipelines.store import StoreError, check_layout_version, swap_group
+from pipelines.store.backend import Array, Group, du, open_group, open_zarr_store
+from pipelines.store.layout import (
+    COLUMN_DTYPES,
+    NAT,
+    USAGE_KIND,
+    USAGE_LAYOUT_VERSION,
+    column_array,
+    metric_array,
+)
 from pipelines.timebase import utc_iso
 from pipelines.usage import metric_pyramid
 
-USAGE_LAYOUT_VERSION = 1
-USAGE_KIND = "usage"
-NAT = np.iinfo(np.int64).min
-TABLE_CHUNK = 65536
-SERIES_CHUNK = 64
-TIME_CHUNK = 4096
-
-# Column kinds: cat (int32 codes + categories), str (UTF-8), time (int64 ns, NaT missing),
-# int (int64, -1 missing unless stated), float (float64, NaN missing).
+# Column kinds (layout.COLUMN_DTYPES): cat (int32 codes + categories), str (UTF-8), time
+# (int64 ns, NaT missing), int (int64, -1 missing unless stated), float (float64, NaN missing).
 JOB_COLUMNS: dict[str, str] = {
     "cluster": "cat", "job_id": "str", "job_id_raw": "int", "array_job_id": "int",
     "array_task_id": "int", "infrastructure": "cat", "partition": "cat", "qos": "cat",
@@ -77,19 +77,15 @@ def _key_hash(parts: Sequence[str]) -> int:
 
 
 def _open_zarr_store(url: str, read_only: bool):
-    if "://" in url and not url.startswith("file://"):
-        return zarr.storage.FsspecStore.from_url(url, read_only=read_only)
     path = url.removeprefix("file://")
-    if read_only and not os.path.isdir(path):
-        raise StoreError(f"no usage store at {path}: the folder does not exist; create one with "
-                         f"`belvedere ingest usage --store {path} ...`")
-    return zarr.storage.LocalStore(path, read_only=read_only)
+    return open_zarr_store(url, read_only, what="usage store",
+                           hint=f"; create one with `belvedere ingest usage --store {path} ...`")
 
 
 def is_usage_store(url: str) -> bool:
     """True when `url` holds a usage store (so `belvedere export` knows which kind it has)."""
     try:
-        root = zarr.open_group(_open_zarr_store(url, True), mode="r", zarr_format=3)
+        root = open_group(_open_zarr_store(url, True), read_only=True)
     except Exception:
         return False
     return dict(root.attrs).get("belvedere", {}).get("kind") == USAGE_KIND
@@ -108,7 +104,7 @@ class UpsertResult:
 class Table:
     """A table in a Zarr group: one array per column, committed by its `rows` attribute."""
 
-    def __init__(self, group: zarr.Group, columns: dict[str, str], key: Sequence[str]):
+    def __init__(self, group: Group, columns: dict[str, str], key: Sequence[str]):
         self.group = group
         self.columns = columns
         self.key = tuple(key)
@@ -119,7 +115,7 @@ class Table:
         return int(self.group.attrs.get("rows", 0))
 
     @classmethod
-    def create(cls, parent: zarr.Group, name: str, columns: dict[str, str],
+    def create(cls, parent: Group, name: str, columns: dict[str, str],
                key: Sequence[str]) -> Table:
         """Create an empty table (or open it when it exists)."""
         if name in parent:
@@ -220,14 +216,11 @@ class Table:
 
 
 def _dtype(kind: str):
-    return {"cat": np.int32, "str": str, "time": np.int64, "int": np.int64,
-            "float": np.float64, "key": np.int64}[kind]
+    return COLUMN_DTYPES[kind]
 
 
-def _create_column(g: zarr.Group, name: str, kind: str) -> None:
-    fill = {"cat": -1, "str": "", "time": NAT, "int": -1, "float": np.nan, "key": 0}[kind]
-    arr = g.create_array(name, shape=(0,), chunks=(TABLE_CHUNK,), dtype=_dtype(kind),
-                         fill_value=fill)
+def _create_column(g: Group, name: str, kind: str) -> None:
+    arr = g.create_array(name, shape=(0,), **column_array(kind))
     arr.attrs["kind"] = kind
     if kind == "cat":
         arr.attrs["categories"] = []
@@ -236,7 +229,7 @@ def _create_column(g: zarr.Group, name: str, kind: str) -> None:
             _create_column(g, "_key", "key")
 
 
-def _encode(kind: str, values: pd.Series, arr: zarr.Array) -> np.ndarray:
+def _encode(kind: str, values: pd.Series, arr: Array) -> np.ndarray:
     if kind == "cat":
         cats = list(arr.attrs.get("categories", []))
         lookup = {c: i for i, c in enumerate(cats)}
@@ -258,7 +251,7 @@ def _encode(kind: str, values: pd.Series, arr: zarr.Array) -> np.ndarray:
     return values.fillna(-1).to_numpy(dtype=np.int64)
 
 
-def _decode(kind: str, raw: np.ndarray, arr: zarr.Array):
+def _decode(kind: str, raw: np.ndarray, arr: Array):
     if kind == "cat":
         cats = list(arr.attrs.get("categories", []))
         return pd.Categorical.from_codes(np.asarray(raw, dtype=np.int32),
@@ -322,8 +315,7 @@ class UsageStore:
         self.mode = mode
         self.zarr_store = _open_zarr_store(self.url, mode == "r")
         try:
-            self.root = zarr.open_group(self.zarr_store, mode="r" if mode == "r" else "a",
-                                        zarr_format=3)
+            self.root = open_group(self.zarr_store, read_only=mode == "r")
         except FileNotFoundError as exc:
             raise StoreError(f"no usage store at {self.url}; create one with "
                              f"`belvedere ingest usage --store {self.url} ...`") from exc
@@ -549,25 +541,19 @@ class UsageStore:
 
     def nbytes(self) -> int:
         """Bytes the whole store occupies."""
-        zs = self.zarr_store
-        if isinstance(zs, zarr.storage.LocalStore):
-            top = str(zs.root)
-            return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(top)
-                       for f in fs)
-        return int(fs_call(zs, "du", zs.path))
+        return du(self.zarr_store)
 
 
-def _metric_arrays(g: zarr.Group, n_series: int, n_times: int) -> None:
+def _metric_arrays(g: Group, n_series: int, n_times: int) -> None:
     g.create_array("values", shape=(max(n_series, 1), max(n_times, 1)),
-                   chunks=(SERIES_CHUNK, TIME_CHUNK), dtype=np.float64, fill_value=np.nan)
-    g.create_array("time", shape=(max(n_times, 1),), chunks=(TABLE_CHUNK,), dtype=np.int64,
-                   fill_value=NAT)
+                   **metric_array("values"))
+    g.create_array("time", shape=(max(n_times, 1),), **metric_array("time"))
 
 
 class Metric:
     """The series of one query name: a (series × time) grid with explicit timestamps."""
 
-    def __init__(self, group: zarr.Group):
+    def __init__(self, group: Group):
         self.group = group
         self.attrs = dict(group.attrs)
         self.series: list[dict[str, Any]] = list(self.attrs.get("series", []))

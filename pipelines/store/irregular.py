@@ -22,42 +22,41 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec, ZstdCodec
-from zarr.codecs.numcodecs import Delta
 
-from pipelines import __version__
-from pipelines.store import (
-    LAYOUT_VERSION,
+from pipelines.store import backend, pyramid
+from pipelines.store._zarrio import native
+from pipelines.store.base import StreamBase
+from pipelines.store.errors import StoreError
+from pipelines.store.layout import (
+    IRREGULAR_KIND,
+    OLD_SUFFIX,
     PYRAMID_FACTOR,
+    TMP_SUFFIX,
     TOP_LEVEL_MAX,
-    Store,
-    StoreError,
-    StreamBase,
-    _is_fill,
-    _native,
-    _sentinels,
     check_layout_version,
     fill_value_for,
+    irregular_array,
+    stream_kind,
+    stream_marker,
 )
+from pipelines.store.segments import extend_segments
 from pipelines.timebase import NS, day_start_ns, utc_iso
 
-KIND = "irregular"
-CHUNK = 2**18
-PYR_CHUNK = 2**16
+if TYPE_CHECKING:
+    from pipelines.store.store import Store
+
+KIND = IRREGULAR_KIND
 GAP_FACTOR = 10  # an interval over GAP_FACTOR x the median interval is a gap
 RAW_PER_POINT = PYRAMID_FACTOR  # raw reads stay under max_points * RAW_PER_POINT samples
-_TMP_SUFFIX = ".rebase-tmp"  # hidden by Store.streams()
-_DATA_COMP = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-_TIME_COMP = ZstdCodec(level=3)
 
 
 def is_irregular(attrs: Mapping[str, Any]) -> bool:
     """True when stream attributes describe an irregular (explicit-time) stream."""
-    return dict(attrs.get("belvedere") or {}).get("kind") == KIND
+    return stream_kind(attrs) == KIND
 
 
 @dataclass(frozen=True)
@@ -172,14 +171,27 @@ class IrregularStream(StreamBase):
 
     def read_times(self, t0_ns: int | None = None, t1_ns: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-        """(times int64 ns, values in the stream's dtype) of the samples in [t0, t1)."""
+        """(times int64 ns, values in the stream's dtype) of the samples in [t0, t1).
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int or None
+            The window in int64 ns since 1970 (UTC); None: from the first or to the last sample.
+
+        Returns
+        -------
+        times : numpy.ndarray
+            int64 ns of each sample, sorted.
+        values : numpy.ndarray
+            The samples, in the stream's dtype and native byte order.
+        """
         if not self.n:
             return np.zeros(0, np.int64), np.zeros(0, self.dtype)
         i0, i1 = self.index_range(
             -(2**62) if t0_ns is None else t0_ns, 2**62 if t1_ns is None else t1_ns)
         if i1 <= i0:
             return np.zeros(0, np.int64), np.zeros(0, self.dtype)
-        return _native(self._arr("time")[i0:i1]), _native(self._arr("data")[i0:i1])
+        return native(self._arr("time")[i0:i1]), native(self._arr("data")[i0:i1])
 
     def read_segments(self, t0_ns: int | None = None, t1_ns: int | None = None
                       ) -> list[tuple[int, np.ndarray]]:
@@ -201,7 +213,24 @@ class IrregularStream(StreamBase):
 
     def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
                     level: int | None = None) -> IrregularWindow:
-        """Read [t0, t1) at screen resolution: raw samples when few, else time buckets."""
+        """Read [t0, t1) at screen resolution: raw samples when few, else time buckets.
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int
+            The window in int64 ns since 1970 (UTC).
+        max_points : int
+            The points the view has room for; raw samples are read while they number at most
+            `max_points * RAW_PER_POINT`, else the coarsest level with a bucket per point.
+        level : int or None
+            Read this level instead (0: raw samples).
+
+        Returns
+        -------
+        IrregularWindow
+            Explicit `times` per point or bucket with min (`lo`) and max (`hi`) as float64,
+            NaN in empty buckets and one NaN point inside each gap of the raw samples.
+        """
         if level is None:
             level = self.choose_level(t0_ns, t1_ns, max_points)
             if level == 0 and self.levels >= 1:
@@ -221,7 +250,7 @@ class IrregularStream(StreamBase):
         grp = self.group[f"pyramid/{level}"]
         mn = grp["min"][b0:b1]
         mx = grp["max"][b0:b1]
-        empty = _is_fill(mn, self.dtype)
+        empty = pyramid.is_fill(mn, self.dtype)
         lo = mn.astype(np.float64)
         hi = mx.astype(np.float64)
         lo[empty] = np.nan
@@ -267,8 +296,7 @@ def _create(store: Store, name: str, first_ns: int, median_ns: int, dtype: np.dt
             attrs: dict[str, Any]) -> IrregularWriter:
     fill_value_for(dtype)  # refuses unsupported dtypes
     full = {
-        "belvedere": {"layout_version": LAYOUT_VERSION, "kind": KIND,
-                      "written_by": f"belvedere {__version__}"},
+        "belvedere": stream_marker(KIND),
         "stream": name, "dtype": str(dtype), "units": "", "n": 0,
         "origin_ns": day_start_ns(first_ns), "base_ns": int(median_ns),
         "gap_ns": int(median_ns) * GAP_FACTOR, "sampling_rate": NS / median_ns,
@@ -277,14 +305,8 @@ def _create(store: Store, name: str, first_ns: int, median_ns: int, dtype: np.dt
         **attrs,
     }
     grp = store.root.create_group(name, attributes=full)
-    grp.create_array("time", shape=(0,), chunks=(CHUNK,), dtype="int64",
-                     fill_value=np.iinfo(np.int64).min, filters=[Delta(dtype="int64")],
-                     compressors=[_TIME_COMP], dimension_names=("time",),
-                     attributes={"units": "nanoseconds since 1970-01-01T00:00:00",
-                                 "calendar": "proleptic_gregorian", "standard_name": "time"})
-    grp.create_array("data", shape=(0,), chunks=(CHUNK,), dtype=dtype,
-                     fill_value=fill_value_for(dtype), compressors=[_DATA_COMP],
-                     dimension_names=("time",),
+    grp.create_array("time", shape=(0,), **irregular_array("time", dtype))
+    grp.create_array("data", shape=(0,), **irregular_array("data", dtype),
                      attributes={"long_name": name, "units": full.get("units", "")})
     return IrregularWriter(store, name, grp)
 
@@ -348,7 +370,7 @@ class IrregularWriter(IrregularStream):
         self.attrs["last_ns"] = int(times[-1])
         self._pending_n = n1
         self._update_pyramid(times, values, n0)
-        self.segments = _extend_segments(self.segments, times, prev_last, self.gap_ns)
+        self.segments = extend_segments(self.segments, times, prev_last, self.gap_ns)
 
     def _update_pyramid(self, times: np.ndarray, values: np.ndarray, n0: int) -> None:
         """Recompute the buckets from the one holding times[0] to the end, every level."""
@@ -365,14 +387,12 @@ class IrregularWriter(IrregularStream):
             nb = (last - self.origin_ns) // w + 1
             grp = self.group.require_group(f"pyramid/{k}")
             arrays = {}
-            for key, dt in (("min", self.dtype), ("max", self.dtype), ("start", np.int64)):
+            for key in ("min", "max", "start"):
                 if key in grp:
                     arrays[key] = grp[key]
                 else:
-                    fill = fill_value_for(dt) if key != "start" else 0
-                    arrays[key] = grp.create_array(key, shape=(0,), chunks=(PYR_CHUNK,),
-                                                   dtype=dt, fill_value=fill,
-                                                   compressors=[_DATA_COMP])
+                    arrays[key] = grp.create_array(key, shape=(0,),
+                                                   **irregular_array(key, self.dtype))
             built = k > self.levels  # a new level is built whole from the finer one
             old_nb = int(arrays["min"].shape[0]) if not built else 0
             b_from = 0 if built else min((t_from - self.origin_ns) // w, old_nb)
@@ -381,16 +401,16 @@ class IrregularWriter(IrregularStream):
                     # the first bucket touched holds stored samples: read them back
                     i_from = int(arrays["start"][b_from]) if b_from < old_nb else n0
                     i_from = min(i_from, n0)
-                    t_old = _native(self._arr("time")[i_from:n0])
-                    v_old = _native(self._arr("data")[i_from:n0])
+                    t_old = native(self._arr("time")[i_from:n0])
+                    v_old = native(self._arr("data")[i_from:n0])
                     t_all = np.concatenate([t_old, times])
                     v_all = np.concatenate([v_old, values])
                 else:
                     i_from, t_all, v_all = n0, times, values
                     if built and n0:
                         i_from = 0
-                        t_all = _native(self._arr("time")[:n1])
-                        v_all = _native(self._arr("data")[:n1])
+                        t_all = native(self._arr("time")[:n1])
+                        v_all = native(self._arr("data")[:n1])
                 mn, mx, st = _level_from_raw(t_all, v_all, i_from, self.origin_ns, w,
                                              b_from, nb, self.dtype)
             else:
@@ -399,9 +419,9 @@ class IrregularWriter(IrregularStream):
                 lo_min, lo_max, lo_start = prev_min, prev_max, prev_start
                 if c_from < prev_b:  # finer buckets before the recomputed ones: read back
                     g = self.group[f"pyramid/{k - 1}"]
-                    lo_min = np.concatenate([_native(g["min"][c_from:prev_b]), prev_min])
-                    lo_max = np.concatenate([_native(g["max"][c_from:prev_b]), prev_max])
-                    lo_start = np.concatenate([_native(g["start"][c_from:prev_b]),
+                    lo_min = np.concatenate([native(g["min"][c_from:prev_b]), prev_min])
+                    lo_max = np.concatenate([native(g["max"][c_from:prev_b]), prev_max])
+                    lo_start = np.concatenate([native(g["start"][c_from:prev_b]),
                                                prev_start])
                 else:
                     skip = c_from - prev_b
@@ -421,9 +441,7 @@ class IrregularWriter(IrregularStream):
     def _rebuild(self, times: np.ndarray, values: np.ndarray) -> None:
         """Rewrite the whole stream (backfill, interleaved times) in a temporary group that
         replaces it when complete, so an interruption leaves the stream as it was."""
-        from pipelines.store import _swap_groups
-
-        tmp = self.name + _TMP_SUFFIX
+        tmp = self.name + TMP_SUFFIX
         if tmp in self.store.root:
             del self.store.root[tmp]
         keep = {k: v for k, v in self.attrs.items()
@@ -435,7 +453,7 @@ class IrregularWriter(IrregularStream):
         new.attrs["stream"] = self.name
         new._append_tail(times, values)
         new.commit()
-        _swap_groups(self.store, tmp, self.name)
+        backend.swap_group(self.store.zarr_store, tmp, self.name, OLD_SUFFIX)
         self.group = self.store.root[self.name]
         self._load_attrs()
         self._pending_n = self.n
@@ -478,19 +496,13 @@ def _level_from_raw(t: np.ndarray, v: np.ndarray, i_from: int, origin: int, w: i
     """Min, max and start index of buckets [b_from, nb) from raw samples (indices from
     `i_from`) that cover those buckets from their first sample."""
     size = nb - b_from
-    fill = fill_value_for(dtype)
-    mn = np.full(size, fill, dtype=dtype)
-    mx = np.full(size, fill, dtype=dtype)
     bid = (t - origin) // w - b_from
     keep = bid >= 0
     bid, vv = bid[keep], v[keep]
     off = int(np.argmax(keep)) if len(keep) and keep.any() else len(t)
     edges = np.arange(size, dtype=np.int64)
     st = i_from + off + np.searchsorted(bid, edges, "left").astype(np.int64)
-    if len(bid):
-        ub, first = np.unique(bid, return_index=True)
-        mn[ub] = np.minimum.reduceat(vv, first)
-        mx[ub] = np.maximum.reduceat(vv, first)
+    mn, mx = pyramid.minmax_by_bucket(bid, vv, size, dtype)
     return mn, mx, st
 
 
@@ -502,30 +514,9 @@ def _level_from_finer(fmin: np.ndarray, fmax: np.ndarray, fstart: np.ndarray, f:
     if pad > 0:
         fmin = np.concatenate([fmin, np.full(pad, fill, dtype=dtype)])
         fmax = np.concatenate([fmax, np.full(pad, fill, dtype=dtype)])
-    fmin, fmax = fmin[:size * f].reshape(size, f), fmax[:size * f].reshape(size, f)
-    empty = _is_fill(fmin, dtype)
-    big, small = _sentinels(np.dtype(dtype))
-    mn = np.where(empty, big, fmin).min(axis=1).astype(dtype)
-    mx = np.where(empty, small, fmax).max(axis=1).astype(dtype)
-    none = empty.all(axis=1)
-    mn[none] = fill
-    mx[none] = fill
+    mn, mx = pyramid.next_level(fmin[:size * f], fmax[:size * f], f, dtype)
     st = fstart[::f][:size]
     return mn, mx, st.astype(np.int64)
-
-
-def _extend_segments(segments: np.ndarray, times: np.ndarray, prev_last: int | None,
-                     gap_ns: int) -> np.ndarray:
-    """Segments after appending sorted `times` after the stored last time `prev_last`."""
-    cuts = np.flatnonzero(np.diff(times) > gap_ns)
-    starts = np.concatenate([[times[0]], times[cuts + 1]])
-    ends = np.concatenate([times[cuts], [times[-1]]]) + 1
-    new = np.stack([starts, ends], axis=1).astype(np.int64)
-    seg = segments.reshape(-1, 2).copy()
-    if len(seg) and prev_last is not None and times[0] - prev_last <= gap_ns:
-        seg[-1, 1] = new[0, 1]
-        new = new[1:]
-    return np.concatenate([seg, new]) if len(new) else seg
 
 
 def open_stream(store: Store, name: str) -> IrregularStream:

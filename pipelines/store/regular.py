@@ -1,0 +1,617 @@
+"""Regular streams: samples on a fixed grid from the stream's `start`, read and written.
+
+A regular stream group holds `data` (the samples, fill where absent), `time` (the grid's
+times, for xarray), `pyramid/<k>/min|max` (buckets of PYRAMID_FACTOR**k samples) and the
+`segments` attribute, written last by `StreamWriter.commit`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+
+from pipelines.store import _zarrio, backend, pyramid
+from pipelines.store._zarrio import native, read_region, write_region, write_regions
+from pipelines.store.base import StreamBase
+from pipelines.store.errors import StoreError
+from pipelines.store.layout import (
+    DATA_CHUNK,
+    DATA_SHARD,
+    DEFAULT_SNAP_TOLERANCE,
+    OLD_SUFFIX,
+    PYRAMID_CHUNK,
+    PYRAMID_FACTOR,
+    PYRAMID_SHARD,
+    STREAM_KIND,
+    TMP_SUFFIX,
+    TOP_LEVEL_MAX,
+    aligned_origin,
+    check_layout_version,
+    fill_value_for,
+    stream_array,
+    stream_marker,
+)
+from pipelines.store.segments import merge_segments, runs_of
+from pipelines.timebase import NS, day_start_ns, utc_iso
+
+if TYPE_CHECKING:
+    from pipelines.store.store import Store
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a view needs for one time window: envelopes or raw samples on a regular grid.
+
+    `t0_ns + i * step_ns` is the start of bucket (or sample) i; `lo`/`hi` are its min and
+    max (equal at the raw level), NaN where no sample was present.
+    """
+
+    stream: str
+    level: int  # 0 = raw samples, k = buckets of PYRAMID_FACTOR**k samples
+    t0_ns: int
+    step_ns: float
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @property
+    def times_ns(self) -> np.ndarray:
+        """Start time of each bucket as int64 nanoseconds."""
+        return self.t0_ns + np.round(np.arange(len(self.lo)) * self.step_ns).astype(np.int64)
+
+    @property
+    def is_raw(self) -> bool:
+        """True when the window holds the actual samples."""
+        return self.level == 0
+
+
+class Stream(StreamBase):
+    """One regular stream (a channel epoch) of a store, opened for reading: samples on the
+    grid `start_ns + i * period_ns`, fill where absent."""
+
+    kind = "regular"
+    summary_keys = ("network", "station", "location", "channel", "units", "coordinates",
+                    "instrument", "sensitivity", "epoch")
+
+    def _load_attrs(self) -> None:
+        attrs = dict(self.group.attrs)
+        check_layout_version(attrs.get("belvedere", {}), f"stream {self.name!r}")
+        self.attrs: dict[str, Any] = attrs
+        self.sampling_rate = float(attrs["sampling_rate"])
+        self.start_ns = int(attrs["start_ns"])
+        self.period_ns = NS / self.sampling_rate
+        self.dtype = np.dtype(attrs["dtype"])
+        self.segments = np.asarray(attrs.get("segments", []), dtype=np.int64).reshape(-1, 2)
+        pyr = attrs.get("pyramid", {})
+        self.factor = int(pyr.get("factor", PYRAMID_FACTOR))
+        self.levels = int(pyr.get("levels", 0))
+
+    # -- geometry -------------------------------------------------------------------------
+    def index_of(self, t_ns: int | float) -> float:
+        """Fractional sample index of a time on this stream's grid."""
+        return (t_ns - self.start_ns) / self.period_ns
+
+    def time_of(self, index: int | np.ndarray) -> int | np.ndarray:
+        """Time in int64 nanoseconds of sample index (or indices) on the grid."""
+        if float(self.period_ns).is_integer():
+            return self.start_ns + np.asarray(index, dtype=np.int64) * int(self.period_ns)
+        return self.start_ns + np.round(np.asarray(index, dtype=np.float64) * self.period_ns
+                                        ).astype(np.int64)
+
+    @property
+    def data(self) -> zarr.Array:
+        """The raw sample array (fill value where absent)."""
+        return self.group["data"]
+
+    @property
+    def length(self) -> int:
+        """Number of samples on the grid so far (present or not)."""
+        return int(self.data.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples actually present."""
+        if not len(self.segments):
+            return 0
+        return int(sum(self._segment_indices(s, e)[1] - self._segment_indices(s, e)[0]
+                       for s, e in self.segments))
+
+    def _segment_indices(self, s_ns: int, e_ns: int) -> tuple[int, int]:
+        return int(round(self.index_of(s_ns))), int(round(self.index_of(e_ns)))
+
+    def segment_indices(self) -> np.ndarray:
+        """Segments as [i0, i1) sample indices on the grid."""
+        if not len(self.segments):
+            return np.zeros((0, 2), dtype=np.int64)
+        return np.round((self.segments - self.start_ns) / self.period_ns).astype(np.int64)
+
+    def present_mask(self, i0: int, i1: int) -> np.ndarray:
+        """Boolean mask of the samples in [i0, i1) that are present per the segment list."""
+        mask = np.zeros(max(i1 - i0, 0), dtype=bool)
+        seg = self.segment_indices()
+        if not len(seg) or i1 <= i0:
+            return mask
+        lo = np.searchsorted(seg[:, 1], i0, side="right")
+        hi = np.searchsorted(seg[:, 0], i1, side="left")
+        for a, b in seg[lo:hi]:
+            mask[max(a, i0) - i0:min(b, i1) - i0] = True
+        return mask
+
+    # -- reading --------------------------------------------------------------------------
+    def read_raw(self, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Samples [i0, i1) clipped to the grid, with their presence mask."""
+        i0, i1 = max(i0, 0), min(i1, self.length)
+        if i1 <= i0:
+            return np.zeros(0, dtype=self.dtype), np.zeros(0, dtype=bool)
+        return native(_read_settled(self.data, i0, i1)), self.present_mask(i0, i1)
+
+    def read_segments(self, t0_ns: int | None = None, t1_ns: int | None = None
+                      ) -> list[tuple[int, np.ndarray]]:
+        """The present samples in [t0, t1) as (start_ns, values) per contiguous run, exact dtype.
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int or None
+            The window in int64 ns since 1970 (UTC); None: from the first or to the last sample.
+
+        Returns
+        -------
+        list of (int, numpy.ndarray)
+            Per contiguous run of present samples, the time of its first sample (ns) and its
+            samples in the stream's own dtype and native byte order.
+        """
+        out = []
+        seg = self.segment_indices()
+        lo_i = -math.inf if t0_ns is None else math.ceil(self.index_of(t0_ns) - 1e-9)
+        hi_i = math.inf if t1_ns is None else math.ceil(self.index_of(t1_ns) - 1e-9)
+        for a, b in seg:
+            a2, b2 = int(max(a, lo_i)), int(min(b, hi_i))
+            if b2 > a2:
+                out.append((int(self.time_of(a2)), native(_read_settled(self.data, a2, b2))))
+        return out
+
+    def choose_level(self, t0_ns: int, t1_ns: int, max_points: int) -> int:
+        """The coarsest level that still gives at least one bucket per point (0 = raw)."""
+        samples = max((t1_ns - t0_ns) / self.period_ns, 1.0)
+        per_point = samples / max(max_points, 1)
+        if per_point < self.factor:
+            return 0
+        return int(min(math.floor(math.log(per_point, self.factor) + 1e-9), self.levels))
+
+    def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
+                    level: int | None = None) -> Window:
+        """Read [t0, t1) at screen resolution: at most ~max_points*factor values, never more.
+
+        Parameters
+        ----------
+        t0_ns, t1_ns : int
+            The window in int64 ns since 1970 (UTC).
+        max_points : int
+            The points the view has room for (its width in pixels); the coarsest pyramid
+            level that still gives at least one bucket per point is read.
+        level : int or None
+            Read this level instead (0: raw samples).
+
+        Returns
+        -------
+        Window
+            Bucket starts `t0_ns + i * step_ns` with their min (`lo`) and max (`hi`) as
+            float64, NaN where no sample is present; `lo is hi` at the raw level.
+        """
+        if level is None:
+            level = self.choose_level(t0_ns, t1_ns, max_points)
+        bucket = self.factor**level
+        i0 = math.floor(self.index_of(t0_ns) / bucket)
+        i1 = math.ceil(self.index_of(t1_ns) / bucket)
+        step = self.period_ns * bucket
+        if level == 0:
+            n = self.length
+            a, b = max(i0, 0), min(max(i1, 0), n)
+            lo = np.full(max(i1 - i0, 0), np.nan)
+            if b > a:
+                vals, mask = self.read_raw(a, b)
+                chunk = vals.astype(np.float64)
+                chunk[~mask] = np.nan
+                lo[a - i0:b - i0] = chunk
+            return Window(self.name, 0, int(self.time_of(i0)), step, lo, lo)
+        grp = self.group[f"pyramid/{level}"]
+        n = grp["min"].shape[0]
+        a, b = max(i0, 0), min(max(i1, 0), n)
+        lo = np.full(max(i1 - i0, 0), np.nan)
+        hi = np.full(max(i1 - i0, 0), np.nan)
+        if b > a:
+            mn = _read_settled(grp["min"], a, b)
+            mx = _read_settled(grp["max"], a, b)
+            empty = pyramid.is_fill(mn, self.dtype)
+            mn = mn.astype(np.float64)
+            mx = mx.astype(np.float64)
+            mn[empty] = np.nan
+            mx[empty] = np.nan
+            lo[a - i0:b - i0] = mn
+            hi[a - i0:b - i0] = mx
+        return Window(self.name, level, int(self.time_of(i0 * bucket)), step, lo, hi)
+
+    def to_xarray(self):
+        """The stream as a lazy xarray DataArray with a lazy time coordinate.
+
+        Returns
+        -------
+        xarray.DataArray
+            The `data` array along `time` (datetime64[ns]); absent samples are the fill
+            value (NaN once xarray masks it), nothing is read until asked for.
+        """
+        import xarray as xr
+
+        ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
+                          consolidated=False)
+        return ds["data"]
+
+
+def _read_settled(arr: zarr.Array, a: int, b: int) -> np.ndarray:
+    """`arr[a:b]`, read once more if it failed: zarr reads a shard's index, then the chunks
+    it points to, and an ingest may replace that shard (by rename) in between, when it
+    appends to it. A second failure is a real one and is raised."""
+    try:
+        return arr[a:b]
+    except Exception:
+        return arr[a:b]
+
+
+def create_regular(store: Store, name: str, sampling_rate: float, start_ns: int,
+                   dtype: np.dtype, attrs: dict[str, Any]) -> StreamWriter:
+    """Create a regular stream whose grid starts at `start_ns`; its writer."""
+    dtype = np.dtype(dtype)
+    full = {
+        "belvedere": stream_marker(STREAM_KIND),
+        "stream": name,
+        "sampling_rate": float(sampling_rate),
+        "start_ns": int(start_ns),
+        "start": utc_iso(start_ns),
+        "dtype": str(dtype),
+        "units": "counts",
+        "snap_tolerance": DEFAULT_SNAP_TOLERANCE,
+        "pyramid": {"factor": PYRAMID_FACTOR, "levels": 0, "chunk": PYRAMID_CHUNK},
+        "segments": [],
+        "provenance": [],
+        "conflicts": [],
+        **attrs,
+    }
+    # The first pyramid levels come along (sized for the first ~2**24 samples), so that the
+    # first file's pyramid needs no round trip of its own.
+    pc = PYRAMID_SHARD  # whole shards: the levels then seldom grow (a metadata write each)
+    levels = {f"{name}/pyramid/{k}/{key}":
+              ("pyramid", dtype, -(-(2**24 // PYRAMID_FACTOR**k) // pc) * pc, None)
+              for k in range(1, 5) for key in ("min", "max")}
+    data_attrs = {"long_name": attrs.get("stream", name), "units": attrs.get("units", "counts")}
+    made = _zarrio.create_nodes(store.root, {name: full},
+                                {f"{name}/data": ("data", dtype, 0, data_attrs),
+                                 f"{name}/time": ("time", dtype, 0, None), **levels})
+    w = StreamWriter(store, name, made[name])
+    w._arrays.update(data=made[f"{name}/data"], time=made[f"{name}/time"])
+    w._arrays.update({path.split("/", 1)[1]: made[path] for path in levels})
+    return w
+
+
+class StreamWriter(Stream):
+    """A stream opened for writing: samples, pyramid, then the commit of segments last."""
+
+    def _load_attrs(self) -> None:
+        super()._load_attrs()
+        self._arrays: dict[str, zarr.Array] = {}  # opened once: each open reads zarr.json
+        self._chunks: dict[str, dict[int, np.ndarray]] = {}  # see `write_region`
+        self._level1: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see `_chunk_written`
+        self._pending_attrs: dict[str, Any] = {}  # written by the next `commit`
+
+    def _cache(self, path: str) -> dict[int, np.ndarray]:
+        return self._chunks.setdefault(path, {})
+
+    def _array(self, path: str) -> zarr.Array:
+        arr = self._arrays.get(path)
+        if arr is None:
+            arr = self._arrays[path] = self.group[path]
+        return arr
+
+    @property
+    def data(self) -> zarr.Array:
+        """The raw sample array (fill value where absent)."""
+        return self._array("data")
+
+    def _grow(self, n: int) -> None:
+        old = self.length
+        new = int(math.ceil(n / DATA_CHUNK) * DATA_CHUNK)
+        tarr = self._array("time")
+        _zarrio.grow_arrays([(self.data, new), (tarr, new)])
+        if _zarrio.write_time_chunks(tarr, self.start_ns, self.period_ns, old, new):
+            return
+        for c0 in range(old, new, DATA_CHUNK):  # bounded memory over long gaps
+            tarr[c0:c0 + DATA_CHUNK] = self.time_of(np.arange(c0, c0 + DATA_CHUNK,
+                                                              dtype=np.int64))
+
+    def write(self, i0: int, values: np.ndarray) -> None:
+        """Write samples at grid index i0 (extending the grid); invisible until `commit`.
+
+        Parameters
+        ----------
+        i0 : int
+            Grid index of the first sample (`index_of` gives it for a time); never negative
+            (`rebase` moves the origin back first).
+        values : numpy.ndarray
+            The samples, cast to the stream's dtype.
+        """
+        if i0 < 0:
+            raise StoreError(f"write before the start of stream {self.name}; rebase first")
+        i1 = i0 + len(values)
+        if i1 > self.length:
+            self._grow(i1)
+        write_region(self.data, i0, values.astype(self.dtype, copy=False),
+                     absent=lambda a, b: not self.present_any(a, b), cache=self._cache("data"),
+                     on_chunk=self._chunk_written)
+        # Pending until commit; the pyramid update needs to see these samples as present.
+        self.segments = merge_segments(self.segments, [(int(self.time_of(i0)),
+                                                        int(self.time_of(i1)))])
+
+    def _chunk_written(self, k: int, chunk: np.ndarray, whole: bool) -> None:
+        """Level-1 min/max of a data chunk just encoded, computed while it is in the cache;
+        `update_pyramid` uses them where the chunk's samples are all present."""
+        f = self.factor
+        if whole and f > 1 and f & (f - 1) == 0 and len(chunk) % f == 0:
+            self._level1[k] = pyramid.minmax_pow2(chunk, f)
+        else:
+            self._level1.pop(k, None)
+
+    def _level1_minmax(self, a: int, b: int, pieces: list[tuple[int, np.ndarray]]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Level 1 over raw [a, b): from `_chunk_written` where it can, else from the raw
+        samples (`_raw_values`), so whole chunks need neither their samples nor a copy."""
+        f, c = self.factor, int(self.data.chunks[0])
+        cached = sorted(k for k in self._level1
+                        if a <= k * c and (k + 1) * c <= b and self.present_all(k * c, (k + 1) * c))
+        if not cached or c % f or a % f:
+            self._level1.clear()
+            return self._raw_minmax(a, b, pieces)
+        nb = math.ceil((b - a) / f)
+        mn, mx = np.empty(nb, dtype=self.dtype), np.empty(nb, dtype=self.dtype)
+        pos = a
+        for k in [*cached, None]:
+            end = b if k is None else k * c
+            if end > pos:
+                m1, m2 = self._raw_minmax(pos, end, pieces)
+                o = (pos - a) // f
+                mn[o:o + len(m1)], mx[o:o + len(m2)] = m1, m2
+            if k is not None:
+                m1, m2 = self._level1[k]
+                o = (k * c - a) // f
+                mn[o:o + len(m1)], mx[o:o + len(m2)] = m1, m2
+                pos = (k + 1) * c
+        self._level1.clear()
+        return mn, mx
+
+    def _raw_minmax(self, a: int, b: int, pieces: list[tuple[int, np.ndarray]]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        mask = None if self.present_all(a, b) else self.present_mask(a, b)
+        return pyramid.bucket_minmax(self._raw_values(a, b, pieces), mask, self.factor, self.dtype)
+
+    def _raw_values(self, a: int, b: int, pieces: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        """The stored samples [a, b): from `pieces` ((start index, samples) just written, later
+        ones win), read back only where present samples are not in them, fill elsewhere."""
+        over = [(s, v) for s, v in pieces if s < b and s + len(v) > a]
+        if len(over) == 1 and over[0][0] <= a and b <= over[0][0] + len(over[0][1]):
+            s, v = over[0]
+            return v[a - s:b - s]  # the common case: a view, no copy
+        buf = np.full(b - a, fill_value_for(self.dtype), dtype=self.dtype)
+        covered = np.zeros(b - a, dtype=bool)
+        for s, v in over:
+            lo, hi = max(s, a), min(s + len(v), b)
+            buf[lo - a:hi - a] = v[lo - s:hi - s]
+            covered[lo - a:hi - a] = True
+        if not covered.all():
+            for r0, r1 in runs_of(self.present_mask(a, b) & ~covered):
+                buf[r0:r1] = read_region(self.data, a + r0, a + r1, self._cache("data"))
+        return buf
+
+    def present_any(self, i0: int, i1: int) -> bool:
+        """True when any sample in [i0, i1) is present per the segment list."""
+        if i1 <= i0 or not len(self.segments):
+            return False
+        seg = self.segment_indices()
+        j = np.searchsorted(seg[:, 1], i0, side="right")
+        return bool(j < len(seg) and seg[j, 0] < i1)
+
+    def present_all(self, i0: int, i1: int) -> bool:
+        """True when every sample in [i0, i1) is present (one segment covers them)."""
+        if i1 <= i0:
+            return True
+        if not len(self.segments):
+            return False
+        seg = self.segment_indices()
+        j = np.searchsorted(seg[:, 1], i0, side="right")
+        return bool(j < len(seg) and seg[j, 0] <= i0 and seg[j, 1] >= i1)
+
+    def update_pyramid(self, i0: int, i1: int,
+                       values: np.ndarray | list[tuple[int, np.ndarray]] | None = None) -> None:
+        """Recompute every pyramid level over raw samples [i0, i1) (widened to bucket edges).
+
+        `values`, when given, are the raw samples now stored at [i0, i1) (as just written), or
+        the writes since the last update as (start index, samples): the levels are then
+        computed from memory, and only samples they do not hold are read back from the
+        store, and only where present. A change in the number of levels is published by the
+        next `commit`.
+        """
+        n = self.length
+        factor = self.factor
+        levels = 1
+        while math.ceil(n / factor**levels) > TOP_LEVEL_MAX:
+            levels += 1
+        lo_i, hi_i, n_prev = i0, i1, n
+        pieces = [(i0, values)] if isinstance(values, np.ndarray) else list(values or [])
+        # Level k-1 over [mem_lo, mem_hi), in memory (from level 2 on: level 1 is computed).
+        mem, mem_lo, mem_hi = None, i0, i0
+        need = [k for k in range(self.levels + 1, levels + 1) if not self._has_level(k)]
+        if need:  # one level ahead too: the stream is likely to keep growing
+            self._create_levels(need + ([] if self._has_level(levels + 1) else [levels + 1]), n)
+        arrays = {}
+        for k in range(1, levels + 1):
+            size = math.ceil(n / factor**k)
+            try:
+                amin, amax = self._array(f"pyramid/{k}/min"), self._array(f"pyramid/{k}/max")
+            except KeyError:
+                grp = self.group.require_group(f"pyramid/{k}")
+                amin, amax = (grp.create_array(key, shape=(size,),
+                                               **stream_array("pyramid", self.dtype))
+                              for key in ("min", "max"))
+                self._arrays[f"pyramid/{k}/min"], self._arrays[f"pyramid/{k}/max"] = amin, amax
+            arrays[k] = (amin, amax)
+        # Whole chunks: the levels then grow (a metadata write each) only now and then.
+        _zarrio.grow_arrays([(a, _zarrio.whole_chunks(a, math.ceil(n / factor**k)))
+                      for k, pair in arrays.items() for a in pair])
+        # Every level is computed from the finer one in memory (edges read back from chunks
+        # the writes below leave unchanged there), then all are written in one go.
+        regions: list[tuple] = []
+        for k in range(1, levels + 1):
+            size = math.ceil(n / factor**k)
+            amin, amax = arrays[k]
+            if self.levels < k and k > 1:
+                lo_i, hi_i = 0, n_prev  # a new level is built whole from the finer one
+            b0, b1 = lo_i // factor, math.ceil(hi_i / factor)
+            a, b = b0 * factor, min(b1 * factor, n_prev)
+            span = factor ** (k - 1)  # raw samples per bucket of level k-1
+            if k == 1:
+                mn, mx = self._level1_minmax(a, b, pieces)
+            else:
+                pmin = self._assemble(f"pyramid/{k - 1}/min", a, b, mem_lo, mem_hi,
+                                      mem and mem[0], span)
+                pmax = self._assemble(f"pyramid/{k - 1}/max", a, b, mem_lo, mem_hi,
+                                      mem and mem[1], span)
+                mn, mx = pyramid.next_level(pmin, pmax, factor, self.dtype)
+            bucket = factor**k
+
+            def absent(a: int, b: int, bucket: int = bucket) -> bool:
+                return not self.present_any(a * bucket, b * bucket)
+
+            regions += [(amin, b0, mn, absent, self._cache(f"pyramid/{k}/min")),
+                        (amax, b0, mx, absent, self._cache(f"pyramid/{k}/max"))]
+            mem, mem_lo, mem_hi = (mn, mx), b0, b0 + len(mn)
+            lo_i, hi_i, n_prev = b0, b0 + len(mn), size
+        write_regions(regions)
+        self.levels = max(levels, self.levels)
+        pyr = {"factor": factor, "levels": self.levels, "chunk": int(arrays[1][0].chunks[0])}
+        if self.group.attrs.get("pyramid") != pyr:
+            self._pending_attrs["pyramid"] = pyr  # published by `commit`, with the segments
+
+    def _has_level(self, k: int) -> bool:
+        try:
+            self._array(f"pyramid/{k}/min")
+            self._array(f"pyramid/{k}/max")
+        except KeyError:
+            return False
+        return True
+
+    def _create_levels(self, ks: list[int], n: int) -> None:
+        """Create the arrays of pyramid levels `ks` in one concurrent write.
+
+        A level whose arrays exist but that the `pyramid` attribute does not count yet is
+        built whole from the finer level when it is first needed."""
+        if not ks:
+            return
+        c = PYRAMID_SHARD
+        nodes = {f"pyramid/{k}/{key}":
+                 ("pyramid", self.dtype, -(-math.ceil(n / self.factor**k) // c) * c, None)
+                 for k in ks for key in ("min", "max")}
+        try:
+            made = _zarrio.create_nodes(self.group, {}, nodes, direct=False)
+        except Exception:  # e.g. left over by an interrupted run: open or create one by one
+            return
+        for path in nodes:
+            self._arrays[path] = made[path]
+
+    def _assemble(self, path: str, a: int, b: int, lo: int, hi: int,
+                  mem: np.ndarray | None, span: int) -> np.ndarray:
+        """Values [a, b) of array `path`, taking [lo, hi) from `mem` when given; the rest is
+        read only where it covers present samples (`span` raw samples per value)."""
+        arr, cache = self._array(path), self._cache(path)
+        if mem is None or lo >= b or hi <= a:
+            return read_region(arr, a, b, cache)
+        parts = []
+        fill = fill_value_for(self.dtype)
+        for p0, p1 in ((a, lo), (hi, b)):
+            if p1 <= p0:
+                parts.append(None)
+            elif self.present_any(p0 * span, p1 * span):
+                parts.append(read_region(arr, p0, p1, cache))
+            else:
+                parts.append(np.full(p1 - p0, fill, dtype=self.dtype))
+        inner = mem[max(a, lo) - lo:min(b, hi) - lo]
+        if parts[0] is None and parts[1] is None:
+            return inner
+        return np.concatenate([p for p in (parts[0], inner, parts[1]) if p is not None])
+
+    def commit(self, provenance: list[dict] | None = None, conflicts: list[dict] | None = None,
+               extra: dict | None = None) -> None:
+        """Publish the segment list (plus provenance) in one attribute write: the commit point.
+
+        Parameters
+        ----------
+        provenance : list of dict, optional
+            Records of the files just written (appended to the stream's `provenance`).
+        conflicts : list of dict, optional
+            Samples that disagreed with stored ones (appended to `conflicts`).
+        extra : dict, optional
+            Further attributes to set in the same write.
+        """
+        attrs = dict(self.group.attrs)
+        attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
+        if provenance:
+            attrs["provenance"] = list(attrs.get("provenance", [])) + provenance
+        if conflicts:
+            attrs["conflicts"] = list(attrs.get("conflicts", [])) + conflicts
+        attrs.update(self._pending_attrs)
+        if extra:
+            attrs.update(extra)
+        # One put of zarr.json, atomic (temp file + rename) on a local store.
+        _zarrio.put_group_attrs(self.group, attrs)
+        self.attrs = attrs
+        self._pending_attrs.clear()
+
+    def update_attrs(self, extra: dict[str, Any]) -> None:
+        """Set metadata attributes (coordinates, instrument...) without touching segments."""
+        self.group.attrs.update(extra)
+        self.attrs.update(extra)
+
+    def rebase(self, first_ns: int) -> StreamWriter:
+        """Move the grid origin back before `first_ns`, rewriting the stream safely.
+
+        The origin moves back by at least a tenth of the stream's length, so backfilling day
+        by day costs amortised O(n). The rewrite goes to a temporary group that replaces the
+        stream only when complete, so an interrupted rebase leaves the old stream intact.
+        """
+        tmp_name = self.name + TMP_SUFFIX
+        if tmp_name in self.store.root:
+            del self.store.root[tmp_name]
+        period = self.period_ns
+        target = min(day_start_ns(first_ns),
+                     day_start_ns(int(self.start_ns - 0.1 * self.length * period)))
+        new_start = aligned_origin(self.start_ns, target, period)
+        shift = int(round((self.start_ns - new_start) / period))
+        attrs = {k: v for k, v in self.attrs.items()
+                 if k not in ("start_ns", "start", "segments", "pyramid", "belvedere")}
+        new = create_regular(self.store, tmp_name, self.sampling_rate, new_start,
+                                   self.dtype, attrs)
+        new.group.attrs["stream"] = self.name
+        seg = self.segment_indices()
+        if len(seg):
+            end = int(seg[-1, 1])
+            new._grow(end + shift)
+            for c0 in range(0, end, DATA_SHARD):  # whole shards where the shift allows
+                c1 = min(c0 + DATA_SHARD, end)
+                write_region(new.data, c0 + shift, native(self.data[c0:c1]),
+                             cache=new._cache("data"))
+            new.segments = self.segments
+            new.update_pyramid(0, end + shift)
+        new.segments = self.segments
+        new.commit()
+        backend.swap_group(self.store.zarr_store, tmp_name, self.name, OLD_SUFFIX)
+        return self.store.writer(self.name)
+
