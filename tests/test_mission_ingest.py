@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pipelines.mission import spectra
-from pipelines.mission.common import SIM_EPOCH, epoch_ns
-from pipelines.mission.ingest import MissionOptions, ingest_mission
+from pipelines.mission.ingest import ingest_mission
+from pipelines.mission.options import MissionOptions
+from pipelines.mission.series import SIM_EPOCH, epoch_ns
 from pipelines.store import open_store
 from pipelines.timebase import NS
 from tests.conftest import run_cli

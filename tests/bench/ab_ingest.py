@@ -23,9 +23,9 @@ from pathlib import Path
 _CHILD = """
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
-from pipelines.ingest import ingest_seismic
+from pipelines.seismic.ingest import ingest_seismic
 try:  # what `belvedere ingest` does (checkouts before it had no such module)
-    from pipelines.allocator import tune_allocator
+    from pipelines.ingest.allocator import tune_allocator
     tune_allocator()
 except ImportError:
     pass
