@@ -342,3 +342,27 @@ def test_ingest_commands_tune_glibc_allocator():
                         "print(tune_allocator(), tune_allocator())"],
                        capture_output=True, text=True, cwd=str(Path(__file__).parents[1]))
     assert r.stdout.split() == ["True", "True"], r.stderr  # applied, then a no-op
+
+
+def test_each_format_is_a_reader_in_one_tuple(tmp_path):
+    """miniSEED, StationXML and QuakeML: each a module with can_open and read, in READERS;
+    the waveform reader chosen for a file is the one recorded for it by the scan."""
+    from pipelines.seismic import mseed, quakeml, readers, stationxml
+    from pipelines.seismic.options import ReadOptions
+    from pipelines.seismic.scan import scan
+
+    real = obspy_files()
+    assert readers.READERS == (mseed, stationxml, quakeml)
+    files = {mseed: real.mseed[0], stationxml: real.stationxml[0], quakeml: real.quakeml[0]}
+    for reader, path in files.items():
+        head = Path(path).read_bytes()[:readers.HEAD_BYTES]
+        assert readers.reader_for(path, head, reader.KIND) is reader
+        for other in readers.READERS:
+            assert other.can_open(path, head) == (other is reader), (other.NAME, path)
+    channel, first = next(iter(mseed.channels(real.mseed[0]).items()))
+    pieces, _ = mseed.read(real.mseed[0], ReadOptions(channel))
+    assert pieces and pieces[0].start_ns == first
+    assert stationxml.read(real.stationxml[0]).networks
+    assert quakeml.read(real.quakeml[0])
+    scanned = scan([real.mseed[0]])
+    assert scanned.readers() == {os.path.abspath(real.mseed[0]): "mseed"}
