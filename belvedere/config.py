@@ -17,9 +17,11 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipelines.ingest.cluster_settings import DaskSettings
 
 DEFAULT_FILE = "belvedere.toml"
 ENV_FILE = "BELVEDERE_CONFIG"
@@ -32,11 +34,13 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message says which key and why."""
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A table of the configuration: unknown keys are refused, assignments validated."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class ServeSettings(_Section):
+class ServeSettings(Section):
     """`belvedere serve`: which stores, where to listen, who may connect."""
 
     stores: list[str] = Field(default_factory=list,
@@ -75,7 +79,7 @@ class ServeSettings(_Section):
         return v
 
 
-class IngestSettings(_Section):
+class IngestSettings(Section):
     """`belvedere ingest`: the default store, local parallelism, snapping, the catalog."""
 
     store: str | None = None
@@ -84,90 +88,7 @@ class IngestSettings(_Section):
     catalog: str | None = Field(None, description="datasets catalog file (TOML)")
 
 
-_WALLTIME = re.compile(r"^(\d+-)?\d{1,3}:\d{2}(:\d{2})?$|^\d+$")
-
-
-def _check_memory(v: str | None) -> str | None:
-    if v is None:
-        return v
-    from dask.utils import parse_bytes
-
-    try:
-        if parse_bytes(v) <= 0:
-            raise ValueError
-    except ValueError:
-        raise ValueError("not an amount of memory such as 16GiB or 4000MB") from None
-    return v
-
-
-class SlurmSettings(_Section):
-    """Options of dask-jobqueue's SLURMCluster (one Slurm job per `jobs`)."""
-
-    queue: str | None = None
-    account: str | None = None
-    cores: int = Field(1, ge=1)
-    processes: int = Field(1, ge=1)
-    memory: str = "4GiB"
-    walltime: str = "01:00:00"
-    job_name: str = "belvedere-ingest"
-    job_extra_directives: list[str] = Field(default_factory=list)
-    job_script_prologue: list[str] = Field(default_factory=list)
-    interface: str | None = None
-    local_directory: str | None = None
-    log_directory: str | None = None
-    python: str | None = None
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, v: str) -> str:
-        return _check_memory(v)  # type: ignore[return-value]
-
-    @field_validator("walltime")
-    @classmethod
-    def _walltime(cls, v: str) -> str:
-        if not _WALLTIME.match(v):
-            raise ValueError("must be a Slurm time such as 02:00:00, 1-00:00:00 or 90 (minutes)")
-        return v
-
-
-class KubernetesSettings(_Section):
-    """Options of a dask-kubernetes cluster (Dask operator) for ingest."""
-
-    image: str = "ghcr.io/example/belvedere:latest"
-    namespace: str | None = None
-    name: str = "belvedere-ingest"
-    resources: dict[str, dict[str, str]] = Field(
-        default_factory=lambda: {"requests": {"cpu": "1", "memory": "4Gi"},
-                                 "limits": {"cpu": "2", "memory": "4Gi"}})
-    env: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("resources")
-    @classmethod
-    def _resources(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
-        bad = set(v) - {"requests", "limits"}
-        if bad:
-            raise ValueError(f"only 'requests' and 'limits' are allowed, not {sorted(bad)}")
-        return v
-
-
-class DaskSettings(_Section):
-    """Where ingest tasks run: here, on an existing scheduler, on Slurm or on Kubernetes."""
-
-    cluster: Literal["local", "scheduler", "slurm", "kubernetes"] = "local"
-    scheduler: str | None = Field(None, description="tcp://host:8786 when cluster = scheduler")
-    workers: int = Field(2, ge=1, le=10000, description="Slurm jobs or Kubernetes worker pods")
-    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
-    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
-
-    @model_validator(mode="after")
-    def _needs_scheduler(self) -> DaskSettings:
-        if self.cluster == "scheduler" and not self.scheduler:
-            raise ValueError("cluster = 'scheduler' needs scheduler = 'tcp://HOST:8786' "
-                             "(BELVEDERE_DASK_SCHEDULER)")
-        return self
-
-
-class Settings(_Section):
+class Settings(Section):
     """The whole configuration."""
 
     serve: ServeSettings = Field(default_factory=ServeSettings)
@@ -295,10 +216,11 @@ def load(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = 
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, origin)) from None
+        raise ConfigError(explain(exc, origin)) from None
 
 
-def _explain(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
+def explain(exc: ValidationError, origin: dict[tuple[str, ...], str]) -> str:
+    """The validation errors as one message: each key, where its value came from, and why."""
     lines = []
     for e in exc.errors():
         loc = tuple(str(x) for x in e["loc"])
@@ -379,112 +301,3 @@ def from_cli(ctx: Any, command: str, config_file: str | os.PathLike | None = Non
             if path == ("dask", "scheduler"):
                 _set(overrides, ("dask", "cluster"), "scheduler")
     return load(config_file, overrides=overrides)
-
-
-
-# -- the datasets catalog -----------------------------------------------------------------
-DEFAULT_CATALOG = Path("datasets") / "catalog.toml"
-
-
-class _Dataset(_Section):
-    description: str = ""
-    store: str = Field(description="store folder or fsspec URL the dataset is ingested into")
-
-
-class SeismicDataset(_Dataset):
-    """miniSEED / SDS sources with their StationXML and QuakeML."""
-
-    kind: Literal["seismic"]
-    sources: list[str] = Field(min_length=1)
-    inventory: list[str] = Field(default_factory=list)
-    events: list[str] = Field(default_factory=list)
-    snap_tolerance: float | None = Field(None, ge=0.0, le=0.5)
-
-
-class UsageDataset(_Dataset):
-    """Slurm accounting and Prometheus metrics of one infrastructure."""
-
-    kind: Literal["usage"]
-    infrastructure: str = Field(min_length=1)
-    sacct: list[str] = Field(default_factory=list)
-    run_sacct: bool = False
-    timezone: str | None = None
-    cluster: str = ""
-    prometheus: str | None = None
-    queries: dict[str, str] = Field(default_factory=dict)
-    start: str | None = Field(None, alias="from")
-    end: str | None = Field(None, alias="to")
-    step: str = "30s"
-
-
-class Catalog(_Section):
-    """A site's datasets: each names its kind, its sources and its store."""
-
-    root: str = Field(".", description="folder relative paths start from (relative to the "
-                                       "catalog file)")
-    datasets: dict[str, Annotated[SeismicDataset | UsageDataset, Field(discriminator="kind")]] = (
-        Field(default_factory=dict))
-
-
-def catalog_path(explicit: str | os.PathLike | None, settings: Settings | None = None
-                 ) -> Path:
-    """The catalog file: the option, else `[ingest] catalog`, else ./datasets/catalog.toml."""
-    if explicit:
-        return Path(explicit)
-    if settings is not None and settings.ingest.catalog:
-        return Path(settings.ingest.catalog)
-    return DEFAULT_CATALOG
-
-
-def load_catalog(path: str | os.PathLike) -> Catalog:
-    """Read and validate a catalog file; relative paths in it become absolute."""
-    path = Path(path)
-    data = read_file(path)
-    try:
-        cat = Catalog.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc, {}).replace("bad configuration",
-                                                    f"bad catalog {path}")) from None
-    root = (path.parent / expand_vars(cat.root)).resolve()
-    for ds in cat.datasets.values():
-        ds.store = resolve_location(ds.store, root)
-        if isinstance(ds, SeismicDataset):
-            ds.sources = [resolve_location(s, root) for s in ds.sources]
-            ds.inventory = [resolve_location(s, root) for s in ds.inventory]
-            ds.events = [resolve_location(s, root) for s in ds.events]
-        else:
-            ds.sacct = [s if s == "-" else resolve_location(s, root) for s in ds.sacct]
-    return cat
-
-
-def resolve_location(loc: str, root: Path) -> str:
-    """`{obspy}` (ObsPy's package folder), $VARS and ~ expanded; relative paths under root;
-    URLs (scheme://) as they are."""
-    if "{obspy}" in loc:
-        import obspy
-
-        loc = loc.replace("{obspy}", str(Path(obspy.__file__).parent))
-    loc = os.path.expanduser(expand_vars(loc))
-    if "://" in loc or os.path.isabs(loc):
-        return loc
-    return str(root / loc)
-
-
-_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
-
-
-def expand_vars(text: str, env: Mapping[str, str] | None = None) -> str:
-    """`$VAR`, `${VAR}` and `${VAR:-default}` replaced from the environment; an unset
-    variable without a default is a ConfigError."""
-    env = os.environ if env is None else env
-
-    def sub(m: re.Match) -> str:
-        name = m.group(1) or m.group(3)
-        if env.get(name):
-            return env[name]
-        if m.group(2) is not None:
-            return m.group(2)
-        raise ConfigError(f"{text!r} uses ${name}, which is not set (give a default: "
-                          f"${{{name}:-value}})")
-
-    return _VAR.sub(sub, text)

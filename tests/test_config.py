@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from belvedere.config import ConfigError, env_names, load, load_catalog
+from belvedere.catalog import load_catalog
+from belvedere.config import ConfigError, env_names, load
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipelines.demo.seismic import generate_archive
 from pipelines.store import open_store
-from pipelines.synthetic import generate_archive
 from pipelines.timebase import NS
 from tests.conftest import run_cli
 

@@ -14,7 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from belvedere.config import env_names, load, load_catalog
+from belvedere.catalog import load_catalog
+from belvedere.config import env_names, load
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

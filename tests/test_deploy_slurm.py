@@ -15,7 +15,7 @@ from conftest import make_sds
 from usage_servers import slurm_up
 
 from belvedere.config import load
-from pipelines.clusters import ClusterError, kubernetes_kwargs, slurm_job_script, use_cluster
+from pipelines.ingest.clusters import ClusterError, kubernetes_kwargs, slurm_job_script, use_cluster
 
 CFG = """
 [dask]
@@ -138,7 +138,7 @@ python = "{sys.executable}"
 
 
 def test_runner_submits_to_the_cluster_in_use(monkeypatch):
-    from pipelines.runner import scheduler_address
+    from pipelines.ingest.runner import scheduler_address
 
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     s = load(None, env={"BELVEDERE_CONFIG": "/dev/null", "BELVEDERE_DASK_CLUSTER": "scheduler",

@@ -13,7 +13,7 @@ from obspy import Stream, Trace, UTCDateTime
 from zarr.codecs import BloscCodec
 from zarr.codecs.numcodecs import Delta
 
-from pipelines.ingest import ingest_seismic
+from pipelines.seismic.ingest import ingest_seismic
 from pipelines.store import TOP_LEVEL_MAX, fill_value_for, open_store
 from tests.conftest import T0, make_sds
 

@@ -10,7 +10,7 @@ import time
 
 from obspy import UTCDateTime
 
-from pipelines.ingest import ingest_seismic
+from pipelines.seismic.ingest import ingest_seismic
 from pipelines.store import open_store
 from tests.conftest import make_sds, run_cli
 from tests.storeutil import assert_same_store

@@ -15,7 +15,7 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime, read
 
 from pipelines.demo import obspy_files
-from pipelines.ingest import ingest_seismic
+from pipelines.seismic.ingest import ingest_seismic
 from pipelines.store import StoreError, StoreVersionError, open_store
 from pipelines.timebase import NS
 from tests.conftest import T0, make_sds, run_cli
@@ -144,7 +144,7 @@ def test_files_recorded_by_sha256_in_older_stores_are_recognised(tmp_path, monke
 
     import zarr
 
-    import pipelines.seismic
+    from pipelines.seismic import mseed
 
     make_sds(tmp_path / "sds", hours=30)
     store = str(tmp_path / "s.zarr")
@@ -158,9 +158,9 @@ def test_files_recorded_by_sha256_in_older_stores_are_recognised(tmp_path, monke
             p["sha256"] = hashlib.sha256(Path(p["file"]).read_bytes()).hexdigest()
         root[name].attrs["provenance"] = prov
     decoded = []
-    real = pipelines.seismic.read_pieces
-    monkeypatch.setattr(pipelines.seismic, "read_pieces",
-                        lambda path, ch, *a: decoded.append(path) or real(path, ch, *a))
+    real = mseed.read
+    monkeypatch.setattr(mseed, "read",
+                        lambda path, options: decoded.append(path) or real(path, options))
     rep = ingest_seismic(store, [str(tmp_path / "sds")])
     assert rep.samples_written == 0 and rep.files_unchanged >= 2 and decoded == []
     one = sorted((tmp_path / "sds").rglob("*.D.2024.*"))[-1]
@@ -193,7 +193,7 @@ def test_any_order_gives_same_store(tmp_path):
 
 
 def test_files_are_committed_in_batches_with_every_file_recorded(tmp_path, monkeypatch):
-    import pipelines.seismic
+    from pipelines.seismic import channels
     from pipelines.store import StreamWriter
 
     make_sds(tmp_path / "sds", channels=("XX.TST.00.HHZ",), hours=70,
@@ -213,7 +213,7 @@ def test_files_are_committed_in_batches_with_every_file_recorded(tmp_path, monke
     # The three consecutive days in one commit; the far day in its own (bounded pyramid span).
     assert commits == [3, 1]
     commits.clear()
-    monkeypatch.setattr(pipelines.seismic, "COMMIT_SAMPLES", 2_000_000)
+    monkeypatch.setattr(channels, "COMMIT_SAMPLES", 2_000_000)
     ingest_seismic(str(tmp_path / "b.zarr"), inputs)
     assert commits == [2, 1, 1]  # a commit once ~2e6 samples are pending
     for store in ("a.zarr", "b.zarr"):
@@ -337,7 +337,32 @@ def test_ingest_commands_tune_glibc_allocator():
 
     if platform.libc_ver()[0] != "glibc":
         pytest.fail("these machines run glibc; the allocator settings need it")
-    r = subprocess.run([sys.executable, "-c", "from pipelines.allocator import tune_allocator; "
+    r = subprocess.run([sys.executable, "-c",
+                        "from pipelines.ingest.allocator import tune_allocator; "
                         "print(tune_allocator(), tune_allocator())"],
                        capture_output=True, text=True, cwd=str(Path(__file__).parents[1]))
     assert r.stdout.split() == ["True", "True"], r.stderr  # applied, then a no-op
+
+
+def test_each_format_is_a_reader_in_one_tuple(tmp_path):
+    """miniSEED, StationXML and QuakeML: each a module with can_open and read, in READERS;
+    the waveform reader chosen for a file is the one recorded for it by the scan."""
+    from pipelines.seismic import mseed, quakeml, readers, stationxml
+    from pipelines.seismic.options import ReadOptions
+    from pipelines.seismic.scan import scan
+
+    real = obspy_files()
+    assert readers.READERS == (mseed, stationxml, quakeml)
+    files = {mseed: real.mseed[0], stationxml: real.stationxml[0], quakeml: real.quakeml[0]}
+    for reader, path in files.items():
+        head = Path(path).read_bytes()[:readers.HEAD_BYTES]
+        assert readers.reader_for(path, head, reader.KIND) is reader
+        for other in readers.READERS:
+            assert other.can_open(path, head) == (other is reader), (other.NAME, path)
+    channel, first = next(iter(mseed.channels(real.mseed[0]).items()))
+    pieces, _ = mseed.read(real.mseed[0], ReadOptions(channel))
+    assert pieces and pieces[0].start_ns == first
+    assert stationxml.read(real.stationxml[0]).networks
+    assert quakeml.read(real.quakeml[0])
+    scanned = scan([real.mseed[0]])
+    assert scanned.readers() == {os.path.abspath(real.mseed[0]): "mseed"}

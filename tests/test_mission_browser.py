@@ -35,8 +35,9 @@ RATE = "INTEGRAL.JMX1.RATE"
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory):
     """The demo's mission files, ingested; yields (server URL, files, store path)."""
-    from pipelines.mission.ingest import MissionOptions, ingest_mission
-    from pipelines.mission.synthetic import generate_mission_files
+    from pipelines.demo.mission import generate_mission_files
+    from pipelines.mission.ingest import ingest_mission
+    from pipelines.mission.options import MissionOptions
 
     d = tmp_path_factory.mktemp("mission-browser")
     files = generate_mission_files(d / "files", "small")

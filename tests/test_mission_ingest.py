@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pipelines.mission import spectra
-from pipelines.mission.common import SIM_EPOCH, epoch_ns
-from pipelines.mission.ingest import MissionOptions, ingest_mission
+from pipelines.mission.ingest import ingest_mission
+from pipelines.mission.options import MissionOptions
+from pipelines.mission.series import SIM_EPOCH, epoch_ns
 from pipelines.store import open_store
 from pipelines.timebase import NS
 from tests.conftest import run_cli
@@ -300,3 +301,28 @@ def test_info_and_export_on_mission_streams(tmp_path: Path):
     res = run_cli("export", "--store", store, "hk.temp_obc", "--format", "mseed",
                   "-o", str(tmp_path / "x.mseed"))
     assert res.returncode == 1 and "irregular timestamps" in " ".join(res.stderr.split())
+
+
+def test_each_file_goes_to_the_reader_of_its_format(tmp_path: Path):
+    """One READERS tuple: each format is a module with can_open and read; the first reader
+    that can open a file reads it, and its layout is the one recorded in the provenance."""
+    from pipelines.mission import hdf5, ogip, readers, table
+    from pipelines.mission.series import LayoutError
+
+    write_lisa(tmp_path / "sim.h5", n=100)
+    write_ldc(tmp_path / "ldc.h5", n=100, gap=None)
+    write_ogip(tmp_path / "lc.fits")
+    write_table(tmp_path / "hk.csv", n=10)
+    write_table(tmp_path / "hk.parquet", n=10)
+    expected = {"sim.h5": (hdf5, "lisa"), "ldc.h5": (hdf5, "ldc"), "lc.fits": (ogip, "ogip"),
+                "hk.csv": (table, "csv"), "hk.parquet": (table, "parquet")}
+    for r in readers.READERS:
+        assert callable(r.can_open) and callable(r.read) and r.NAME
+    for name, (module, layout) in expected.items():
+        path = str(tmp_path / name)
+        assert readers.reader_for(path) is module
+        with module.read(path, MissionOptions()) as contents:
+            assert contents.layout == layout and contents.series
+    (tmp_path / "notes.bin").write_bytes(b"nothing known")
+    with pytest.raises(LayoutError, match="in none of the mission layouts"):
+        readers.reader_for(str(tmp_path / "notes.bin"))

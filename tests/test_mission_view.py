@@ -75,7 +75,7 @@ def test_light_curve_error_band_and_gtis(mission_store):
 def test_long_window_uses_precomputed_spectra(tmp_path: Path):
     write_lisa(tmp_path / "long.h5", n=4 * 3600 * 3, quantities=("isi",), links=("12",))
     store = str(tmp_path / "s.zarr")
-    from pipelines.mission.ingest import MissionOptions
+    from pipelines.mission.options import MissionOptions
 
     ingest_mission(store, [str(tmp_path / "long.h5")], MissionOptions(spectra_block_s=600))
     s = open_store(store)["LISA.isi.12"]

@@ -11,8 +11,8 @@ from test_dashboard_store import build_store
 
 from dashboard import resources
 from dashboard.sources import Sources
+from pipelines.demo.usage import generate_usage
 from pipelines.usage import aggregate
-from pipelines.usage.synthetic import generate_usage
 from pipelines.usage.usage_store import open_usage_store
 
 START = pd.Timestamp("2024-02-05").value

@@ -13,7 +13,7 @@ import pytest
 from obspy import UTCDateTime
 from scipy.signal import butter, sosfiltfilt, welch
 
-from pipelines.synthetic import SIZES, generate_archive, synthesize_samples
+from pipelines.demo.seismic import SIZES, generate_archive, synthesize_samples
 
 SDS_NAME = re.compile(
     r"^(?P<year>\d{4})/(?P<net>\w+)/(?P<sta>\w+)/(?P<cha>\w{3})\.D/"

@@ -213,3 +213,18 @@ def test_array_indexes_and_gpus():
     assert gpus_from_tres("cpu=2,gres/gpu:a100=2") == 2
     assert gpus_from_tres("cpu=2,gres/gpu:a100=2,gres/gpu:h100=1") == 3
     assert gpus_from_tres("") == 0
+
+
+def test_a_saved_output_is_read_as_its_lines_are_parsed(tmp_path):
+    """The sacct reader: can_open knows a saved --parsable2 output, read gives what
+    parse_sacct gives for its lines."""
+    from pipelines.usage import readers, sacct
+
+    saved = tmp_path / "sacct.txt"
+    saved.write_text(OUTPUT, encoding="utf-8")
+    assert readers.READERS == (sacct,)
+    assert sacct.can_open(str(saved), saved.read_bytes()[:512])
+    assert not sacct.can_open("notes.txt", b"just some text\n")
+    got = sacct.read(str(saved), sacct.SacctOptions(timezone="UTC"))
+    want = parse_sacct(OUTPUT.splitlines(), timezone="UTC")
+    assert got.jobs == want.jobs and got.issues == want.issues and got.lines == want.lines

@@ -10,27 +10,35 @@ LDC files: `obs/tdi` (or `tdi`), a compound dataset with fields `t, X, Y, Z` or 
 array in that column order, attributes `dt`, `t0`, `units`; NaN is a gap. Streams
 `LDC.X`, `LDC.Y`, `LDC.Z`.
 
-Simulation seconds go on the UTC axis as `--sim-epoch` + t (see `common.SIM_EPOCH`).
+Simulation seconds go on the UTC axis as `--sim-epoch` + t (see `series.SIM_EPOCH`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from pipelines.append import Piece
-from pipelines.mission.common import (
+from pipelines.ingest.append import Piece
+from pipelines.ingest.report import one_line
+from pipelines.mission.options import MissionOptions
+from pipelines.mission.series import (
     MISSION_CHUNK,
+    FileSeries,
     LayoutError,
     Series,
     clean_name,
+    epoch_ns,
     grid_pieces,
     series_from_times,
 )
 from pipelines.timebase import NS
+
+NAME = "LISA/LDC HDF5"
+MAGIC = b"\x89HDF\r\n\x1a\n"
 
 LINKS = ("12", "13", "21", "23", "31", "32")
 SPACECRAFT = ("1", "2", "3")
@@ -75,6 +83,58 @@ def _link_datasets(f) -> list[tuple[str, str]]:
             if k in LINKS + SPACECRAFT and isinstance(grp[k], h5py.Dataset):
                 out.append((q, k))
     return out
+
+
+def can_open(path: str, head: bytes) -> bool:
+    """True for an HDF5 file (its signature); `read` tells LISA from LDC, or refuses.
+
+    Parameters
+    ----------
+    path
+        The file (unused: the head is enough).
+    head
+        Its first bytes.
+
+    Returns
+    -------
+    bool
+    """
+    return head.startswith(MAGIC)
+
+
+@contextlib.contextmanager
+def read(path: str, options: MissionOptions) -> Iterator[FileSeries]:
+    """The series of a LISA instrument simulation or an LDC TDI file (layout "lisa", "ldc").
+
+    Parameters
+    ----------
+    path
+        An HDF5 file.
+    options
+        `sim_epoch`: the UTC time of simulation second 0.
+
+    Returns
+    -------
+    context manager of FileSeries
+        The file stays open while the series (read lazily) are read. LayoutError when the
+        file is broken or in neither layout.
+    """
+    import h5py
+
+    epoch = epoch_ns(options.sim_epoch)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise LayoutError(f"broken HDF5 file: {one_line(exc)}") from None
+    with f:
+        try:
+            kind = detect(f)
+        except OSError as exc:
+            raise LayoutError(f"broken HDF5 file: {one_line(exc)}") from None
+        if kind is None:
+            raise LayoutError("HDF5 file in none of the known layouts (LISA instrument: "
+                              "/<quantity>/<link> with metadata_json; LDC: obs/tdi)")
+        yield FileSeries(kind, (read_lisa if kind == "lisa" else read_ldc)(f, path, epoch))
 
 
 def detect(f) -> str | None:

@@ -1,31 +1,31 @@
-"""The mission ingest run: detect each file's layout, read its series, write, report.
+"""The mission ingest run: find each file's reader, read its series, write, report.
 
 Same guarantees as the seismic ingest, through the same machinery: regular series go through
-`pipelines.append.ChannelAppender` (grid, snapping, epochs, overlaps, per-file commit with
-provenance), irregular ones through `pipelines.irregular`; a file already committed to a
-stream (same SHA-256) is skipped for that stream, so a re-run changes nothing; every file that
-cannot be used gets one `FileIssue` line, and the other files are still ingested.
+`pipelines.ingest.append.ChannelAppender` (grid, snapping, epochs, overlaps, per-file commit
+with provenance), irregular ones through `pipelines.store.irregular`; a file already committed to a
+stream (same content digest) is skipped for that stream, so a re-run changes nothing; every
+file that cannot be used gets one `FileIssue` line, and the other files are still ingested.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from pipelines.append import ChannelAppender, epoch_names
-from pipelines.digest import FileDigest, file_digest, recorded
+from pipelines.ingest.append import ChannelAppender, epoch_names
+from pipelines.ingest.digest import FileDigest, file_digest, recorded
+from pipelines.ingest.inputs import expand_inputs
+from pipelines.ingest.report import FileIssue, IngestReport, one_line
 from pipelines.mission import spectra
-from pipelines.mission.common import SIM_EPOCH, LayoutError, Series, epoch_ns
-from pipelines.report import FileIssue, IngestReport
-from pipelines.seismic import _one_line, expand_inputs
+from pipelines.mission.options import MissionOptions
+from pipelines.mission.readers import reader_for
+from pipelines.mission.series import LayoutError, Series, epoch_ns
 from pipelines.store import (
-    DEFAULT_SNAP_TOLERANCE,
     IrregularStream,
     Store,
     Stream,
@@ -37,18 +37,6 @@ from pipelines.store import (
 from pipelines.timebase import utc_iso
 
 FLUSH_SAMPLES = 2**24  # per stream: commit segments (no provenance) every this many samples
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-LAYOUTS = ("lisa", "ldc", "ogip", "csv", "parquet")
-
-
-@dataclass
-class MissionOptions:
-    """How mission files are read and written."""
-
-    sim_epoch: str = SIM_EPOCH
-    prefix: str | None = None
-    spectra_block_s: float = spectra.DEFAULT_BLOCK_S
-    snap_tolerance: float = DEFAULT_SNAP_TOLERANCE
 
 
 @dataclass
@@ -61,71 +49,6 @@ class FileOutcome:
     read: int = 0
     new_streams: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
-
-
-def detect_layout(path: str) -> str:
-    """The layout of a file ("lisa", "ldc", "ogip", "csv", "parquet"); LayoutError if none."""
-    with open(path, "rb") as fh:
-        head = fh.read(512)
-    if not head:
-        raise LayoutError("empty file (0 bytes)")
-    if head.startswith(HDF5_MAGIC):
-        import h5py
-
-        from pipelines.mission import hdf5
-
-        try:
-            with h5py.File(path, "r") as f:
-                kind = hdf5.detect(f)
-        except OSError as exc:
-            raise LayoutError(f"broken HDF5 file: {_one_line(exc)}") from None
-        if kind is None:
-            raise LayoutError("HDF5 file in none of the known layouts (LISA instrument: "
-                              "/<quantity>/<link> with metadata_json; LDC: obs/tdi)")
-        return kind
-    if head.startswith(b"SIMPLE  ="):
-        return "ogip"
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    low = path.lower()
-    if low.endswith((".csv", ".tsv", ".txt", ".csv.gz")):
-        return "csv"
-    raise LayoutError("in none of the mission layouts (LISA/LDC HDF5, OGIP FITS light curve, "
-                      "CSV or Parquet telemetry)")
-
-
-@contextlib.contextmanager
-def open_series(path: str, layout: str, options: MissionOptions) -> Iterator[list[Series]]:
-    """The series of a file, which stays open while they are read."""
-    epoch = epoch_ns(options.sim_epoch)
-    if layout in ("lisa", "ldc"):
-        import h5py
-
-        from pipelines.mission import hdf5
-
-        with h5py.File(path, "r") as f:
-            yield (hdf5.read_lisa if layout == "lisa" else hdf5.read_ldc)(f, path, epoch)
-    elif layout == "ogip":
-        from astropy.io import fits
-
-        from pipelines.mission import ogip
-
-        try:
-            hdul = fits.open(path, memmap=False)
-        except Exception as exc:
-            raise LayoutError(f"broken FITS file: {_one_line(exc)}") from None
-        with hdul:
-            try:
-                hdul.verify("exception")
-            except Exception as exc:
-                raise LayoutError(f"broken FITS header: {_one_line(exc)}") from None
-            yield ogip.read_ogip(hdul, path)
-    elif layout in ("csv", "parquet"):
-        from pipelines.mission import table
-
-        yield table.read_table(path, layout, options.prefix)
-    else:
-        raise LayoutError(f"unknown layout {layout!r}")
 
 
 def open_any(store: Store, name: str) -> Stream | IrregularStream:
@@ -222,10 +145,10 @@ def _ingest_irregular(store: Store, s: Series, digest: FileDigest, prov: dict,
 def ingest_file(store: Store, path: str, options: MissionOptions) -> FileOutcome:
     """Ingest one mission file; LayoutError (or another exception) when it cannot be used."""
     out = FileOutcome()
-    out.layout = detect_layout(path)
-    digest = file_digest(path)
-    with open_series(path, out.layout, options) as series:
-        for s in series:
+    with reader_for(path).read(path, options) as contents:
+        out.layout = contents.layout
+        digest = file_digest(path)
+        for s in contents.series:
             ingest_series(store, s, path, digest, options, out)
     return out
 
@@ -251,7 +174,7 @@ def ingest_mission(store_url: str, paths: Sequence[str], options: MissionOptions
         except LayoutError as exc:
             report.issues.append(FileIssue(path, str(exc)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            report.issues.append(FileIssue(path, f"cannot be read: {_one_line(exc)}"))
+            report.issues.append(FileIssue(path, f"cannot be read: {one_line(exc)}"))
         else:
             streams.update(res.streams)
             report.samples_written += res.written

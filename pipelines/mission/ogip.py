@@ -13,14 +13,72 @@ Every other numeric column becomes a stream too: `<TELESCOP>.<INSTRUME>.RATE`, `
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from pipelines.mission.common import LayoutError, Series, clean_name, series_from_times
+from pipelines.ingest.report import one_line
+from pipelines.mission.options import MissionOptions
+from pipelines.mission.series import (
+    FileSeries,
+    LayoutError,
+    Series,
+    clean_name,
+    series_from_times,
+)
 from pipelines.timebase import NS
 
+NAME = "OGIP FITS light curve"
 UNIX_JD = 2440587.5
+
+
+def can_open(path: str, head: bytes) -> bool:
+    """True for a FITS file (its primary header's first card).
+
+    Parameters
+    ----------
+    path
+        The file (unused: the head is enough).
+    head
+        Its first bytes.
+
+    Returns
+    -------
+    bool
+    """
+    return head.startswith(b"SIMPLE  =")
+
+
+@contextlib.contextmanager
+def read(path: str, options: MissionOptions) -> Iterator[FileSeries]:
+    """The series of an OGIP light curve (layout "ogip"), times in UTC.
+
+    Parameters
+    ----------
+    path
+        A FITS file.
+    options
+        Unused (OGIP files carry their own time reference).
+
+    Returns
+    -------
+    context manager of FileSeries
+        LayoutError when the file or its header is broken, or holds no light curve.
+    """
+    from astropy.io import fits
+
+    try:
+        hdul = fits.open(path, memmap=False)
+    except Exception as exc:
+        raise LayoutError(f"broken FITS file: {one_line(exc)}") from None
+    with hdul:
+        try:
+            hdul.verify("exception")
+        except Exception as exc:
+            raise LayoutError(f"broken FITS header: {one_line(exc)}") from None
+        yield FileSeries("ogip", read_ogip(hdul, path))
 
 
 def _kw(headers: list, key: str, default: Any = None) -> Any:

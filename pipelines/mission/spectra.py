@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.digest import identity
+from pipelines.ingest.digest import identity
 from pipelines.store import Stream, StreamWriter
 from pipelines.store.layout import spectra_array
 from pipelines.timebase import NS

@@ -12,15 +12,66 @@ round-trip precision, so every value reads back equal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
-from pipelines.mission.common import LayoutError, Series, clean_name, series_from_times
+from pipelines.mission.options import MissionOptions
+from pipelines.mission.series import (
+    FileSeries,
+    LayoutError,
+    Series,
+    clean_name,
+    series_from_times,
+)
 from pipelines.timebase import NS
 
+NAME = "CSV or Parquet telemetry"
+PARQUET_MAGIC = b"PAR1"
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz")
 TIME_NAMES = ("time", "time_utc", "timestamp", "utc", "datetime", "date", "epoch")
+
+
+def can_open(path: str, head: bytes) -> bool:
+    """True for a Parquet file (its signature) or a file named as CSV, TSV or text.
+
+    Parameters
+    ----------
+    path
+        The file (its name's suffix).
+    head
+        Its first bytes.
+
+    Returns
+    -------
+    bool
+    """
+    return head.startswith(PARQUET_MAGIC) or path.lower().endswith(CSV_SUFFIXES)
+
+
+@contextlib.contextmanager
+def read(path: str, options: MissionOptions) -> Iterator[FileSeries]:
+    """The series of a telemetry table (layout "parquet" or "csv").
+
+    Parameters
+    ----------
+    path
+        A Parquet or CSV/TSV file.
+    options
+        `prefix`: the stream prefix (None: from the file name, see `default_prefix`).
+
+    Returns
+    -------
+    context manager of FileSeries
+        The table is read whole. LayoutError when it cannot be read or has no time and
+        parameter columns.
+    """
+    with open(path, "rb") as fh:
+        kind = "parquet" if fh.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC else "csv"
+    yield FileSeries(kind, read_table(path, kind, options.prefix))
 
 
 def default_prefix(path: str) -> str:

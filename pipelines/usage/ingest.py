@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines.usage import sacct
 from pipelines.usage.costs import RunMeter
 from pipelines.usage.prometheus import PrometheusError, Query, query_range, query_range_raw
-from pipelines.usage.sacct import SACCT_FIELDS, Job, parse_sacct
+from pipelines.usage.sacct import SACCT_FIELDS, Job, SacctOptions, parse_sacct
 from pipelines.usage.usage_store import UsageStore
 
 JOB_FIELDS = ("cluster", "job_id", "job_id_raw", "array_job_id", "array_task_id", "partition",
@@ -175,13 +176,16 @@ def ingest_usage(store_url: str, infrastructure: str, sacct_inputs: Sequence[str
     for source, lines in sources:
         label = "stdin" if source == "-" else ("sacct" if lines is not None else source)
         report.sources.append(label)
+        options = SacctOptions(cluster or infrastructure, timezone if lines is None else "UTC")
         try:
-            text = lines if lines is not None else read_lines(source)
+            if lines is None and source != "-":
+                res = sacct.read(source, options)
+            else:
+                res = parse_sacct(lines if lines is not None else read_lines(source),
+                                  cluster=options.cluster, timezone=options.timezone)
         except OSError as exc:
             report.issues.append(f"{label}: cannot read: {exc.strerror or exc}")
             continue
-        res = parse_sacct(text, cluster=cluster or infrastructure, timezone=timezone
-                          if lines is None else "UTC")
         report.issues += [i.describe(label) for i in res.issues]
         report.lines += res.lines
         report.job_lines += res.job_lines

@@ -13,7 +13,8 @@
 - Every line that cannot be read is reported with its line number and the reason.
 
 The header line names the columns (any `--format` order works). Input without a header
-(`--noheader`) must use `SACCT_FIELDS` in that order.
+(`--noheader`) must use `SACCT_FIELDS` in that order. As a reader: `can_open` and `read` for
+a saved output file (`parse_sacct` for lines from elsewhere, such as a sacct run).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,6 +50,17 @@ _DURATION = re.compile(r"^(?:(?:(?P<d>\d+)-)?(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d+(?
 _SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<u>[KMGTP]?)(?P<per>[nc]?)$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 _MISSING_TIME = {"", "unknown", "none", "n/a"}
+
+
+NAME = "sacct --parsable2 output"
+
+
+@dataclass(frozen=True)
+class SacctOptions:
+    """How to read a saved sacct output (the `options` of `read`)."""
+
+    cluster: str = ""  # the cluster of lines without a Cluster column
+    timezone: str | None = None  # the zone sacct printed its times in (None: this machine's)
 
 
 class SacctError(ValueError):
@@ -334,6 +347,47 @@ def parse_sacct(lines: Iterable[str], cluster: str = "", timezone: str | None = 
     for recs in jobs.values():
         res.jobs.extend(recs)
     return res
+
+
+def can_open(path: str, head: bytes) -> bool:
+    """True when the first line is a `--parsable2` header (`|`-separated, with JobID), or a
+    header-less line of as many `|`-separated fields as `SACCT_FIELDS`.
+
+    Parameters
+    ----------
+    path
+        The file (unused: the head is enough).
+    head
+        Its first bytes (the first line must be among them).
+
+    Returns
+    -------
+    bool
+    """
+    first = head.decode("utf-8", "replace").splitlines()[0] if head.strip() else ""
+    fields = first.split("|")
+    return len(fields) > 1 and (_is_header(fields) or len(fields) == len(SACCT_FIELDS))
+
+
+def read(path: str, options: SacctOptions | None = None) -> SacctResult:
+    """The jobs of a saved `sacct --parsable2` output file.
+
+    Parameters
+    ----------
+    path
+        The file (read as UTF-8, undecodable bytes replaced).
+    options
+        The cluster name for lines without a Cluster column, and sacct's time zone.
+
+    Returns
+    -------
+    SacctResult
+        Jobs (steps folded in), the lines that could not be read, counts. OSError when the
+        file cannot be read.
+    """
+    options = options or SacctOptions()
+    text = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    return parse_sacct(text, cluster=options.cluster, timezone=options.timezone)
 
 
 def _row(header: _Header, fields: list[str]) -> dict[str, str]:

@@ -23,12 +23,18 @@ from pathlib import Path
 _CHILD = """
 import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
-from pipelines.ingest import ingest_seismic
-try:  # what `belvedere ingest` does (checkouts before it had no such module)
-    from pipelines.allocator import tune_allocator
-    tune_allocator()
+try:
+    from pipelines.seismic.ingest import ingest_seismic
+except ImportError:  # checkouts before the seismic package
+    from pipelines.ingest import ingest_seismic
+try:  # what `belvedere ingest` does (older checkouts: elsewhere, or no such module)
+    from pipelines.ingest.allocator import tune_allocator
 except ImportError:
-    pass
+    try:
+        from pipelines.allocator import tune_allocator
+    except ImportError:
+        tune_allocator = lambda: None
+tune_allocator()
 base, archive, runs = sys.argv[2], sys.argv[3], int(sys.argv[4])
 ingest_seismic(f"{base}-warm.zarr", [archive])  # imports, thread pool, first allocations
 out = []

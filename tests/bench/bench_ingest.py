@@ -24,8 +24,8 @@ from scipy.signal import butter, lfilter, sosfilt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pipelines.allocator import tune_allocator  # noqa: E402
-from pipelines.ingest import ingest_seismic  # noqa: E402
+from pipelines.ingest.allocator import tune_allocator  # noqa: E402
+from pipelines.seismic.ingest import ingest_seismic  # noqa: E402
 from pipelines.store import open_store  # noqa: E402
 from pipelines.timebase import NS
 

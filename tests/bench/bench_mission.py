@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dashboard.frames import make_frame  # noqa: E402
 from pipelines.mission import spectra  # noqa: E402
-from pipelines.mission.ingest import MissionOptions, ingest_mission  # noqa: E402
+from pipelines.mission.ingest import ingest_mission  # noqa: E402
+from pipelines.mission.options import MissionOptions  # noqa: E402
 from pipelines.store import open_store  # noqa: E402
 from pipelines.timebase import NS
 

@@ -1,4 +1,4 @@
-"""`belvedere ingest mission` (LISA/LDC HDF5, OGIP FITS, CSV/Parquet telemetry; issue 5)."""
+"""`belvedere ingest mission`: LISA/LDC HDF5, OGIP FITS light curves, CSV/Parquet telemetry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from belvedere.cli_common import fail
+from belvedere.commands.ingest.report import print_ingest_report
+from belvedere.console import fail
 
 
 def ingest_mission_cmd(
@@ -36,9 +37,10 @@ def ingest_mission_cmd(
 def run_mission_ingest(store: str, paths: list[str], sim_epoch: str, prefix: str | None,
                        spectra_block: float, snap_tolerance: float, as_json: bool) -> int:
     """Run the ingest and print the report; returns the exit status (0, 1 or 2)."""
-    from pipelines.allocator import tune_allocator
-    from pipelines.mission.common import epoch_ns
-    from pipelines.mission.ingest import MissionOptions, ingest_mission
+    from pipelines.ingest.allocator import tune_allocator
+    from pipelines.mission.ingest import ingest_mission
+    from pipelines.mission.options import MissionOptions
+    from pipelines.mission.series import epoch_ns
     from pipelines.store import StoreError
 
     tune_allocator()
@@ -52,8 +54,6 @@ def run_mission_ingest(store: str, paths: list[str], sim_epoch: str, prefix: str
         report = ingest_mission(store, paths, options)
     except StoreError as exc:
         fail(str(exc), 2)
-    from belvedere.cli import print_ingest_report  # the same report as seismic ingest
-
     return print_ingest_report(report, as_json)
 
 

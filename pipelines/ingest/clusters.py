@@ -8,7 +8,7 @@
   `[dask] workers` pods with the `[dask.kubernetes]` image, resources and environment.
 
 `use_cluster(settings)` starts the cluster for the duration of an ingest and makes its
-scheduler the one `pipelines.runner` submits to.
+scheduler the one `pipelines.ingest.runner` submits to.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from belvedere.config import DaskSettings
+    from pipelines.ingest.cluster_settings import DaskSettings
 
 _active: list[str] = []  # scheduler addresses of the clusters in use, innermost last
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from pipelines.report import FileIssue, IngestReport
-from pipelines.runner import run_tasks
-from pipelines.seismic import (
+from pipelines.ingest.append import channel_of
+from pipelines.ingest.report import FileIssue, IngestReport
+from pipelines.ingest.runner import run_tasks
+from pipelines.seismic import quakeml
+from pipelines.seismic.channels import (
     ChannelTask,
-    channel_metadata,
     ingest_channel,
     ingest_channels,
     ingest_channels_threaded,
-    read_catalog,
-    read_inventories,
-    scan,
 )
+from pipelines.seismic.scan import scan
+from pipelines.seismic.stationxml import channel_metadata, read_inventories
 from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -39,8 +39,10 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
     by_channel = scanned.by_channel()
     first = {ch: min(f.channels[ch] for f in scanned.files if ch in f.channels)
              for ch in by_channel}
+    readers = scanned.readers()
     tasks = [ChannelTask(store.url, ch, files, channel_metadata(invs, ch, first[ch]),
-                         snap_tolerance) for ch, files in by_channel.items()]
+                         snap_tolerance, {f: readers[f] for f in files})
+             for ch, files in by_channel.items()]
     sizes = {f.path: f.size for f in scanned.files}
     total = sum(sizes[p] for t in tasks for p in t.files)
     done = 0
@@ -70,7 +72,7 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
     _apply_inventories(store, invs, set(by_channel), report)
     for path in events:
         try:
-            report.events_added += store.set_events(read_catalog(path))
+            report.events_added += store.set_events(quakeml.read(path))
         except Exception as exc:
             report.issues.append(FileIssue(path, f"not a readable QuakeML file: "
                                                  f"{type(exc).__name__}: {exc}"))
@@ -87,8 +89,6 @@ def _apply_inventories(store: Store, invs: list, ingested: set[str],
     """Put StationXML metadata on existing streams too; flag inventories that match nothing."""
     if not invs:
         return
-    from pipelines.append import channel_of
-
     matched = {path: False for path, _ in invs}
     for name in store.streams():
         ch = channel_of(name)

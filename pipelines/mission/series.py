@@ -1,8 +1,8 @@
 """What every mission reader gives the ingest: series of samples with their stream names.
 
 A reader turns one file into `Series`: regular ones yield `Piece`s (NaN-free runs on a
-regular grid, handed to `pipelines.append.ChannelAppender` like seismic traces), irregular
-ones carry explicit int64 ns timestamps (written by `pipelines.irregular`).
+regular grid, handed to `pipelines.ingest.append.ChannelAppender` like seismic traces), irregular
+ones carry explicit int64 ns timestamps (written by `pipelines.store.irregular`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.append import Piece
+from pipelines.ingest.append import Piece
 from pipelines.timebase import NS
 
 # Simulated missions count seconds of a coordinate time (TCB-like for LISA) from an arbitrary
@@ -47,6 +47,14 @@ class Series:
     def regular(self) -> bool:
         """True for a series on a regular grid."""
         return self.pieces is not None
+
+
+@dataclass
+class FileSeries:
+    """What a mission reader's `read` gives: the file's layout and its series."""
+
+    layout: str  # recorded in each commit's provenance: "lisa", "ldc", "ogip", "csv", ...
+    series: list[Series]
 
 
 def epoch_ns(text: str) -> int:

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.digest import FileDigest, recorded
+from pipelines.ingest.digest import FileDigest, recorded
 from pipelines.store import Store, StreamWriter, merge_segments, runs_of
-from pipelines.timebase import NS, utc_iso
+from pipelines.timebase import utc_iso
 
 EPOCH_SEP = "~"
 
@@ -230,4 +230,4 @@ def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.n
     return merge_segments(np.zeros((0, 2), dtype=np.int64), keep + runs)
 
 
-__all__ = ["Piece", "ChannelAppender", "AppendOutcome", "epoch_names", "channel_of", "NS"]
+__all__ = ["Piece", "ChannelAppender", "AppendOutcome", "epoch_names", "channel_of"]

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception as one report line: its type and its message with whitespace collapsed."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 @dataclass
 class FileIssue:
     """One input that could not be used whole: which file, and what is wrong."""

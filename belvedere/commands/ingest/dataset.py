@@ -7,17 +7,9 @@ from typing import Annotated
 
 import typer
 
-from belvedere.cli_common import fail, out
-
-
-def settings_or_exit(ctx: typer.Context, command: str, config_file: Path | None):
-    """The merged configuration for this command, or a clear message and exit status 2."""
-    from belvedere.config import ConfigError, from_cli
-
-    try:
-        return from_cli(ctx, command, config_file)
-    except ConfigError as exc:
-        fail(str(exc), 2, escape=True)
+from belvedere.commands.ingest.seismic import run_seismic_ingest
+from belvedere.commands.ingest.usage import run_usage_ingest
+from belvedere.console import fail, out, settings_or_exit
 
 
 def ingest_dataset_cmd(
@@ -34,7 +26,8 @@ def ingest_dataset_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Ingest a dataset named in the catalog (its sources into its store)."""
-    from belvedere.config import ConfigError, catalog_path, load_catalog
+    from belvedere.catalog import catalog_path, load_catalog
+    from belvedere.config import ConfigError
 
     settings = settings_or_exit(ctx, "ingest", config)
     path = catalog_path(catalog, settings)
@@ -57,10 +50,8 @@ def ingest_dataset_cmd(
 
 def run_dataset(ds, store: str, settings, as_json: bool) -> int:
     """Run one catalog entry's ingest on the configured cluster; returns the exit status."""
-    from belvedere.cli import run_seismic_ingest
-    from belvedere.cli_usage import run_usage_ingest
-    from belvedere.config import SeismicDataset
-    from pipelines.clusters import ClusterError, use_cluster
+    from belvedere.catalog import SeismicDataset
+    from pipelines.ingest.clusters import ClusterError, use_cluster
 
     try:
         with use_cluster(settings.dask) as address:

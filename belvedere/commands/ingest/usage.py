@@ -1,4 +1,4 @@
-"""`belvedere ingest usage` and the usage side of `belvedere export` (registered by cli.py)."""
+"""`belvedere ingest usage`: Slurm accounting (sacct) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from belvedere.cli_common import err, fail, out
+from belvedere.console import err, fail, out
 
 
 def ingest_usage_cmd(
@@ -91,71 +91,6 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
     return 1 if report.failed else 0
 
 
-def export_if_usage_store(store: str, name: str, output: str, fmt: str, start: str | None,
-                          end: str | None) -> None:
-    """When `store` is a usage store, export `jobs` or a metric and exit; else return."""
-    from pipelines.usage.usage_store import is_usage_store
-
-    if not is_usage_store(store):
-        return
-    raise typer.Exit(export_usage(store, name, output, fmt, start, end))
-
-
-def export_usage(store: str, name: str, output: str, fmt: str, start: str | None,
-                 end: str | None) -> int:
-    """Write the jobs table or one metric of a usage store; returns the exit status."""
-    from pipelines.store import StoreError
-    from pipelines.timebase import parse_range
-    from pipelines.usage.export import FORMATS, export_jobs, export_metric
-    from pipelines.usage.usage_store import UsageStore
-
-    if fmt not in FORMATS:
-        fail(f"unknown format {fmt!r} for a usage store; choose csv or parquet", 2)
-    try:
-        t0, t1 = parse_range(start, end)
-    except ValueError as exc:
-        fail(str(exc), 2)
-    try:
-        st = UsageStore(store, mode="r")
-        if name == "jobs":
-            n = export_jobs(st, output, fmt, t0, t1)
-        else:
-            n = export_metric(st, name, output, fmt, t0, t1)
-    except (StoreError, ValueError, OSError) as exc:
-        fail(str(exc), 1)
-    out.print(f"wrote {output} ({n} rows)", highlight=False)
-    return 0
-
-
 def register(ingest_app: typer.Typer) -> None:
     """Add `ingest usage` to the ingest sub-app."""
     ingest_app.command("usage")(ingest_usage_cmd)
-
-
-def info_if_usage_store(store: str, as_json: bool) -> None:
-    """When `store` is a usage store, describe it (jobs, metrics, runs) and exit; else return."""
-    from pipelines.usage.usage_store import is_usage_store
-
-    if not is_usage_store(store):
-        return
-    from pipelines.store import StoreError
-    from pipelines.usage.usage_store import UsageStore
-
-    try:
-        st = UsageStore(store, mode="r")
-        desc = st.describe()
-    except StoreError as exc:
-        fail(str(exc), 1)
-    if as_json:
-        out.print_json(json.dumps(desc, default=str))
-    else:
-        j = desc["jobs"]
-        out.print(f"{desc['store']}: usage store, layout version {desc['layout_version']}, "
-                  f"{desc['bytes'] / 1e6:,.3f} MB", highlight=False)
-        out.print(f"jobs: {j['rows']} ({', '.join(f'{k} {v}' for k, v in j['states'].items())})"
-                  f" from {j['first'] or '-'} to {j['last'] or '-'}", highlight=False)
-        for m in desc["metrics"]:
-            out.print(f"metric {m['name']}: {m['series']} series x {m['times']} times, "
-                      f"{m['first']} to {m['last']}", highlight=False)
-        out.print(f"ingest runs recorded: {desc['runs']}", highlight=False)
-    raise typer.Exit(0)

@@ -15,7 +15,7 @@ def scheduler_address(explicit: str | None) -> str | None:
     """The Dask scheduler: the option, else clusters.use_cluster's, else Dask config / env."""
     if explicit:
         return explicit
-    from pipelines.clusters import active_address
+    from pipelines.ingest.clusters import active_address
 
     if active_address():
         return active_address()

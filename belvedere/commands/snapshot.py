@@ -1,4 +1,4 @@
-"""`belvedere snapshot`: a view as a self-contained HTML file or a PNG (issue 4)."""
+"""`belvedere snapshot`: a view as a self-contained HTML file or a PNG."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import typer
 
-from belvedere.cli_common import fail, out
+from belvedere.console import fail, out
 
 
 def _fetch(url: str, timeout: float) -> bytes:

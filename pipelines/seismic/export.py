@@ -30,7 +30,7 @@ def export_stream(store: Store, name: str, out: str, fmt: str, t0_ns: int | None
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     stream = store[name]
-    if getattr(stream, "kind", None) == "irregular":  # explicit timestamps (pipelines.irregular)
+    if stream.kind == "irregular":  # explicit timestamps
         return _export_irregular(stream, out, fmt, t0_ns, t1_ns)
     runs = stream.read_segments(t0_ns, t1_ns)
     if not runs:

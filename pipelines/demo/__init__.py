@@ -1,4 +1,8 @@
-"""The demo recipe: ObsPy's own real files plus a synthetic network, ingested like real data."""
+"""The demo recipe: ObsPy's own real files plus a synthetic network, ingested like real data.
+
+Its three generators: `seismic` (the synthetic SDS archive, StationXML and QuakeML),
+`mission` (LISA, LDC, light curve and housekeeping files), `usage` (jobs and node metrics).
+"""
 
 from __future__ import annotations
 

@@ -1,21 +1,22 @@
-"""Seismic sources: miniSEED files, folders, globs and SDS archives, StationXML, QuakeML."""
+"""One channel's files onto its streams: decoded ahead in a thread, written, committed in
+batches. The seismic ingest runs one `ChannelTask` per channel (here, in threads, or on Dask).
+"""
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 import time
-import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from pipelines.append import ChannelAppender, Piece
-from pipelines.digest import FileDigest, bytes_digest, recorded
-from pipelines.report import FileIssue
+from pipelines.ingest.append import ChannelAppender, Piece, epoch_names
+from pipelines.ingest.digest import FileDigest, bytes_digest, recorded
+from pipelines.ingest.report import FileIssue, one_line
+from pipelines.seismic import readers
+from pipelines.seismic.options import ReadOptions
 from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, StreamWriter
 from pipelines.timebase import utc_iso
 
@@ -25,152 +26,6 @@ from pipelines.timebase import utc_iso
 # of day files when done per file. A killed ingest loses at most one batch; rerun redoes it.
 COMMIT_SAMPLES = 2**25
 COMMIT_SECONDS = 10.0
-
-# ObsPy's libmseed wrapper installs its log callback globally for the duration of each call:
-# two decodes in parallel threads can call a callback that the other already freed (seen as
-# SIGILL on corrupt files). Decoding is serialised per process; everything else runs alongside.
-MSEED_LOCK = threading.Lock()
-
-
-@dataclass
-class ScannedFile:
-    """A miniSEED file and the channels it holds (from a header-only read)."""
-
-    path: str
-    size: int
-    channels: dict[str, int]  # channel id -> first sample time (ns)
-
-
-@dataclass
-class ScanResult:
-    """All inputs sorted into channels, plus the inputs that could not be used."""
-
-    files: list[ScannedFile] = field(default_factory=list)
-    issues: list[FileIssue] = field(default_factory=list)
-
-    def by_channel(self) -> dict[str, list[str]]:
-        """Channel id -> its files in time order."""
-        out: dict[str, list[tuple[int, str]]] = {}
-        for f in self.files:
-            for ch, t in f.channels.items():
-                out.setdefault(ch, []).append((t, f.path))
-        return {ch: [p for _, p in sorted(v)] for ch, v in sorted(out.items())}
-
-
-def expand_inputs(paths: Iterable[str]) -> tuple[list[str], list[FileIssue]]:
-    """Files named by paths, folders (SDS roots included, walked recursively) and globs."""
-    files: list[str] = []
-    issues: list[FileIssue] = []
-    for p in paths:
-        if any(c in p for c in "*?["):
-            matched = sorted(glob.glob(p, recursive=True))
-            if not matched:
-                issues.append(FileIssue(p, "no file matches this pattern"))
-            files += [m for m in matched if os.path.isfile(m)]
-        elif os.path.isdir(p):
-            for root, dirs, names in os.walk(p):
-                dirs.sort()
-                files += [os.path.join(root, n) for n in sorted(names) if not n.startswith(".")]
-        elif os.path.exists(p):
-            files.append(p)
-        else:
-            issues.append(FileIssue(p, "no such file or folder"))
-    seen: set[str] = set()
-    unique = []
-    for f in files:
-        a = os.path.abspath(f)
-        if a not in seen:
-            seen.add(a)
-            unique.append(a)
-    return unique, issues
-
-
-def scan_file(path: str) -> ScannedFile | FileIssue:
-    """Read a file's record headers to learn its channels; a FileIssue if it is not usable."""
-    from obspy.io.mseed.core import _is_mseed
-
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        return FileIssue(path, f"cannot be read: {exc.strerror or exc}")
-    if size == 0:
-        return FileIssue(path, "empty file (0 bytes)")
-    try:
-        if not _is_mseed(path):
-            return FileIssue(path, "not a miniSEED file (no valid record header)")
-        with MSEED_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            st = _read_mseed(path, headonly=True)
-    except Exception as exc:  # ObsPy raises many types for broken records
-        return FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}")
-    channels: dict[str, int] = {}
-    for tr in st:
-        t = int(tr.stats.starttime.ns)
-        channels[tr.id] = min(channels.get(tr.id, t), t)
-    if not channels:
-        return FileIssue(path, "miniSEED file holds no data records")
-    return ScannedFile(path, size, channels)
-
-
-def scan(paths: Iterable[str]) -> ScanResult:
-    """Expand and scan all inputs."""
-    files, issues = expand_inputs(paths)
-    result = ScanResult(issues=issues)
-    for f in files:
-        r = scan_file(f)
-        (result.issues if isinstance(r, FileIssue) else result.files).append(r)
-    return result
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _read_mseed(path: str, **kwargs):
-    """ObsPy's miniSEED reader without `obspy.read`'s plugin lookup (entry points, ~4 ms a
-    call); the same result as `obspy.read(path, format="MSEED", **kwargs)`."""
-    try:
-        from obspy.io.mseed.core import _read_mseed as reader
-    except ImportError:  # a future ObsPy that moved it: the public way
-        from obspy import read
-
-        return read(path, format="MSEED", **kwargs)
-    return reader(path, **kwargs)
-
-
-def read_pieces(path: str, channel: str, data: np.ndarray | None = None
-                ) -> tuple[list[Piece], list[str]]:
-    """Decode one channel's samples from a miniSEED file (or its bytes already read, `data`,
-    an int8 array), with warnings worth reporting."""
-    # catch_warnings is process-wide: while it records, warnings from other threads land here
-    # too, so only ObsPy's own are kept (MSEED_LOCK keeps two such blocks from interleaving).
-    with MSEED_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        st = _read_mseed(path if data is None else data, sourcename=channel)
-    notes = []
-    for w in caught:
-        if not _from_obspy(w):
-            continue
-        msg = " ".join(str(w.message).split())
-        if "Last record only has" in msg:
-            notes.append("truncated: the last record is incomplete and was skipped")
-        elif "Not a SEED record" in msg:
-            notes.append("corrupt records were skipped")
-        else:
-            notes.append(msg)
-    pieces = [Piece(int(tr.stats.starttime.ns), float(tr.stats.sampling_rate), tr.data, path)
-              for tr in st if tr.id == channel and tr.stats.npts > 0]
-    pieces.sort(key=lambda p: p.start_ns)
-    return pieces, sorted(set(notes))
-
-
-def _from_obspy(w: warnings.WarningMessage) -> bool:
-    sep = os.sep
-    return (f"{sep}obspy{sep}" in (w.filename or "")
-            or getattr(w.category, "__module__", "").startswith("obspy"))
 
 
 @dataclass
@@ -182,6 +37,11 @@ class ChannelTask:
     files: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
     snap_tolerance: float = DEFAULT_SNAP_TOLERANCE
+    readers: dict[str, str] = field(default_factory=dict)  # file -> reader name (default mseed)
+
+    def reader_of(self, path: str):
+        """The reader module of one of the task's files."""
+        return readers.by_name(self.readers.get(path, "mseed"))
 
 
 @dataclass
@@ -200,7 +60,7 @@ class ChannelResult:
     seconds: float = 0.0
 
 
-def _load_file(path: str, channel: str, known: list[dict]):
+def _load_file(task: ChannelTask, path: str, known: list[dict]):
     """Checksum a file and, unless `known` provenance records it, decode its samples.
 
     The file is read once: its bytes are hashed and handed to ObsPy's decoder (which would
@@ -209,7 +69,7 @@ def _load_file(path: str, channel: str, known: list[dict]):
     digest = bytes_digest(data, path)
     if recorded(known, digest):
         return digest, None, []
-    pieces, notes = read_pieces(path, channel, data)
+    pieces, notes = task.reader_of(path).read(path, ReadOptions(task.channel, data))
     return digest, pieces, notes
 
 
@@ -241,7 +101,7 @@ class Prefetcher:
             known = _committed_provenance(task)
             for i, path in enumerate(task.files):
                 try:
-                    item = (True, _load_file(path, task.channel, known))
+                    item = (True, _load_file(task, path, known))
                 except Exception as exc:  # handed to the consumer, reported per file
                     item = (False, exc)
                 if i == 0 and item[0] and item[1][1]:
@@ -289,13 +149,9 @@ def _prepare_stream(task: ChannelTask, first: Piece) -> StreamWriter | None:
     fails, the writer creates the stream itself.
     Local stores only: a remote store's listing may lag behind a write made from another
     thread (seen with s3fs), and the writer would then try to create the stream again."""
-    import zarr
-
-    from pipelines.append import epoch_names
-
     try:
         store = Store(task.store_url, mode="a")
-        if not isinstance(store.zarr_store, zarr.storage.LocalStore):
+        if not store.is_local:
             return None
         if not epoch_names(store, task.channel):
             return _appender(store, task)._writer_for(first)
@@ -306,8 +162,6 @@ def _prepare_stream(task: ChannelTask, first: Piece) -> StreamWriter | None:
 
 def _committed_provenance(task: ChannelTask) -> list[dict]:
     """The provenance of the files already committed to a channel (empty if it cannot tell)."""
-    from pipelines.append import epoch_names
-
     try:
         store = Store(task.store_url, mode="r")
         return [p for name in epoch_names(store, task.channel)
@@ -444,7 +298,7 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
             try:
                 digest, pieces, notes = prefetch.get()
             except Exception as exc:
-                res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
+                res.issues.append(_corrupt(task, path, exc))
                 continue
             if app is None:  # after the first file, with the stream `_prepare_stream` made
                 app = _appender(store, task, prefetch.prepared.pop(task.channel, None))
@@ -453,9 +307,9 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
                     res.files_unchanged += 1
                     continue
                 if pieces is None:  # known when the prefetch began, yet not committed here
-                    pieces, notes = read_pieces(path, task.channel)
+                    pieces, notes = task.reader_of(path).read(path, ReadOptions(task.channel))
             except Exception as exc:
-                res.issues.append(FileIssue(path, f"corrupt miniSEED: {_one_line(exc)}"))
+                res.issues.append(_corrupt(task, path, exc))
                 continue
             if not batch.fits(pieces):
                 batch = _commit(app, batch)
@@ -504,113 +358,14 @@ def _ingest_file(app: ChannelAppender, res: ChannelResult, path: str, digest: Fi
     return prov
 
 
+def _corrupt(task: ChannelTask, path: str, exc: Exception) -> FileIssue:
+    return FileIssue(path, f"corrupt {task.reader_of(path).NAME}: {one_line(exc)}")
+
+
 def _id_attrs(channel: str) -> dict[str, str]:
     net, sta, loc, cha = (channel.split(".") + ["", "", "", ""])[:4]
     return {"network": net, "station": sta, "location": loc, "channel": cha}
 
 
-# -- StationXML ---------------------------------------------------------------------------
-def read_inventories(paths: Iterable[str]) -> tuple[list[Any], list[FileIssue]]:
-    """Read StationXML files; each unreadable one becomes an issue line."""
-    from obspy import read_inventory
-
-    invs, issues = [], []
-    for p in paths:
-        try:
-            invs.append((p, read_inventory(p)))
-        except FileNotFoundError:
-            issues.append(FileIssue(p, "no such StationXML file"))
-        except Exception as exc:
-            issues.append(FileIssue(p, f"not a readable StationXML file: {_one_line(exc)}"))
-    return invs, issues
-
-
-def channel_metadata(inventories: list[tuple[str, Any]], channel: str,
-                     when_ns: int | None = None) -> dict[str, Any]:
-    """Coordinates, instrument and sensitivity of a channel from StationXML, or {}."""
-    from obspy import UTCDateTime
-
-    net, sta, loc, cha = (channel.split(".") + ["", "", "", ""])[:4]
-    for path, inv in inventories:
-        kw = {}
-        if when_ns is not None:
-            kw["time"] = UTCDateTime(ns=int(when_ns))
-        sel = inv.select(network=net, station=sta, location=loc, channel=cha, **kw)
-        if when_ns is not None and not len(sel):
-            sel = inv.select(network=net, station=sta, location=loc, channel=cha)
-        for n in sel:
-            for s in n:
-                for c in s:
-                    meta: dict[str, Any] = {
-                        "coordinates": {"latitude": c.latitude, "longitude": c.longitude,
-                                        "elevation": c.elevation, "depth": c.depth},
-                        "station_name": (s.site.name if s.site else None) or s.code,
-                        "azimuth": c.azimuth, "dip": c.dip,
-                        "instrument": _instrument(c),
-                        "inventory": os.path.abspath(path),
-                    }
-                    sens = c.response.instrument_sensitivity if c.response else None
-                    if sens is not None and sens.value:
-                        meta["sensitivity"] = {
-                            "value": float(sens.value), "frequency": sens.frequency,
-                            "input_units": sens.input_units, "output_units": sens.output_units}
-                        meta["physical_units"] = sens.input_units
-                    return _jsonable(meta)
-    return {}
-
-
-def _instrument(c) -> str | None:
-    parts = []
-    for eq in (c.sensor, c.data_logger):
-        if eq is not None:
-            text = eq.description or eq.type or eq.model
-            if text:
-                parts.append(str(text))
-    return " / ".join(parts) or c.description or None
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if obj is None or isinstance(obj, bool | int | str):
-        return obj
-    try:
-        return float(obj)
-    except (TypeError, ValueError):
-        return str(obj)
-
-
-# -- QuakeML ------------------------------------------------------------------------------
-def read_catalog(path: str) -> list[dict[str, Any]]:
-    """Events of a QuakeML file as plain dicts (id, time, place, magnitude, picks)."""
-    from obspy import read_events
-
-    cat = read_events(path)
-    events = []
-    for ev in cat:
-        org = ev.preferred_origin() or (ev.origins[0] if ev.origins else None)
-        if org is None:
-            continue
-        mag = ev.preferred_magnitude() or (ev.magnitudes[0] if ev.magnitudes else None)
-        desc = ev.event_descriptions[0].text if ev.event_descriptions else None
-        picks = []
-        for p in ev.picks:
-            wid = p.waveform_id
-            if wid is None or p.time is None:
-                continue
-            picks.append({"stream": wid.get_seed_string(), "phase": p.phase_hint,
-                          "time_ns": int(p.time.ns)})
-        events.append(_jsonable({
-            "id": str(ev.resource_id), "time_ns": int(org.time.ns), "time": str(org.time),
-            "latitude": org.latitude, "longitude": org.longitude,
-            "depth_m": org.depth, "magnitude": mag.mag if mag else None,
-            "magnitude_type": mag.magnitude_type if mag else None, "description": desc,
-            "picks": picks, "source": os.path.abspath(path)}))
-    return events
-
-
-__all__ = ["scan", "scan_file", "expand_inputs", "ingest_channel", "ingest_channels",
-           "ingest_channels_threaded", "ChannelTask",
-           "ChannelResult", "read_inventories", "channel_metadata", "read_catalog"]
+__all__ = ["ChannelTask", "ChannelResult", "ingest_channel", "ingest_channels",
+           "ingest_channels_threaded"]

@@ -1,0 +1,1 @@
+"""`belvedere ingest seismic | mission | usage | dataset`, and the report they print."""

@@ -1,0 +1,79 @@
+"""`belvedere ingest seismic`: miniSEED / SDS archives (with StationXML and QuakeML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from belvedere.commands.ingest.report import print_ingest_report
+from belvedere.console import fail, progress_bar, settings_or_exit
+
+
+def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], events: list[str],
+                       workers: int, scheduler: str | None, snap_tolerance: float,
+                       as_json: bool) -> int:
+    """Run an ingest with a progress bar and print the report; returns the exit status."""
+    from pipelines.ingest.allocator import tune_allocator
+    from pipelines.ingest.runner import scheduler_address
+    from pipelines.seismic.ingest import ingest_seismic
+    from pipelines.store import StoreError
+
+    tune_allocator()
+    sched = scheduler_address(scheduler)
+    from pipelines.usage.costs import usage_run_hook
+    record_cost = usage_run_hook("seismic", " ".join(paths))  # when BELVEDERE_USAGE_STORE is set
+    try:
+        with progress_bar("bytes") as bar:
+            task = bar.add_task("ingesting", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = ingest_seismic(store, paths, inventory, events, workers, sched,
+                                    snap_tolerance, progress)
+    except StoreError as exc:
+        fail(str(exc), 2, soft_wrap=False)
+    except RuntimeError as exc:
+        fail(str(exc), 2, soft_wrap=False)
+    record_cost(report.samples_written, report.bytes_after - report.bytes_before, report.failed)
+    return print_ingest_report(report, as_json)
+
+
+def ingest_seismic_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="miniSEED files, folders, globs, SDS roots")],
+    store: Annotated[str | None, typer.Option(
+        help="Store folder or fsspec URL (created if missing; default: ingest.store)")] = None,
+    inventory: Annotated[list[str], typer.Option(help="StationXML file(s)")] = [],  # noqa: B006
+    events: Annotated[list[str], typer.Option(help="QuakeML catalogue file(s)")] = [],  # noqa: B006
+    workers: Annotated[int, typer.Option(min=1, help="Local worker threads")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (default: Dask config / DASK_SCHEDULER_ADDRESS)")] = None,
+    snap_tolerance: Annotated[float, typer.Option(
+        min=0.0, max=0.5, help="Fraction of a sample within which times snap to the grid")] = 0.25,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
+) -> None:
+    """Ingest miniSEED / SDS archives (with StationXML and QuakeML) into a store."""
+    from pipelines.ingest.clusters import ClusterError, use_cluster
+
+    cfg = settings_or_exit(ctx, "ingest", config)  # CLI > env > file > defaults
+    if not cfg.ingest.store:
+        fail("no store: give --store, or ingest.store in the config / BELVEDERE_INGEST_STORE", 2,
+             soft_wrap=False)
+    try:
+        with use_cluster(cfg.dask) as address:
+            code = run_seismic_ingest(cfg.ingest.store, paths, inventory, events,
+                                      cfg.ingest.workers, address, cfg.ingest.snap_tolerance,
+                                      as_json)
+    except ClusterError as exc:
+        fail(str(exc), 2, soft_wrap=False)
+    raise typer.Exit(code)
+
+
+def register(ingest_app: typer.Typer) -> None:
+    """Add `ingest seismic` to the `ingest` command group."""
+    ingest_app.command("seismic")(ingest_seismic_cmd)

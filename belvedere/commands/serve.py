@@ -1,0 +1,71 @@
+"""`belvedere serve`: the dashboard over one or more stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from belvedere.console import fail, out, settings_or_exit
+
+
+def start_server(stores: list[str], port: int, address: str, origins: list[str],
+                 show_url: bool = False, tile_url: str | None = None, prefix: str = "",
+                 use_xheaders: bool = False) -> None:
+    """Serve the dashboard over `stores` (blocks until the server stops)."""
+    from dashboard.server import serve as serve_dashboard
+
+    prefix = ("/" + prefix.strip("/")) if prefix.strip("/") else ""
+    if show_url:
+        out.print(f"dashboard: http://{address}:{port}{prefix}/", highlight=False)
+    serve_dashboard(stores, port=port, address=address,
+                    allow_websocket_origin=origins or None, tile_url=tile_url, prefix=prefix,
+                    use_xheaders=use_xheaders)
+
+
+def serve(
+    ctx: typer.Context,
+    store: Annotated[list[str], typer.Option(
+        help="Store(s) to show (default: serve.stores in the config, BELVEDERE_SERVE_STORES)")
+                     ] = [],  # noqa: B006
+    port: Annotated[int, typer.Option(help="Port")] = 5006,
+    address: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    allow_websocket_origin: Annotated[list[str], typer.Option(
+        help="Host[:port] allowed to open the websocket (repeat)")] = [],  # noqa: B006
+    tile_url: Annotated[str | None, typer.Option(
+        envvar="BELVEDERE_TILE_URL",
+        help="Map tiles for the stations page, fetched by the browser, e.g. "
+             "https://tile.openstreetmap.org/{Z}/{X}/{Y}.png; none: plain lon/lat axes")] = None,
+    prefix: Annotated[str, typer.Option(
+        help="Serve under this URL path behind a reverse proxy, e.g. /belvedere")] = "",
+    use_xheaders: Annotated[bool, typer.Option(
+        help="Trust the proxy's X-Forwarded-For/-Proto headers")] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
+) -> None:
+    """Serve the dashboard over one or more stores."""
+    from pipelines.store import StoreError, open_store
+
+    cfg = settings_or_exit(ctx, "serve", config).serve  # CLI > env > file > defaults
+    store, port, address = cfg.stores, cfg.port, cfg.address
+    allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
+    prefix, use_xheaders = cfg.prefix, cfg.use_xheaders
+    if not store:
+        fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2,
+             soft_wrap=False)
+
+    from pipelines.usage.usage_store import is_usage_store, open_usage_store
+
+    for s in store:
+        try:
+            open_usage_store(s) if is_usage_store(s) else open_store(s)
+        except StoreError as exc:
+            fail(str(exc), 2, soft_wrap=False)
+    start_server(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url,
+                 prefix=prefix, use_xheaders=use_xheaders)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` to the `belvedere` app."""
+    app.command("serve")(serve)

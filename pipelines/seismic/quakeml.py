@@ -1,0 +1,71 @@
+"""QuakeML: an event catalogue (origins, magnitudes, picks) for the store's events."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pipelines.seismic.jsonable import jsonable
+
+NAME = "QuakeML"
+KIND = "events"
+
+
+def can_open(path: str, head: bytes) -> bool:
+    """True when the file's first bytes hold a QuakeML root element.
+
+    Parameters
+    ----------
+    path
+        The file (unused: the head is enough).
+    head
+        Its first bytes (a few hundred suffice).
+
+    Returns
+    -------
+    bool
+    """
+    return b"quakeml" in head.lower()
+
+
+def read(path: str, options: Any = None) -> list[dict[str, Any]]:
+    """Events of a QuakeML file as plain dicts.
+
+    Parameters
+    ----------
+    path
+        The file.
+    options
+        None (QuakeML has no read options).
+
+    Returns
+    -------
+    list of dict
+        One per event with an origin: id, time_ns, time, latitude, longitude, depth_m,
+        magnitude, magnitude_type, description, picks (stream, phase, time_ns), source.
+        Raises ObsPy's error for a file it cannot read.
+    """
+    from obspy import read_events
+
+    cat = read_events(path)
+    events = []
+    for ev in cat:
+        org = ev.preferred_origin() or (ev.origins[0] if ev.origins else None)
+        if org is None:
+            continue
+        mag = ev.preferred_magnitude() or (ev.magnitudes[0] if ev.magnitudes else None)
+        desc = ev.event_descriptions[0].text if ev.event_descriptions else None
+        picks = []
+        for p in ev.picks:
+            wid = p.waveform_id
+            if wid is None or p.time is None:
+                continue
+            picks.append({"stream": wid.get_seed_string(), "phase": p.phase_hint,
+                          "time_ns": int(p.time.ns)})
+        events.append(jsonable({
+            "id": str(ev.resource_id), "time_ns": int(org.time.ns), "time": str(org.time),
+            "latitude": org.latitude, "longitude": org.longitude,
+            "depth_m": org.depth, "magnitude": mag.mag if mag else None,
+            "magnitude_type": mag.magnitude_type if mag else None, "description": desc,
+            "picks": picks, "source": os.path.abspath(path)}))
+    return events
