@@ -20,7 +20,7 @@ from dashboard import coverage, raster
 from dashboard.filters import FILTER_MAX_SAMPLES, FilterSpec, filter_runs
 from dashboard.frames import FrameOptions, make_frame
 from dashboard.server import build_app
-from dashboard.viewstate import parse_waveform_args
+from dashboard.state import parse_waveform_args
 from pipelines.store import Window, open_store
 from pipelines.timebase import NS
 
