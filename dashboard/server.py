@@ -16,11 +16,6 @@ from dashboard.sources import Sources
 
 log = logging.getLogger(__name__)
 
-TITLES = {"/": "Belvedere", "/waveforms": "Waveforms · Belvedere",
-          "/availability": "Availability · Belvedere", "/stations": "Stations · Belvedere",
-          "/resources": "Resources · Belvedere", "/mission": "Mission · Belvedere"}
-
-
 def guarded(page_class, sources: Sources) -> Callable[[], pn.viewable.Viewable]:
     """The route's page factory: builds one session's page from its URL; a page that fails
     to build shows the reason, the traceback goes to the server log only."""
@@ -107,9 +102,13 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     for host in ("localhost", "127.0.0.1", address):
         if host and host not in ("0.0.0.0", "::"):
             origins.append(f"{host}:{port}")
+    from dashboard.pages import PAGES
+
+    titles = {"/" + c.slug: f"{c.title} · Belvedere" if c.slug else "Belvedere"
+              for c in PAGES.values()}
     extra = [(r"/snapshot/([a-z]+)\.html", SnapshotHandler, {"sources": sources})]
     # Page builds and callbacks run on the server's one event loop (threaded=False): a pool
     # of workers for slow builds belongs here, next to the routes.
     pn.serve(app, port=port, address=address, websocket_origin=sorted(set(origins)),
-             show=show, title=TITLES, liveness=True, verbose=True, threaded=False,
+             show=show, title=titles, liveness=True, verbose=True, threaded=False,
              prefix=prefix or "", use_xheaders=use_xheaders, extra_patterns=extra)

@@ -40,11 +40,6 @@ class Page(pn.viewable.Viewer):
         self.embed = is_embed(args)
         self.theme = themes.theme_of(args)
 
-    @property
-    def view_name(self) -> str:
-        """The view's name in snapshot routes and files ('overview' for /)."""
-        return self.slug or "overview"
-
     @classmethod
     def snapshot(cls, sources: Sources, args: dict[str, str], theme: str,
                  fit: tuple[int, int] | None) -> SnapshotParts:
