@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 import panel as pn
 
-SAFE = "*,?:/"  # kept readable in query strings (legal there)
+from dashboard.state import query_string
+
 IFRAME_HEIGHT = {"waveforms": 480, "availability": 420, "stations": 520, "": 560}
 
 PNG_JS = """
@@ -41,12 +41,6 @@ CSS = """
 .bv-share a {margin-right: 14px;}
 .bv-share code {font-size: 12px;}
 """
-
-
-def query_string(params: dict[str, str]) -> str:
-    """'?a=b&c=d' for non-empty params ('' when there are none)."""
-    clean = {k: v for k, v in params.items() if v not in (None, "")}
-    return ("?" + urlencode(clean, safe=SAFE)) if clean else ""
 
 
 def page_base() -> str:

@@ -248,6 +248,15 @@ def test_bad_parameters_show_a_message_not_a_traceback(server, page, params, mes
         page.screenshot(path=f"{SHOTS}/bv_waveforms_bad.png", full_page=True)
 
 
+def test_a_pasted_url_with_a_raw_question_mark_opens_its_view(server, page):
+    # Browsers send a `?` inside a query value as it is; Panel alone fails on it (a 500).
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HH?&from=" + format_time(T0_NS))
+    assert widget_value(page, "Streams") == ["BV.ALPA.00.HHN", "BV.ALPA.00.HHZ"]
+    assert query(page)["streams"] == "BV.ALPA.00.HH?"
+    assert colored_fraction(frame_pixels(page)) > 0.005
+    assert page.get_by_text("Traceback").count() == 0
+
+
 def test_server_keeps_serving_after_bad_requests(server, page):
     open_page(page, server + "/waveforms?from=nonsense&to=&streams=,,,")
     with urllib.request.urlopen(server + "/liveness", timeout=5) as r:

@@ -20,7 +20,7 @@ from dashboard import coverage, raster
 from dashboard.filters import FILTER_MAX_SAMPLES, FilterSpec, filter_runs
 from dashboard.frames import FrameOptions, make_frame
 from dashboard.server import build_app
-from dashboard.viewstate import parse_waveform_args
+from dashboard.state import AvailabilityState, normalise_uri, parse_waveform_args
 from pipelines.store import Window, open_store
 from pipelines.timebase import NS
 
@@ -240,6 +240,29 @@ def test_relative_range_and_event_jump(store):
     assert state.to_query()["from"] == "now-1h"  # relative texts stay relative in the URL
     state, errors = parse_waveform_args(store, "s", {"event": "ev1"}, now)
     assert errors == [] and state.t0_ns < QUAKE_NS < state.t1_ns
+
+
+def test_a_raw_question_mark_in_a_query_value_is_kept_as_a_wildcard(store):
+    assert normalise_uri("/waveforms?streams=BV.*.00.HH?&from=now-1h") == \
+        "/waveforms?streams=BV.*.00.HH%3F&from=now-1h"
+    assert normalise_uri("/waveforms") == "/waveforms"
+    state, errors = parse_waveform_args(store, "s", {"streams": "BV.ALPA.00.HH?"}, T0_NS)
+    assert errors == [] and state.to_query()["streams"] == "BV.ALPA.00.HH?"
+
+
+def test_streams_picked_by_hand_are_written_as_names(store):
+    state, _ = parse_waveform_args(store, "s", {"streams": "BV.ALPA.*"}, T0_NS)
+    assert state.to_query()["streams"] == "BV.ALPA.*"
+    state.streams = ["BV.ALPA.00.HHZ"]  # the wildcards no longer say what is shown
+    assert state.to_query()["streams"] == "BV.ALPA.00.HHZ"
+
+
+def test_availability_state_shares_the_codec(store):
+    state, errors = AvailabilityState.from_query(
+        store, "s", {"streams": "XX.*", "from": "nonsense"}, T0_NS)
+    assert "streams='XX.*'" in errors[0] and "showing every stream" in errors[0]
+    assert "cannot read the time 'nonsense'" in errors[1]
+    assert state.streams == store.streams() and state.has_data
 
 
 # -- the app ------------------------------------------------------------------------------

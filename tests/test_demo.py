@@ -59,7 +59,7 @@ def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
     w = rate.read_window(*rate.span_ns, max_points=400)
     assert np.nanmax(w.hi) > 8 * np.nanmedian(w.lo)  # the burst stands out of the background
     hk = m["HK.temp_battery"]
-    assert getattr(hk, "kind", "") == "irregular" and hk.n_samples > 2 * 86400 / 13
+    assert hk.kind == "irregular" and hk.n_samples > 2 * 86400 / 13
     assert "mission store:" in r.stdout
     # A second run finds everything in place.
     again = run_cli("demo", "--size", "small", "--dir", str(tmp_path), "--no-serve",

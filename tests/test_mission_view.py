@@ -8,8 +8,10 @@ import numpy as np
 import panel as pn
 import pytest
 
-from dashboard.mission import MissionFigures, build_view, default_streams, tdi_aet, window_asd
+from dashboard.pages.mission import MissionFigures, build_view
+from dashboard.state import default_mission_streams as default_streams
 from pipelines.mission.ingest import ingest_mission
+from pipelines.mission.tdi import tdi_aet, window_asd
 from pipelines.store import open_store
 from pipelines.timebase import NS
 from tests.mission_files import write_ldc, write_lisa, write_ogip
@@ -80,7 +82,7 @@ def test_long_window_uses_precomputed_spectra(tmp_path: Path):
     ingest_mission(store, [str(tmp_path / "long.h5")], MissionOptions(spectra_block_s=600))
     s = open_store(store)["LISA.isi.12"]
     a, b = s.span_ns
-    import dashboard.mission as dm
+    import pipelines.mission.tdi as dm
 
     old = dm.RAW_MAX
     dm.RAW_MAX = 1000  # pretend the window is too long to transform
@@ -93,15 +95,17 @@ def test_long_window_uses_precomputed_spectra(tmp_path: Path):
 
 
 def test_page_builds_with_url_state(mission_store, monkeypatch):
-    from dashboard import layout
-    from dashboard.mission import mission_page
+    from dashboard import state as layout
+    from dashboard.pages import MissionPage
+    from dashboard.server import guarded
     from dashboard.sources import Sources
 
+    mission_page = guarded(MissionPage, Sources([mission_store]))
     monkeypatch.setattr(layout, "query_args", lambda: {"streams": "LDC.*"})
-    page = mission_page(Sources([mission_store]))
+    page = mission_page()
     assert isinstance(page, pn.viewable.Viewable)
     assert not [a for a in page.select(pn.pane.Alert) if a.alert_type == "danger"]
     monkeypatch.setattr(layout, "query_args", lambda: {"streams": "NOPE.*"})
-    page = mission_page(Sources([mission_store]))
+    page = mission_page()
     assert any("NOPE" in a.object for a in page.select(pn.pane.Alert))
     assert default_streams(open_store(mission_store))[0].startswith("LDC.")

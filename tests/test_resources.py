@@ -9,7 +9,7 @@ from browser import colored_fraction, served_dashboard
 from test_dashboard_browser import frame_pixels, open_page, query
 from test_dashboard_store import build_store
 
-from dashboard import resources
+from dashboard.pages import resources
 from dashboard.sources import Sources
 from pipelines.demo.usage import generate_usage
 from pipelines.usage import aggregate

@@ -22,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard import resources  # noqa: E402
+from dashboard.pages import resources  # noqa: E402
 from pipelines.demo.usage import synthetic_jobs  # noqa: E402
 from pipelines.timebase import NS
 from pipelines.usage.usage_store import open_usage_store  # noqa: E402

@@ -16,13 +16,11 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import math
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import panel as pn
-from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
     BoxAnnotation,
     ColumnDataSource,
@@ -35,45 +33,39 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import embed, layout, raster, share, viewstate
+from dashboard import chrome, raster, share
+from dashboard import theme as themes
+from dashboard.bands import style_bands
 from dashboard.frames import PALETTE, make_frame
-from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
-from dashboard.viewstate import data_span
-from dashboard.waveforms import style_bands
-from pipelines.mission import spectra
+from dashboard.pages.base import SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
+from dashboard.state import MissionState, QuerySync, data_span
+from pipelines.mission.tdi import (
+    RAW_MAX,
+    Spectrum,
+    aligned_xyz,
+    no_asd_reason,
+    series_asd,
+    tdi_aet,
+    window_asd,
+    xyz_triplets,
+)
 from pipelines.store import Store, UnknownStreamError, Window
-from pipelines.timebase import NS, format_duration, format_time, now_ns, parse_range
+from pipelines.timebase import format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
 
-RAW_MAX = 2**22  # samples per stream read raw for an on-the-fly spectrum or TDI
 FMIN, FMAX = 1e-5, 1.0  # Hz, the LISA band shown in the ASD plot
 WIDTH, BAND = 1100, 110
-RENDER_WIDTH = 1200  # pixels to render until the browser reports the plot's real width
 AXES_PX = 60  # x axis and title around the bands
-MAX_STREAMS = 24
-SQ2, SQ3, SQ6 = math.sqrt(2), math.sqrt(3), math.sqrt(6)
+SNAPSHOT_WIDTH = 1600
+SNAPSHOT_AXES_PX = 70
 GTI_COLOR = "#2a9d8f"
+
 
 def band_px(n: int) -> int:
     """Height of one band: tall for a few streams, compact for many."""
     return int(max(50, min(150, 660 // max(n, 1))))
-
-
-def tdi_aet(x: np.ndarray, y: np.ndarray, z: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The quasi-orthogonal TDI combinations A, E, T of Michelson X, Y, Z."""
-    return (z - x) / SQ2, (x - 2 * y + z) / SQ6, (x + y + z) / SQ3
-
-
-@dataclass
-class Spectrum:
-    """One ASD line: where it came from and its values."""
-
-    name: str
-    freq: np.ndarray
-    asd: np.ndarray
-    source: str  # "window" (on the fly) or "precomputed (N blocks)"
 
 
 @dataclass
@@ -91,21 +83,6 @@ class MissionView:
     notes: list[str] = field(default_factory=list)
     bands: list[str] = field(default_factory=list)  # band names, top to bottom (with A/E/T)
     units: str = ""  # of the spectra, when they share one
-
-
-def default_streams(store: Store) -> list[str]:
-    """Mission streams to show first: one family (LDC, else LISA, else light-curve rates,
-    else the first group of names), at most six."""
-    names = [n for n in store.streams() if not n.startswith("_")]
-    for pick in ([n for n in names if n.startswith("LDC.")],
-                 [n for n in names if n.startswith("LISA.")],
-                 [n for n in names if n.endswith(".RATE")]):
-        if pick:
-            return pick[:6]
-    if not names:
-        return []
-    first = names[0].rpartition(".")[0]
-    return [n for n in names if n.rpartition(".")[0] == first][:6] or names[:6]
 
 
 def stream_groups(names: list[str]) -> list[str]:
@@ -135,50 +112,6 @@ def _units(stream) -> str:
     return str(stream.attrs.get("units") or "")
 
 
-def _present_runs(stream, t0_ns: int, t1_ns: int) -> list[np.ndarray]:
-    if getattr(stream, "kind", None) == "irregular":
-        return []
-    i0, i1 = stream.index_of(t0_ns), stream.index_of(t1_ns)
-    if i1 - i0 > RAW_MAX:
-        return []
-    return [v.astype(np.float64) for _, v in stream.read_segments(t0_ns, t1_ns) if len(v) > 16]
-
-
-def window_asd(stream, t0_ns: int, t1_ns: int) -> Spectrum | None:
-    """ASD of the window: Welch on the fly when it is short enough, else precomputed."""
-    runs = _present_runs(stream, t0_ns, t1_ns)
-    if runs:
-        fs = stream.sampling_rate
-        longest = max(len(r) for r in runs)
-        nper = int(min(longest, max(256, 2 ** int(math.log2(max(longest // 4, 1))))))
-        acc, weight = None, 0
-        for r in runs:
-            if len(r) < nper:
-                continue
-            psd = spectra.welch_psd(r, fs, nper)
-            segs = (len(r) - nper) // (nper - nper // 2) + 1
-            acc = psd * segs if acc is None else acc + psd * segs
-            weight += segs
-        if acc is not None:
-            freq = np.arange(len(acc)) * fs / nper
-            return Spectrum(stream.name, freq, np.sqrt(acc / weight), "window")
-    pre = spectra.read_asd(stream, t0_ns, t1_ns) if hasattr(stream, "index_of") else None
-    if pre is None:
-        return None
-    freq, asd, used = pre
-    return Spectrum(stream.name, freq, asd, f"precomputed ({used} blocks)")
-
-
-def _no_asd_reason(stream, t0_ns: int, t1_ns: int) -> str:
-    if getattr(stream, "kind", None) == "irregular":
-        return f"{stream.name}: no ASD, irregular timestamps (Welch needs a regular grid)"
-    n = stream.index_of(t1_ns) - stream.index_of(t0_ns)
-    if n > RAW_MAX:
-        return (f"{stream.name}: no ASD, the window holds {n:,.0f} samples (on the fly up to "
-                f"{RAW_MAX:,}) and the store has no precomputed spectra for it: zoom in")
-    return f"{stream.name}: no ASD, too few samples in the window"
-
-
 def _group_notes(notes: list[str]) -> list[str]:
     """'A: reason', 'B: reason' -> 'A, B: reason' (one line per reason)."""
     by: dict[str, list[str]] = {}
@@ -188,40 +121,9 @@ def _group_notes(notes: list[str]) -> list[str]:
     return [f"{', '.join(names)}: {reason}" for reason, names in by.items()]
 
 
-def _tdi_triplets(store: Store, names: list[str]) -> list[str]:
-    """Prefixes P with P.X, P.Y and P.Z in the store, for the streams shown."""
-    have = set(store.streams())
-    out = []
-    for n in names:
-        p, _, last = n.rpartition(".")
-        if last in ("X", "Y", "Z") and all(f"{p}.{c}" in have for c in "XYZ") and p not in out:
-            out.append(p)
-    return out
-
-
 def n_bands(store: Store, names: list[str]) -> int:
     """Bands the streams take: one each, plus A, E, T for every X/Y/Z triplet among them."""
-    return len(names) + 3 * len(_tdi_triplets(store, names))
-
-
-def _aligned_xyz(store: Store, prefix: str, t0_ns: int, t1_ns: int):
-    xs = [store[f"{prefix}.{c}"] for c in "XYZ"]
-    s0 = xs[0]
-    if any(getattr(s, "kind", None) == "irregular" for s in xs):
-        return None
-    if any(s.sampling_rate != s0.sampling_rate or s.start_ns != s0.start_ns for s in xs):
-        return None
-    i0 = max(int(math.floor(s0.index_of(t0_ns))), 0)
-    i1 = min(int(math.ceil(s0.index_of(t1_ns))), min(s.length for s in xs))
-    if i1 <= i0 or i1 - i0 > RAW_MAX:
-        return None
-    cols = []
-    for s in xs:
-        v, m = s.read_raw(i0, i1)
-        v = v.astype(np.float64)
-        v[~m] = np.nan
-        cols.append(v)
-    return s0.time_of(np.arange(i0, i1)), cols
+    return len(names) + 3 * len(xyz_triplets(store, names))
 
 
 def envelope(name: str, t_ns: np.ndarray, v: np.ndarray, t0_ns: int, t1_ns: int,
@@ -270,7 +172,7 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
         if sp is not None:
             view.spectra.append(sp)
         else:
-            no_asd.append(_no_asd_reason(s, t0_ns, t1_ns))
+            no_asd.append(no_asd_reason(s, t0_ns, t1_ns))
         if s.name.endswith(".RATE") and f"{s.name[:-5]}.ERROR" in store.root:
             err = store[f"{s.name[:-5]}.ERROR"]
             w = s.read_window(t0_ns, t1_ns, max_points=width)
@@ -284,8 +186,8 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
             if b > t0_ns and a < t1_ns and (a, b) not in view.gtis:
                 view.gtis.append((int(a), int(b)))
     view.notes += _group_notes(no_asd)
-    for prefix in _tdi_triplets(store, names):
-        got = _aligned_xyz(store, prefix, t0_ns, t1_ns)
+    for prefix in xyz_triplets(store, names):
+        got = aligned_xyz(store, prefix, t0_ns, t1_ns)
         if got is None:
             view.notes.append(f"{prefix}: A/E/T need X, Y, Z on one grid and a window under "
                               f"{RAW_MAX:,} samples: zoom in")
@@ -296,12 +198,9 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
         fs = store[f"{prefix}.X"].sampling_rate
         for label, v in ((f"{prefix}.A", a), (f"{prefix}.E", e), (f"{prefix}.T", tt)):
             _add_tdi_band(view, label, t, v, width, band)
-            ok = v[np.isfinite(v)]
-            if len(ok) > 64:
-                nper = int(min(len(ok), 2 ** int(math.log2(max(len(ok) // 4, 64)))))
-                psd = spectra.welch_psd(ok, fs, nper)
-                view.spectra.append(Spectrum(label, np.arange(len(psd)) * fs / nper,
-                                             np.sqrt(psd), "window (TDI on the fly)"))
+            sp = series_asd(label, v, fs)
+            if sp is not None:
+                view.spectra.append(sp)
     return view
 
 
@@ -420,7 +319,7 @@ class MissionFigures:
         self._asd_renderer = r
         self.asd = asd
         for f in self.all():
-            embed.style_figure(f, theme)
+            themes.style_figure(f, theme)
         self.update(view)
 
     def all(self) -> list:
@@ -432,7 +331,7 @@ class MissionFigures:
         from bokeh.models import LegendItem
 
         if view.image is not None:
-            image = embed.recolor(view.image, self.theme)
+            image = themes.recolor(view.image, self.theme)
             if self.static:
                 self.url.data = {"url": [_png_url(image)], "x": [ms(view.t0_ns)], "y": [-0.5],
                                  "w": [ms(view.t1_ns - view.t0_ns)], "h": [self.n]}
@@ -450,7 +349,7 @@ class MissionFigures:
                 src.data = {"t": t, "right": t + d["step"] / 1e6, "rate": d["rate"],
                             "lo": d["lo"], "hi": d["hi"]}
         xs, ys, colors, labels = [], [], [], []
-        palette = embed.trace_palette(self.theme)
+        palette = themes.trace_palette(self.theme)
         for i, sp in enumerate(view.spectra):
             keep = (sp.freq > 0) & np.isfinite(sp.asd) & (sp.asd > 0)
             if keep.any():
@@ -463,77 +362,6 @@ class MissionFigures:
         legend.items = [LegendItem(label=lab, renderers=[self._asd_renderer], index=i)
                         for i, lab in enumerate(labels)]
         self.asd.visible = bool(labels)  # nothing to draw (irregular streams): no empty axes
-
-
-# -- URL state ----------------------------------------------------------------------------
-@dataclass
-class MissionState:
-    """What the page shows; `to_query` writes it back as URL parameters."""
-
-    store: str
-    streams: list[str]
-    pattern: str
-    t0_ns: int
-    t1_ns: int
-    from_text: str
-    to_text: str
-
-    def set_range(self, t0_ns: int, t1_ns: int) -> None:
-        """An absolute range (after a zoom): the URL then holds ISO times."""
-        self.t0_ns, self.t1_ns = int(t0_ns), int(t1_ns)
-        self.from_text, self.to_text = format_time(t0_ns), format_time(t1_ns)
-
-    def to_query(self, theme: str = "light") -> dict[str, str]:
-        """URL parameters that restore this view."""
-        q = {"store": self.store, "streams": self.pattern or ",".join(self.streams),
-             "from": self.from_text, "to": self.to_text}
-        if theme == "dark":
-            q["theme"] = "dark"
-        return q
-
-
-def select_streams(store: Store, pattern: str) -> list[str]:
-    """Mission streams matching comma-separated wildcards (`viewstate.select_streams`)."""
-    return viewstate.select_streams(store, pattern, limit=MAX_STREAMS, example="LISA.*.12")
-
-
-def parse_mission_args(store: Store, label: str, args: dict[str, str], now: int
-                       ) -> tuple[MissionState, list[str]]:
-    """The view a URL asks for, plus a message for every parameter that could not be used."""
-    errors: list[str] = []
-    pattern = args.get("streams", "").strip()
-    names: list[str] = []
-    if "streams" in args:
-        try:
-            names = select_streams(store, pattern)
-        except (UnknownStreamError, ValueError) as exc:
-            errors.append(f"streams={pattern!r}: {exc}; showing the default streams")
-            pattern = ""
-    if not names:
-        names = default_streams(store)
-        pattern = ""
-    span = data_span(store, names) if names else None
-    fallback = span or (now - 3600 * NS, now)
-    t0, t1 = fallback
-    from_text, to_text = args.get("from", "").strip(), args.get("to", "").strip()
-    if from_text or to_text:
-        try:
-            t0, t1 = parse_range(from_text or format_time(fallback[0]),
-                                 to_text or format_time(fallback[1]), now)
-        except ValueError as exc:
-            errors.append(f"{exc}; showing the whole span of the streams instead")
-            from_text = to_text = ""
-            t0, t1 = fallback
-    for key in ("embed", "theme"):
-        value = args.get(key, "").strip().lower()
-        allowed = ("", "0", "1", "true", "false", "yes", "no") if key == "embed" \
-            else ("", "light", "dark")
-        if value not in allowed:
-            errors.append(f"{key}={args[key]!r} is not one of "
-                          f"{', '.join(a for a in allowed if a)}; ignored")
-    state = MissionState(label, names, pattern, t0, t1, from_text or format_time(t0),
-                         to_text or format_time(t1))
-    return state, errors
 
 
 def mission_store_label(sources) -> str:
@@ -550,63 +378,56 @@ def mission_store_label(sources) -> str:
     return sources.cached("mission-store", find)
 
 
+def _store_of(sources, args: dict[str, str], errors: list[str]) -> str:
+    """The label of the store the URL asks for (the first mission store without `store=`)."""
+    if not args.get("store"):
+        return mission_store_label(sources)
+    try:
+        return sources.resolve(args["store"])
+    except ValueError as exc:
+        errors.append(str(exc))
+        return mission_store_label(sources)
+
+
 # -- the page -----------------------------------------------------------------------------
-class MissionPage(TimeRangeView):
+class MissionPage(TimeRangePage):
     """One session's mission view: widgets, figures, and the URL they are kept in."""
 
-    def __init__(self, sources, args: dict[str, str]):
-        self.sources = sources
-        self.embed = layout.is_embed(args)
-        self.theme = embed.theme_of(args)
+    slug = "mission"
+    title = "Mission"
+    settle_ms = 60  # one re-read per burst of wheel or drag events
+
+    def __init__(self, sources, args: dict[str, str], **params):
         errors: list[str] = []
-        try:
-            label = sources.resolve(args["store"]) if args.get("store") \
-                else mission_store_label(sources)
-        except ValueError as exc:
-            errors.append(str(exc))
-            label = mission_store_label(sources)
-        self.store: Store = sources.store(label)
-        self.state, more = parse_mission_args(self.store, label, args, now_ns())
-        self.messages = pn.Column(*[layout.alert(e) for e in errors + more],
-                                  sizing_mode="stretch_width")
+        label = _store_of(sources, args, errors)
+        store: Store = sources.store(label)
+        state, more = MissionState.from_query(store, label, args, now_ns())
+        super().__init__(sources, args, state=state, **params)
+        self.store = store
+        self.messages = pn.Column(*chrome.alerts(errors + more), sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
-                                       styles={"color": "#aab6c4" if self.theme == "dark"
-                                               else "#445", "font-size": "13px"})
+        self.status = chrome.status_pane(self.theme)
         self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed
                                      else "stretch_width")
         self.share: share.ShareControl | None = None
-        self._pending = False
-        self._updating = False
-        self._fit_next = False
+        self.url = QuerySync(lambda: self.state.to_query(self.theme, self.embed))
         self._build_widgets()
         self._build_figures()
 
     # -- widgets ----------------------------------------------------------------------------
     def _build_widgets(self) -> None:
-        s = self.state
+        p = self.state.param
         names = self.store.streams()
         self.w_group = pn.widgets.Select(
             label="Stream family", options=["—", *stream_groups(names)], value="—", width=280)
-        self.w_pattern = pn.widgets.TextInput(
-            label="Streams (wildcards, comma separated)", value=s.pattern,
-            placeholder="LISA.*.12, LDC.*", width=260)
-        self.w_streams = pn.widgets.MultiChoice(
-            label="Streams", options=names, value=list(s.streams), width=460, max_items=None,
-            solid=False)
-        self.w_from = pn.widgets.TextInput(label="From (UTC, ISO or now-6h)", value=s.from_text,
-                                           placeholder="ISO time or now-6h", width=220)
-        self.w_to = pn.widgets.TextInput(label="To", value=s.to_text,
-                                         placeholder="ISO time or now", width=220)
-        self.w_quick = pn.widgets.Select(
-            label="Quick range", options=QUICK_CHOICES,
-            value="—", width=190)
+        self.w_pattern = pn.widgets.TextInput.from_param(
+            p.pattern, placeholder="LISA.*.12, LDC.*", width=260)
+        self.w_streams = pn.widgets.MultiChoice.from_param(
+            p.streams, options=names, width=460, max_items=None, solid=False)
+        self.time_widgets(width=220, quick_width=190)
         self.w_group.param.watch(self._on_group, "value")
-        self.w_pattern.param.watch(self._on_pattern, "value")
-        self.w_streams.param.watch(self._on_streams, "value")
-        self.w_from.param.watch(self._on_time_text, "value")
-        self.w_to.param.watch(self._on_time_text, "value")
-        self.w_quick.param.watch(self._on_quick, "value")
+        self.state.param.watch(self._on_pattern, "pattern")
+        self.state.param.watch(self._on_streams, "streams")
 
     def controls(self) -> pn.viewable.Viewable:
         """The widget rows above the figures."""
@@ -619,37 +440,28 @@ class MissionPage(TimeRangeView):
         s = self.state
         self.names = list(s.streams)
         self.band = band_px(n_bands(self.store, self.names))
-        view = self._read(s.t0_ns, s.t1_ns, RENDER_WIDTH)
+        view = build_view(self.store, self.names, s.t0_ns, s.t1_ns, RENDER_WIDTH, self.band)
         span = data_span(self.store, self.names) or (s.t0_ns, s.t1_ns)
         self.figs = MissionFigures(view, max(len(view.bands), 1), self.theme,
                                    embed_mode=self.embed, band=self.band)
         self.figs.x_range.update(reset_start=ms(span[0]), reset_end=ms(span[1]))
-        self.figs.x_range.on_change("start", self._on_range)
-        self.figs.x_range.on_change("end", self._on_range)
-        self.figs.series.on_change("inner_width", self._on_range)
+        self.follow(self.figs.series)
         mode = "stretch_both" if self.embed else "stretch_width"
         figs = self.figs.all() if not self.embed else self.figs.all()[:2]
         self.plot_holder[:] = [pn.pane.Bokeh(f, sizing_mode=mode) for f in figs]
+        self.mark_drawn()
         self._show(view)
-
-    def _read(self, t0: int, t1: int, width: int) -> MissionView:
-        view = build_view(self.store, self.names, t0, t1, width, self.band)
-        return view
-
-    def _width(self) -> int:
-        try:
-            return int(self.figs.series.inner_width) or RENDER_WIDTH
-        except (UnsetValueError, AttributeError):
-            return RENDER_WIDTH
 
     def render(self) -> None:
         """Re-read the current window at the plot's pixel width and redraw everything."""
         s = self.state
+        self.mark_drawn()
         try:
-            view = self._read(s.t0_ns, s.t1_ns, self._width())
+            view = build_view(self.store, self.names, s.t0_ns, s.t1_ns, self.plot_width(),
+                              self.band)
         except Exception:  # a broken chunk must not take the page down
             log.exception("mission frame failed")
-            self.notes[:] = [layout.alert("Could not read this window from the store; the "
+            self.notes[:] = [chrome.alert("Could not read this window from the store; the "
                                           "server log has the details.", "danger")]
             return
         if len(view.bands) != self.figs.n:  # A/E/T came or went: new figures
@@ -660,20 +472,16 @@ class MissionPage(TimeRangeView):
 
     def _show(self, view: MissionView) -> None:
         s = self.state
-        px = (s.t1_ns - s.t0_ns) / max(self._width(), 1)
-        self.status.object = layout.escape_markdown(
+        px = (s.t1_ns - s.t0_ns) / max(self.plot_width(), 1)
+        self.status.object = chrome.escape_markdown(
             f"{format_time(s.t0_ns)} → {format_time(s.t1_ns)} "
             f"({format_duration(s.t1_ns - s.t0_ns)}) · 1 pixel ≈ {format_duration(px)} · "
             f"{len(self.names)} streams" + (" + A, E, T" if len(view.bands) > len(self.names)
                                             else ""))
-        self.notes[:] = [layout.alert(n, "warning") for n in view.notes]
-        self._sync_widgets()
-        layout.set_query(s.to_query(self.theme) | ({"embed": "1"} if self.embed else {}))
+        self.notes[:] = [chrome.alert(n, "warning") for n in view.notes]
+        self.url.write()
         if self.share is not None:
             self.share.update()
-
-    # -- callbacks --------------------------------------------------------------------------
-    settle_ms = 60  # one re-read per burst of wheel or drag events
 
     def range_figure(self):
         """The series figure: its x range is shared by every plot of the page."""
@@ -683,78 +491,93 @@ class MissionPage(TimeRangeView):
         """The span of the streams shown."""
         return data_span(self.store, self.names)
 
-    def show_message(self, text: str | None) -> None:
-        """One message above the plots (None clears it)."""
-        self._message(text)
-
-    def _message(self, text: str | None) -> None:
-        self.messages[:] = [layout.alert(text)] if text else []
-
+    # -- reacting ---------------------------------------------------------------------------
     def _on_group(self, event) -> None:
-        if event.new and event.new != "—":
-            self._fit_next = True  # another family: show all of it
-            self.w_pattern.value = event.new
-            self._fit_next = False
-            self.w_group.value = "—"
+        if not event.new or event.new == "—":
+            return
+        self.w_group.value = "—"
+        try:
+            names = self.state.select(event.new)
+        except (UnknownStreamError, ValueError) as exc:
+            self.messages[:] = [chrome.alert(f"streams={event.new!r}: {exc}")]
+            return
+        self.messages[:] = []
+        span = data_span(self.store, names)
+        if span is not None:  # another family: show all of it
+            self.state.set_range(*span)
+        self.state.param.update(pattern=event.new, streams=names)
 
     def _on_pattern(self, event) -> None:
         pattern = event.new.strip()
-        if not pattern or self._updating:
+        if not pattern:
             return
         try:
-            names = select_streams(self.store, pattern)
+            names = self.state.select(pattern)
         except (UnknownStreamError, ValueError) as exc:
-            self._message(f"streams={pattern!r}: {exc}")
+            self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
             return
-        self._message(None)
-        self.state.pattern = pattern
-        self._set_streams(names)
+        self.messages[:] = []
+        self.state.streams = names
+        self.url.write()  # the wildcards may now say what the names said
 
     def _on_streams(self, event) -> None:
-        if self._updating:
-            return
-        names = list(event.new)
-        if not names or names == self.state.streams:
-            return
-        self.state.pattern = ""
-        self._set_streams(names)
-
-    def _set_streams(self, names: list[str]) -> None:
         s = self.state
-        s.streams = list(names)
-        span = data_span(self.store, names)
+        if not s.streams:  # an empty pick keeps what is shown
+            s.streams = list(self.names)
+            return
+        if s.pattern and not s.pattern_applies():
+            s.pattern = ""  # picked by hand: the wildcards no longer say what is shown
+        if list(s.streams) == self.names:
+            return
+        span = data_span(self.store, s.streams)
         # Another family may live elsewhere in time: keep the window only if it shows data.
-        if span is not None and (self._fit_next or span[1] <= s.t0_ns or span[0] >= s.t1_ns):
+        if span is not None and (span[1] <= s.t0_ns or span[0] >= s.t1_ns):
             s.set_range(*span)
-        self._updating = True
-        try:
-            self.w_streams.value = list(names)
-            if not s.pattern:
-                self.w_pattern.value = ""
-        finally:
-            self._updating = False
         self.run_locked(self._build_figures)
 
     # -- page -------------------------------------------------------------------------------
-    def view(self) -> pn.viewable.Viewable:
+    def __panel__(self) -> pn.viewable.Viewable:
         """The whole page."""
-        body = [self.messages]
+        body = [self.messages, self.time_note]
         if not self.embed:
             self.share = share.ShareControl("mission", self._share_query, figure="mission",
                                             locked=lambda: self._share_query(locked=True))
             body += [self.controls(), self.share.view()]
         body += [self.status, self.plot_holder, self.notes]
-        return layout.page("mission", *body, store=self.state.store, embed=self.embed,
-                           title="Mission")
+        return chrome.page("mission", *body, store=self.state.store, embed=self.embed,
+                           title=self.title)
 
     def _share_query(self, locked: bool = False) -> dict[str, str]:
         q = self.state.to_query()
         if locked:
-            q["from"], q["to"] = format_time(self.state.t0_ns), format_time(self.state.t1_ns)
+            q |= self.state.locked_query()
         return q
 
-
-def mission_page(sources) -> pn.viewable.Viewable:
-    """Page factory for /mission: any failure becomes a message, never a traceback."""
-    return layout.guarded_page("mission", lambda args: MissionPage(sources, args).view(),
-                               title="Mission")
+    @classmethod
+    def snapshot(cls, sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The figures with their data inline: the bands (A/E/T included) as one PNG, the
+        light curves with error band and GTIs, the ASD of the window."""
+        try:
+            label = sources.resolve(args.get("store"))
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from exc
+        store = sources.store(label)
+        state, errors = MissionState.from_query(store, label, args, now_ns())
+        if errors:
+            raise SnapshotError("; ".join(errors))
+        if not state.streams:
+            raise SnapshotError(f"store {label} holds no streams")
+        n = n_bands(store, state.streams)
+        band = band_px(n) if fit is None else max((fit[1] - SNAPSHOT_AXES_PX - 60) // (n + 4),
+                                                  12)
+        width = SNAPSHOT_WIDTH if fit is None else fit[0]
+        t0, t1 = state.t0_ns, state.t1_ns
+        view = build_view(store, state.streams, t0, t1, width, band)
+        figs = MissionFigures(view, len(view.bands), theme, static=True, band=band)
+        body = style_and_fit([f for f in figs.all() if f.visible], theme, fit)
+        meta = {"streams": state.streams, "from": format_time(t0), "to": format_time(t1),
+                "duration": format_duration(t1 - t0), "bands": view.bands,
+                "spectra": [f"{sp.name} · {sp.source}" for sp in view.spectra],
+                "hint": "; ".join(view.notes)}
+        return SnapshotParts(body, meta, label, store.url)

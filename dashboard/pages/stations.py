@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import math
-import traceback
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -20,9 +19,10 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, LabelSet, OpenURL, TapTool
 from bokeh.plotting import figure
 
-from dashboard import embed, layout, share
-from dashboard.sources import Sources
-from pipelines.store import Store
+from dashboard import chrome, share
+from dashboard import theme as themes
+from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
+from pipelines.store import Store, UnknownStreamError
 from pipelines.timebase import format_time
 
 log = logging.getLogger(__name__)
@@ -175,32 +175,63 @@ TABLE_CSS = """
 """
 
 
-def stations_page(sources: Sources) -> pn.viewable.Viewable:
-    """Page factory for /stations."""
-    args = layout.query_args()
-    embed_mode = layout.is_embed(args)
-    label, errors = sources.resolve_or_first(args.get("store"))
-    default = label == sources.labels[0]
-    try:
-        store = sources.store(label)
-        stations = stations_of(store)
-        fig = map_figure(stations, store.events(), label, default, sources.tile_url)
-    except Exception as exc:
-        log.error("stations failed:\n%s", traceback.format_exc())
-        return layout.page("stations", layout.alert(f"Stations failed: {exc}"), store=label,
-                           embed=embed_mode, title="Stations")
-    embed.style_figure(fig, embed.theme_of(args))
-    if embed_mode:  # an iframe shows the map only
-        return layout.page("stations", *[layout.alert(e) for e in errors],
-                           pn.pane.Bokeh(fig, sizing_mode="stretch_both"), store=label,
-                           embed=True, title="Stations")
-    body = [share.for_page("stations", args, "map"), *[layout.alert(e) for e in errors]]
-    missing = [s.code for s in stations if s.latitude is None]
-    if missing:
-        body.append(layout.alert("No coordinates (no StationXML) for: " + ", ".join(missing)
-                                 + "; they are listed below but not on the map.", "info"))
-    body += [pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
-             pn.pane.HTML(station_table(stations, label, default),
-                          stylesheets=embed.stylesheets(embed.theme_of(args), TABLE_CSS),
-                          sizing_mode="stretch_width", margin=(10, 12))]
-    return layout.page("stations", *body, store=label, embed=embed_mode, title="Stations")
+class StationsPage(Page):
+    """/stations: the map of the store's stations and epicentres, and the station table."""
+
+    slug = "stations"
+    title = "Stations"
+
+    def __init__(self, sources, args: dict[str, str], **params):
+        super().__init__(sources, args, **params)
+        self.label, self.errors = sources.resolve_or_first(args.get("store"))
+        self.store = sources.store(self.label)
+        self.default = self.label == sources.labels[0]
+        self.stations = stations_of(self.store)
+
+    def figures(self, tile_url: str | None = None) -> list:
+        """The map (on map tiles from `tile_url`, else on plain longitude/latitude axes)."""
+        return [map_figure(self.stations, self.store.events(), self.label, self.default,
+                           tile_url)]
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        """The whole page."""
+        try:
+            fig = self.figures(self.sources.tile_url)[0]
+        except Exception as exc:
+            log.exception("stations failed")
+            return chrome.page(self.slug, chrome.alert(f"Stations failed: {exc}"),
+                               store=self.label, embed=self.embed, title=self.title)
+        themes.style_figure(fig, self.theme)
+        if self.embed:  # an iframe shows the map only
+            return chrome.page(self.slug, *chrome.alerts(self.errors),
+                               pn.pane.Bokeh(fig, sizing_mode="stretch_both"),
+                               store=self.label, embed=True, title=self.title)
+        body = [share.for_page(self.slug, self.args, "map"), *chrome.alerts(self.errors)]
+        missing = [s.code for s in self.stations if s.latitude is None]
+        if missing:
+            body.append(chrome.alert("No coordinates (no StationXML) for: "
+                                     + ", ".join(missing)
+                                     + "; they are listed below but not on the map.", "info"))
+        body += [pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
+                 pn.pane.HTML(station_table(self.stations, self.label, self.default),
+                              stylesheets=themes.stylesheets(self.theme, TABLE_CSS),
+                              sizing_mode="stretch_width", margin=(10, 12))]
+        return chrome.page(self.slug, *body, store=self.label, embed=self.embed,
+                           title=self.title)
+
+    @classmethod
+    def snapshot(cls, sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The map with its data inline, never on map tiles: a snapshot fetches nothing."""
+        try:
+            sources.resolve(args.get("store"))
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from exc
+        page = cls(sources, args)
+        pattern = args.get("streams", "").strip()
+        try:
+            names = page.store.select(pattern) if pattern else page.store.streams()
+        except UnknownStreamError as exc:
+            raise SnapshotError(f"streams={pattern!r}: {exc}") from exc
+        return SnapshotParts(style_and_fit(page.figures(None), theme, fit), {"streams": names},
+                             page.label, page.store.url)

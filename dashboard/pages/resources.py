@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import logging
-import traceback
 
 import datashader as ds
 import datashader.transfer_functions as tf
@@ -22,9 +21,12 @@ from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMappe
 from bokeh.palettes import Category20, Viridis256
 from bokeh.plotting import figure
 
-from dashboard import embed, layout, share
+from dashboard import chrome, share
+from dashboard import theme as themes
+from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.sources import Sources
-from pipelines.timebase import NS, format_duration, format_time, now_ns, parse_range
+from dashboard.state import WHATS, QuerySync, ResourcesState
+from pipelines.timebase import NS, format_duration, format_time, now_ns
 from pipelines.usage import aggregate
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,6 @@ HOUR, DAY = 3600 * NS, 86400 * NS
 BINS = ((HOUR, "hour"), (6 * HOUR, "6 hours"), (DAY, "day"), (7 * DAY, "week"),
         (30 * DAY, "30 days"))
 MAX_BINS = 200
-GROUPINGS = ("infrastructure", "account", "user", "partition", "qos")
-WHATS = {"cpu": "CPU-hours", "gpu": "GPU-hours"}
 QUICK = {"Last 24 hours": ("now-24h", "now"), "Last 7 days": ("now-7d", "now"),
          "Last 30 days": ("now-30d", "now"), "Last 90 days": ("now-90d", "now"),
          "Last year": ("now-1y", "now"), "Last 7 days of jobs": ("data-7d", ""),
@@ -214,143 +214,120 @@ def runs_table(runs: pd.DataFrame) -> pn.viewable.Viewable:
                                 sizing_mode="stretch_width", layout="fit_data_table")
 
 
-def _choice(args: dict[str, str], key: str, choices, default: str, errors: list[str]) -> str:
-    value = args.get(key, "").strip() or default
-    if value not in choices:
-        errors.append(f"{key}={value!r} is not one of {', '.join(choices)}; using {default}")
-        return default
-    return value
+def charts(store, state: ResourcesState, jobs: pd.DataFrame | None = None) -> list:
+    """Usage per bin, jobs running and pending, and the node heatmap of the state's metric
+    (`jobs`: the jobs of the state's range, when already read)."""
+    t0, t1 = state.t0_ns, state.t1_ns
+    jobs = store.jobs(JOB_COLUMNS, t0, t1) if jobs is None else jobs
+    x_range = Range1d(float(ms(t0)), float(ms(t1)))
+    figs = [usage_figure(jobs, t0, t1, state.by, state.what, x_range),
+            queue_figure(jobs, t0, t1, x_range)]
+    if state.metric:
+        figs.append(heatmap_figure(store.metric(state.metric), t0, t1, x_range, "heatmap"))
+    return figs
 
 
-class ResourcesPage:
-    """One session's resources view: controls, charts and the URL they are kept in."""
+class ResourcesPage(Page):
+    """One session's resources view: controls (made from its state), charts, and the URL."""
 
-    def __init__(self, sources: Sources, args: dict[str, str]):
-        self.sources = sources
-        self.embed = layout.is_embed(args)
-        self.theme = embed.theme_of(args)
-        self.errors: list[str] = []
-        self.label = args.get("usage", "").strip()
+    slug = "resources"
+    title = "Resources"
+
+    def __init__(self, sources: Sources, args: dict[str, str], **params):
+        super().__init__(sources, args, **params)
+        errors: list[str] = []
+        label = args.get("usage", "").strip()
         try:
-            self.store = sources.usage(self.label or None)
+            self.store = sources.usage(label or None)
         except ValueError as exc:
-            if not self.label:
+            if not label:
                 raise
-            self.errors.append(str(exc))
-            self.label = ""
+            errors.append(str(exc))
+            label = ""
             self.store = sources.usage(None)
-        span = jobs_span(self.store.jobs(["submit", "start", "end"]))
-        self.span = span or (now_ns() - 30 * DAY, now_ns())
-        self.by = _choice(args, "by", GROUPINGS, "infrastructure", self.errors)
-        self.what = _choice(args, "what", WHATS, "cpu", self.errors)
-        metrics = self.store.metrics()
-        self.metric_name = _choice(args, "metric", metrics, metrics[0], self.errors) \
-            if metrics else ""
-        end = -(-self.span[1] // HOUR) * HOUR  # whole hours read better in the URL
-        default = (max(self.span[0] // HOUR * HOUR, end - 30 * DAY), end)
-        self.from_text = args.get("from", "").strip() or format_time(default[0])
-        self.to_text = args.get("to", "").strip() or format_time(default[1])
-        try:
-            self.t0, self.t1 = parse_range(self.from_text, self.to_text, now_ns())
-        except ValueError as exc:
-            self.errors.append(f"{exc}; showing the last 30 days of jobs instead")
-            self.t0, self.t1 = default
-            self.from_text, self.to_text = format_time(self.t0), format_time(self.t1)
-        self.w_from = pn.widgets.TextInput(name="From (UTC, ISO or now-7d)", value=self.from_text,
-                                           width=210)
-        self.w_to = pn.widgets.TextInput(name="To", value=self.to_text, width=210)
-        self.w_quick = pn.widgets.Select(name="Quick range", options=["—", *QUICK], value="—",
+        self.span = jobs_span(self.store.jobs(["submit", "start", "end"])) or \
+            (now_ns() - 30 * DAY, now_ns())
+        self.state, more = ResourcesState.from_query(label, self.store.metrics(), self.span,
+                                                     args, now_ns())
+        self.errors = errors + more
+        p = self.state.param
+        self.w_from = pn.widgets.TextInput.from_param(p.from_text,
+                                                      label="From (UTC, ISO or now-7d)", width=210)
+        self.w_to = pn.widgets.TextInput.from_param(p.to_text, width=210)
+        self.w_quick = pn.widgets.Select(label="Quick range", options=["—", *QUICK], value="—",
                                          width=170)
+        self.w_by = pn.widgets.Select.from_param(p.by, width=150)
+        self.w_what = pn.widgets.RadioButtonGroup.from_param(
+            p.what, options={"CPU-hours": "cpu", "GPU-hours": "gpu"}, margin=(22, 10, 5, 10))
+        self.w_metric = pn.widgets.Select.from_param(p.metric, width=220)
         self.w_quick.param.watch(self._quick, "value")
-        self.w_by = pn.widgets.Select(name="Group by", options=list(GROUPINGS), value=self.by,
-                                      width=150)
-        self.w_what = pn.widgets.RadioButtonGroup(name="Hours", options={
-            "CPU-hours": "cpu", "GPU-hours": "gpu"}, value=self.what, margin=(22, 10, 5, 10))
-        self.w_metric = pn.widgets.Select(name="Node metric", options=metrics or ["—"],
-                                          value=self.metric_name or "—", width=220)
-        for w in (self.w_from, self.w_to, self.w_by, self.w_what, self.w_metric):
-            w.param.watch(self._changed, "value")
+        self.state.param.watch(self._changed, ["from_text", "to_text", "by", "what", "metric"])
         self.messages = pn.Column(sizing_mode="stretch_width")
         self.body = pn.Column(sizing_mode="stretch_width")
+        self.url = QuerySync(self.query)
         self._show()
 
     def _quick(self, event) -> None:
         if event.new not in QUICK:
             return
+        self.w_quick.value = "—"
         f, t = QUICK[event.new]
         if f.startswith("data-"):  # relative to the end of the jobs, not to now
             days = int(f.split("-")[1].rstrip("d"))
             end = -(-self.span[1] // HOUR) * HOUR
             first = self.span[0] // HOUR * HOUR
             f, t = format_time(max(first, end - days * DAY) if days else first), format_time(end)
-        self._hold = True
-        try:
-            self.w_quick.value = "—"
-            self.w_from.value, self.w_to.value = f, t
-        finally:
-            self._hold = False
-        self._changed(None)
+        self.state.param.update(from_text=f, to_text=t)  # one change: one redraw
 
-    def _changed(self, event) -> None:
-        if getattr(self, "_hold", False):
-            return
-        errors = []
+    def _changed(self, *events) -> None:
+        self.errors = []
         try:
-            t0, t1 = parse_range(self.w_from.value, self.w_to.value, now_ns())
+            self.state.resolve(now_ns())
         except ValueError as exc:
-            errors.append(str(exc))
-        else:
-            self.t0, self.t1 = t0, t1
-            self.from_text, self.to_text = self.w_from.value.strip(), self.w_to.value.strip()
-        self.by, self.what = self.w_by.value, self.w_what.value
-        self.metric_name = "" if self.w_metric.value == "—" else self.w_metric.value
-        self.errors = errors
+            self.errors.append(str(exc))
         self._show()
 
     def query(self) -> dict[str, str]:
         """URL parameters that restore this view."""
-        q = {"from": self.from_text, "to": self.to_text, "by": self.by, "what": self.what}
-        if self.theme != "light":
-            q["theme"] = self.theme
-        if self.label:
-            q["usage"] = self.label
-        if self.metric_name and self.metric_name != (self.store.metrics() or [""])[0]:
-            q["metric"] = self.metric_name
-        return q
+        return self.state.to_query(self.theme)
 
     def locked_query(self) -> dict[str, str]:
         """The same view with its time range as absolute times."""
-        return {**self.query(), "from": format_time(self.t0), "to": format_time(self.t1)}
+        return self.query() | self.state.locked_query()
 
     def _show(self) -> None:
-        self.messages[:] = [layout.alert(e) for e in self.errors]
+        self.messages[:] = chrome.alerts(self.errors)
         try:
             self.body[:] = self._charts()
         except Exception as exc:  # a broken store must not take the page down
-            log.error("resources failed:\n%s", traceback.format_exc())
-            self.body[:] = [layout.alert(f"Could not read the usage store: {exc}")]
-        layout.set_query(self.query())
+            log.exception("resources failed")
+            self.body[:] = [chrome.alert(f"Could not read the usage store: {exc}")]
+        self.url.write()
 
     def _charts(self) -> list[pn.viewable.Viewable]:
         items = self._chart_items()
         for item in items:
             for pane in ([item] if not isinstance(item, pn.Row) else list(item)):
                 if isinstance(pane, pn.pane.Bokeh):
-                    embed.style_figure(pane.object, self.theme)
+                    themes.style_figure(pane.object, self.theme)
         return items
 
+    def figures(self, jobs: pd.DataFrame | None = None) -> list:
+        """Usage per bin, jobs running and pending, and the node heatmap of the metric."""
+        return charts(self.store, self.state, jobs)
+
     def _chart_items(self) -> list[pn.viewable.Viewable]:
-        t0, t1 = self.t0, self.t1
+        s = self.state
+        t0, t1 = s.t0_ns, s.t1_ns
         jobs = self.store.jobs(JOB_COLUMNS, t0, t1)
-        x_range = Range1d(float(ms(t0)), float(ms(t1)))
+        usage, queue, *heatmap = self.figures(jobs)
         m = aggregate.job_metrics(jobs) if len(jobs) else None
         items: list[pn.viewable.Viewable] = [
             pn.pane.Markdown(f"{format_time(t0)} → {format_time(t1)} "
                              f"({format_duration(t1 - t0)}) · " + summary_line(jobs),
                              margin=(0, 12)),
-            pn.pane.Bokeh(usage_figure(jobs, t0, t1, self.by, self.what, x_range),
-                          sizing_mode="stretch_width"),
-            pn.pane.Bokeh(queue_figure(jobs, t0, t1, x_range), sizing_mode="stretch_width"),
+            pn.pane.Bokeh(usage, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(queue, sizing_mode="stretch_width"),
         ]
         if m is not None:
             wait = histogram_figure(m["wait_s"].to_numpy(), np.logspace(0, 6, 25),
@@ -361,20 +338,17 @@ class ResourcesPage:
             items.append(pn.Row(pn.pane.Bokeh(wait, sizing_mode="stretch_width"),
                                 pn.pane.Bokeh(size, sizing_mode="stretch_width"),
                                 sizing_mode="stretch_width"))
-        if self.metric_name:
-            metric = self.store.metric(self.metric_name)
-            items.append(pn.pane.Bokeh(heatmap_figure(metric, t0, t1, x_range, "heatmap"),
-                                       sizing_mode="stretch_width"))
+        items += [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in heatmap]
         if not self.embed:
             if len(jobs):
-                items += [pn.pane.Markdown(f"### Top {self.by}s by {WHATS[self.what]}",
+                items += [pn.pane.Markdown(f"### Top {s.by}s by {WHATS[s.what]}",
                                            margin=(0, 12)),
-                          top_table(jobs, self.by, self.what)]
+                          top_table(jobs, s.by, s.what)]
             items += [pn.pane.Markdown("### What preparing the data cost (ingest runs)",
                                        margin=(0, 12)), runs_table(self.store.runs())]
         return items
 
-    def view(self) -> pn.viewable.Viewable:
+    def __panel__(self) -> pn.viewable.Viewable:
         """The whole page."""
         body: list[pn.viewable.Viewable] = [self.messages]
         if not self.embed:
@@ -383,7 +357,30 @@ class ResourcesPage:
                      pn.Row(self.w_from, self.w_to, self.w_quick, self.w_by, self.w_what,
                             self.w_metric)]
         body.append(self.body)
-        return layout.page("resources", *body, embed=self.embed, title="Resources")
+        return chrome.page(self.slug, *body, embed=self.embed, title=self.title)
+
+    @classmethod
+    def snapshot(cls, sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The usage charts and node heatmap of a usage store, as on the page."""
+        try:
+            store = sources.usage(args.get("usage") or None)
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from exc
+        label = args.get("usage") or sources.usage_labels[0]
+        span = jobs_span(store.jobs(["submit", "start", "end"]))
+        if span is None:
+            raise SnapshotError(f"usage store {label} holds no jobs to show")
+        state, errors = ResourcesState.from_query(args.get("usage", ""), store.metrics(), span,
+                                                  args, now_ns())
+        if [e for e in errors if e.startswith(("from=", "to="))]:
+            raise SnapshotError("; ".join(errors))
+        jobs = store.jobs(JOB_COLUMNS, state.t0_ns, state.t1_ns)
+        meta = {"from": format_time(state.t0_ns), "to": format_time(state.t1_ns),
+                "duration": format_duration(state.t1_ns - state.t0_ns), "streams": [],
+                "hint": summary_line(jobs).replace("**", "")}
+        return SnapshotParts(style_and_fit(charts(store, state, jobs), theme, fit), meta, label,
+                             store.url)
 
 
 def usage_summary(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
@@ -404,9 +401,3 @@ def usage_summary(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
             pn.pane.Markdown(f"{line}  \ninfrastructures: {infra} · metrics: "
                              f"{', '.join(st.metrics()) or 'none'} · "
                              f"{len(st.runs())} ingest runs recorded", margin=(0, 12))]
-
-
-def resources_page(sources: Sources) -> pn.viewable.Viewable:
-    """Page factory for /resources: any failure becomes a message, never a traceback."""
-    return layout.guarded_page("resources", lambda args: ResourcesPage(sources, args).view(),
-                               title="Resources")

@@ -1,12 +1,9 @@
-"""Page chrome shared by every page: header and navigation, messages, URL query helpers."""
+"""Page chrome shared by every page: the header and its navigation, messages, the page frame."""
 
 from __future__ import annotations
 
 import html
-import logging
 import re
-import traceback
-from collections.abc import Callable
 from urllib.parse import urlencode
 
 import panel as pn
@@ -26,41 +23,6 @@ CSS = """
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
-def query_args() -> dict[str, str]:
-    """The page's URL query as {name: last value} (empty outside a server session)."""
-    args = getattr(pn.state, "session_args", None) or {}
-    out = {}
-    for key, values in args.items():
-        if values:
-            v = values[-1]
-            out[key] = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-    return out
-
-
-def set_query(params: dict[str, str]) -> None:
-    """Make the browser's URL query say `params` (without reloading) so it restores this view.
-
-    The browser reports its own URL when it connects, after the page was built; a watcher puts
-    ours back whenever the reported one differs, whichever arrives first.
-    """
-    loc = pn.state.location
-    if loc is None:
-        return
-    # Wildcards, commas and colons stay readable: they are legal in a query string.
-    search = "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")},
-                             safe="*,?:/")
-    if getattr(loc, "_bv_search", None) is None:
-        def reassert(event) -> None:
-            wanted = getattr(loc, "_bv_search", None)
-            if wanted is not None and event.new != wanted:
-                loc.search = wanted
-
-        loc.param.watch(reassert, "search")
-    loc._bv_search = search
-    if loc.search != search:
-        loc.search = search
-
-
 def escape_markdown(text: str) -> str:
     """Text shown literally in a Markdown pane (stream wildcards contain `*` and `?`)."""
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
@@ -70,6 +32,11 @@ def alert(text: str, kind: str = "danger") -> pn.pane.Alert:
     """A message box in the page; the text is shown as is, never as markup."""
     return pn.pane.Alert(escape_markdown(text), alert_type=kind, sizing_mode="stretch_width",
                          margin=(4, 10))
+
+
+def alerts(texts: list[str], kind: str = "danger") -> list[pn.pane.Alert]:
+    """One message box per text."""
+    return [alert(t, kind) for t in texts]
 
 
 def header(active: str, store: str | None = None, extra_query: dict[str, str] | None = None
@@ -100,20 +67,8 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
     return pn.Column(header(active, store), *items, sizing_mode="stretch_width")
 
 
-def is_embed(args: dict[str, str]) -> bool:
-    """True when the URL asks for the chrome-less iframe view (`embed=1`)."""
-    return args.get("embed", "").lower() in ("1", "true", "yes")
-
-
-def guarded_page(name: str, build: Callable[[dict[str, str]], pn.viewable.Viewable],
-                 title: str = "Belvedere") -> pn.viewable.Viewable:
-    """The page `build(args)` makes from this URL; a failure becomes a message, never a
-    traceback (that goes to the log of dashboard.<name>)."""
-    args = query_args()
-    try:
-        return build(args)
-    except Exception as exc:
-        logging.getLogger(f"dashboard.{name}").error("%s page failed: %s", name,
-                                                     traceback.format_exc())
-        return page(name, alert(f"The {name} page could not be built: {exc}"),
-                    embed=is_embed(args), title=title)
+def status_pane(theme: str) -> pn.pane.Markdown:
+    """The small line under a plot that says what it shows."""
+    return pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
+                            styles={"color": "#aab6c4" if theme == "dark" else "#445",
+                                    "font-size": "13px"})

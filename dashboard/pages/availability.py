@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
 import numpy as np
 import pandas as pd
@@ -18,11 +17,12 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import coverage, embed, layout, share
-from dashboard.sources import Sources
-from dashboard.viewstate import data_span, main_span
-from pipelines.store import Store, UnknownStreamError
-from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns, parse_range
+from dashboard import chrome, coverage, share
+from dashboard import theme as themes
+from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
+from dashboard.state import AvailabilityState
+from pipelines.store import Store
+from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
 
@@ -187,67 +187,88 @@ def _table(df: pd.DataFrame, name: str, page_size: int = 15) -> pn.widgets.Tabul
                                 layout="fit_data_table")
 
 
-def availability_page(sources: Sources) -> pn.viewable.Viewable:
-    """Page factory for /availability."""
-    args = layout.query_args()
-    embed_mode = layout.is_embed(args)
-    label, errors = sources.resolve_or_first(args.get("store"))
-    try:
-        store = sources.store(label)
-        names = store.streams()
-        pattern = args.get("streams", "").strip()
-        if pattern:
-            try:
-                names = store.select(pattern)
-            except UnknownStreamError as exc:
-                errors.append(f"streams={pattern!r}: {exc}; showing every stream")
-        span = data_span(store, names) if names else None
-        if span is None:
-            return layout.page("availability", *[layout.alert(e) for e in errors],
-                               layout.alert("This store holds no data yet.", "info"),
-                               store=label, embed=embed_mode, title="Availability")
-        t0, t1 = main_span(store, names) or span
-        if (t0, t1) != span and not (args.get("from") or args.get("to")):
-            errors.append(
-                f"Showing {format_time(t0)} to {format_time(t1)}, where most of the data is; "
-                f"the streams reach from {format_time(span[0])} to {format_time(span[1])} "
-                "(give from= and to= in the URL to see other times).")
-        if args.get("from") or args.get("to"):
-            try:
-                t0, t1 = parse_range(args.get("from") or format_time(span[0]),
-                                     args.get("to") or format_time(span[1]), now_ns())
-            except ValueError as exc:
-                errors.append(f"{exc}; showing the whole span instead")
-        timeline = timeline_figure(store, names, t0, t1)
-        cov_fig, cov_df = coverage_figure(store, names, t0, t1)
-        gaps = gap_table(store, names, t0, t1)
-        summary = summary_table(store, names, t0, t1)
-    except Exception as exc:
-        log.error("availability failed:\n%s", traceback.format_exc())
-        return layout.page("availability", layout.alert(f"Availability failed: {exc}"),
-                           store=label, embed=embed_mode, title="Availability")
-    intro = pn.pane.Markdown(
-        f"**{len(names)} streams** from {format_time(t0)} to {format_time(t1)} "
-        f"({format_duration(t1 - t0)}) · **{len(gaps)} gap{'' if len(gaps) == 1 else 's'}**",
-        margin=(0, 12))
-    theme = embed.theme_of(args)
-    for fig in (timeline, cov_fig):
-        embed.style_figure(fig, theme)
-    cov_df = cov_df.reset_index()  # one row per day: long periods paginate, not widen
-    plots = [*[layout.alert(e, "info" if e.startswith("Showing") else "danger")
-               for e in errors], intro,
-             pn.pane.Bokeh(timeline, sizing_mode="stretch_width"),
-             pn.pane.Bokeh(cov_fig, sizing_mode="stretch_width")]
-    if embed_mode:  # an iframe shows the plots, not the tables
-        return layout.page("availability", *plots, store=label, embed=True,
-                           title="Availability")
-    locked = {"from": format_time(t0), "to": format_time(t1)}
-    body = [share.for_page("availability", args, "timeline", locked), *plots,
-            pn.pane.Markdown("### Streams", margin=(0, 12)), _table(summary, "summary"),
-            pn.pane.Markdown(f"### Gaps ({len(gaps)})", margin=(0, 12)),
-            _table(gaps, "gaps") if len(gaps) else pn.pane.Markdown("No gaps in this range.",
-                                                                   margin=(0, 12)),
-            pn.pane.Markdown(f"### Coverage per {cov_df.columns[0]}, %", margin=(0, 12)),
-            _table(cov_df, "coverage", page_size=10)]
-    return layout.page("availability", *body, store=label, embed=embed_mode,
-                       title="Availability")
+class AvailabilityPage(Page):
+    """/availability: the timeline, coverage per day and the tables of the streams asked for."""
+
+    slug = "availability"
+    title = "Availability"
+
+    def __init__(self, sources, args: dict[str, str], **params):
+        super().__init__(sources, args, **params)
+        label, self.errors = sources.resolve_or_first(args.get("store"))
+        self.store = sources.store(label)
+        self.state, more = AvailabilityState.from_query(self.store, label, args, now_ns())
+        self.errors += more
+
+    def figures(self) -> list:
+        """The timeline and the coverage heatmap of the state's streams and range."""
+        s = self.state
+        return [timeline_figure(self.store, s.streams, s.t0_ns, s.t1_ns),
+                coverage_figure(self.store, s.streams, s.t0_ns, s.t1_ns)[0]]
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        """The whole page."""
+        s, label = self.state, self.state.store
+        messages = chrome.alerts(self.errors)
+        if not s.has_data:
+            return chrome.page(self.slug, *messages,
+                               chrome.alert("This store holds no data yet.", "info"),
+                               store=label, embed=self.embed, title=self.title)
+        t0, t1, names = s.t0_ns, s.t1_ns, s.streams
+        try:
+            timeline = timeline_figure(self.store, names, t0, t1)
+            cov_fig, cov_df = coverage_figure(self.store, names, t0, t1)
+            gaps = gap_table(self.store, names, t0, t1)
+            summary = summary_table(self.store, names, t0, t1)
+        except Exception as exc:
+            log.exception("availability failed")
+            return chrome.page(self.slug, chrome.alert(f"Availability failed: {exc}"),
+                               store=label, embed=self.embed, title=self.title)
+        intro = pn.pane.Markdown(
+            f"**{len(names)} streams** from {format_time(t0)} to {format_time(t1)} "
+            f"({format_duration(t1 - t0)}) · **{len(gaps)} gap{'' if len(gaps) == 1 else 's'}**",
+            margin=(0, 12))
+        for fig in (timeline, cov_fig):
+            themes.style_figure(fig, self.theme)
+        cov_df = cov_df.reset_index()  # one row per day: long periods paginate, not widen
+        plots = [*chrome.alerts(s.notes, "info"), *messages, intro,
+                 pn.pane.Bokeh(timeline, sizing_mode="stretch_width"),
+                 pn.pane.Bokeh(cov_fig, sizing_mode="stretch_width")]
+        if self.embed:  # an iframe shows the plots, not the tables
+            return chrome.page(self.slug, *plots, store=label, embed=True, title=self.title)
+        body = [share.for_page(self.slug, self.args, "timeline", s.locked_query()), *plots,
+                pn.pane.Markdown("### Streams", margin=(0, 12)), _table(summary, "summary"),
+                pn.pane.Markdown(f"### Gaps ({len(gaps)})", margin=(0, 12)),
+                _table(gaps, "gaps") if len(gaps) else pn.pane.Markdown(
+                    "No gaps in this range.", margin=(0, 12)),
+                pn.pane.Markdown(f"### Coverage per {cov_df.columns[0]}, %", margin=(0, 12)),
+                _table(cov_df, "coverage", page_size=10)]
+        return chrome.page(self.slug, *body, store=label, embed=self.embed, title=self.title)
+
+    @classmethod
+    def snapshot(cls, sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The timeline and coverage figures with their data inline."""
+        page = cls.checked(sources, args)
+        return SnapshotParts(style_and_fit(page.figures(), theme, fit), page.snapshot_meta(),
+                             page.state.store, page.store.url)
+
+    @classmethod
+    def checked(cls, sources, args: dict[str, str]) -> AvailabilityPage:
+        """The page of a URL with no bad value and some data; SnapshotError otherwise."""
+        try:
+            sources.resolve(args.get("store"))
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from exc
+        page = cls(sources, args)
+        if page.errors:
+            raise SnapshotError("; ".join(page.errors))
+        if not page.state.has_data:
+            raise SnapshotError(f"store {page.state.store} holds no data to show")
+        return page
+
+    def snapshot_meta(self) -> dict:
+        """What a snapshot of this state shows."""
+        s = self.state
+        return {"streams": s.streams, "from": format_time(s.t0_ns), "to": format_time(s.t1_ns),
+                "duration": format_duration(s.t1_ns - s.t0_ns)}

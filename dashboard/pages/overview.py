@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import html
 import logging
-import traceback
 from urllib.parse import urlencode
 
 import panel as pn
 
-from dashboard import embed, layout, share
-from dashboard.availability import timeline_figure
+from dashboard import chrome, share
+from dashboard import theme as themes
+from dashboard.pages.availability import AvailabilityPage, timeline_figure
+from dashboard.pages.base import Page, SnapshotParts, style_and_fit
+from dashboard.pages.resources import usage_summary
+from dashboard.pages.stations import TABLE_CSS
 from dashboard.sources import Sources
-from dashboard.stations import TABLE_CSS
-from dashboard.viewstate import data_span, main_span
+from dashboard.state import data_span, main_span
 from pipelines.store import Store
 from pipelines.timebase import format_duration, format_time
 
@@ -65,7 +67,7 @@ def stream_rows(sources: Sources, label: str, store: Store, default: bool) -> li
     return rows
 
 
-def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
+def store_section(sources: Sources, label: str, theme: str) -> list[pn.viewable.Viewable]:
     """Heading, facts, stream table and availability strip of one store."""
     store = sources.store(label)
     default = label == sources.labels[0]
@@ -83,19 +85,17 @@ def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
     items: list[pn.viewable.Viewable] = [
         pn.pane.HTML(f"<h2 style='margin:4px 0'>{html.escape(label)}</h2>"
                      f"<div style='color:#889'>{html.escape(store.url)} · {links}</div>",
-                     margin=(8, 12), stylesheets=embed.stylesheets(
-                         embed.theme_of(layout.query_args()))),
+                     margin=(8, 12), stylesheets=themes.stylesheets(theme)),
         pn.pane.Markdown(facts, margin=(0, 12)),
     ]
     if not names:
-        items.append(layout.alert("This store holds no streams yet.", "info"))
+        items.append(chrome.alert("This store holds no streams yet.", "info"))
         return items
     head = ("<tr><th>stream</th><th>rate (Hz)</th><th>first</th><th>last</th><th>samples</th>"
             "<th>coverage</th><th>gaps</th><th>size</th></tr>")
     table = (f"<table class='bv-table'><thead>{head}</thead><tbody>"
              + "".join(stream_rows(sources, label, store, default)) + "</tbody></table>")
-    theme = embed.theme_of(layout.query_args())
-    items.append(pn.pane.HTML(table, stylesheets=embed.stylesheets(theme, TABLE_CSS),
+    items.append(pn.pane.HTML(table, stylesheets=themes.stylesheets(theme, TABLE_CSS),
                               margin=(4, 12),
                               sizing_mode="stretch_width"))
     if span:
@@ -104,31 +104,43 @@ def store_section(sources: Sources, label: str) -> list[pn.viewable.Viewable]:
         if focus != span:
             title += f": {format_time(focus[0])} to {format_time(focus[1])}, most of the data"
         fig = timeline_figure(store, names, *focus, title=title)
-        embed.style_figure(fig, theme)
+        themes.style_figure(fig, theme)
         items.append(pn.pane.Bokeh(fig, sizing_mode="stretch_width"))
     return items
 
 
-def overview_page(sources: Sources) -> pn.viewable.Viewable:
-    """Page factory for /."""
-    args = layout.query_args()
-    body: list[pn.viewable.Viewable] = []
-    for label in sources.labels:
-        try:
-            body += store_section(sources, label)
-        except Exception as exc:  # one unreadable store must not hide the others
-            log.error("overview of %s failed:\n%s", label, traceback.format_exc())
-            body.append(layout.alert(f"Store {label} could not be read: {exc}"))
-    for label in sources.usage_labels:
-        try:
-            from dashboard.resources import usage_summary
+class OverviewPage(Page):
+    """/: a section per store (facts, stream table, availability strip) and per usage store."""
 
-            body += usage_summary(sources, label)
-        except Exception as exc:
-            log.error("usage summary of %s failed:\n%s", label, traceback.format_exc())
-            body.append(layout.alert(f"Usage store {label} could not be read: {exc}"))
-    store = args.get("store") if args.get("store") in sources.labels else None
-    if not layout.is_embed(args):
-        body.insert(0, share.for_page("", args, "timeline"))
-    return layout.page("", *body, store=store or sources.labels[0],
-                       embed=layout.is_embed(args), title="Overview")
+    slug = ""
+    title = "Overview"
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        """The whole page: one unreadable store must not hide the others."""
+        body: list[pn.viewable.Viewable] = []
+        for label in self.sources.labels:
+            try:
+                body += store_section(self.sources, label, self.theme)
+            except Exception as exc:
+                log.exception("overview of %s failed", label)
+                body.append(chrome.alert(f"Store {label} could not be read: {exc}"))
+        for label in self.sources.usage_labels:
+            try:
+                body += usage_summary(self.sources, label)
+            except Exception as exc:
+                log.exception("usage summary of %s failed", label)
+                body.append(chrome.alert(f"Usage store {label} could not be read: {exc}"))
+        asked = self.args.get("store")
+        store = asked if asked in self.sources.labels else None
+        if not self.embed:
+            body.insert(0, share.for_page("", self.args, "timeline"))
+        return chrome.page("", *body, store=store or self.sources.labels[0], embed=self.embed,
+                           title=self.title)
+
+    @classmethod
+    def snapshot(cls, sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The availability strip of the store asked for, with its data inline."""
+        page = AvailabilityPage.checked(sources, args)
+        return SnapshotParts(style_and_fit(page.figures()[:1], theme, fit),
+                             page.snapshot_meta(), page.state.store, page.store.url)

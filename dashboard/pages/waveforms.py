@@ -3,7 +3,8 @@
 One Bokeh plot holds one RGBA image of all the bands (see `frames.make_frame`). Every change of
 its x range (wheel, box zoom, pan, the range tool of the overview strip, a typed time, a jump to
 an event) asks for a new frame at the plot's pixel size, so nothing is ever loaded whole. The
-state of the view is written back to the URL after every change.
+page's state is a `WaveformState`; the widgets are made from its parameters, and the URL is
+written back from it after every render.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
     ColumnDataSource,
     CrosshairTool,
-    FixedTicker,
     PanTool,
     Range1d,
     RangeTool,
@@ -27,128 +27,91 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import embed, filters, layout, share
-from dashboard.frames import SCALES, UNITS, make_frame
-from dashboard.sources import Sources
-from dashboard.timeview import QUICK_CHOICES, TimeRangeView, ms
-from dashboard.viewstate import (
+from dashboard import chrome, filters, share, tiles
+from dashboard import theme as themes
+from dashboard.bands import band_px, event_label, event_marks, style_bands
+from dashboard.frames import make_frame
+from dashboard.pages.base import SnapshotError, SnapshotParts
+from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
+from dashboard.state import (
     EVENT_AFTER_NS,
     EVENT_BEFORE_NS,
     REFRESH_CHOICES,
+    QuerySync,
     WaveformState,
     data_span,
-    parse_waveform_args,
-    select_streams,
 )
 from pipelines.store import Store, UnknownStreamError
-from pipelines.timebase import format_duration, format_time, now_ns, parse_range
+from pipelines.timebase import format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
 
-RENDER_WIDTH = 1200  # pixels to render until the browser reports the plot's real width
 OVERVIEW_HEIGHT = 90
 AXES_PX = 70  # height the x axis and toolbar take around the bands
 
 
-def band_px(n: int) -> int:
-    """Height of one band: tall for a few streams, compact for many."""
-    return int(max(40, min(120, 640 // max(n, 1))))
-
-
-def style_bands(fig: figure, wheel: WheelZoomTool, names: list[str], n: int | None = None,
-                label_px: int = 12) -> None:
-    """The band figures' look (waveforms, mission): wheel zoom on, a UTC axis, `n` bands
-    (default one per name), the top ones labelled with `names`."""
-    n = max(len(names), 1) if n is None else n  # an empty view keeps one blank band
-    fig.toolbar.active_scroll = wheel
-    fig.toolbar.logo = None
-    fig.xaxis.axis_label = "UTC"
-    fig.yaxis.ticker = FixedTicker(ticks=list(range(n)))
-    fig.yaxis.major_label_overrides = {n - 1 - i: name for i, name in enumerate(names)}
-    fig.yaxis.major_label_text_font_size = f"{label_px}px"
-    fig.ygrid.grid_line_color = None
-    fig.xgrid.grid_line_alpha = 0.4
-
-
-class WaveformsPage(TimeRangeView):
+class WaveformsPage(TimeRangePage):
     """One session's waveform view: widgets, the plot, and the URL they are kept in."""
 
-    def __init__(self, sources: Sources, args: dict[str, str]):
-        self.sources = sources
-        self.args = args
-        self.embed = layout.is_embed(args)
-        self.theme = embed.theme_of(args)
-        self.messages = pn.Column(sizing_mode="stretch_width")
-        self.notes = pn.Column(sizing_mode="stretch_width")
+    slug = "waveforms"
+    title = "Waveforms"
+
+    def __init__(self, sources, args: dict[str, str], **params):
         label, errors = sources.resolve_or_first(args.get("store"))
-        self.store: Store = sources.store(label)
-        state, more = parse_waveform_args(self.store, label, args, now_ns())
-        self.state: WaveformState = state
-        self._url_errors = errors + more
-        self._pending = False
-        self._updating = False
-        self._refresh_cb = None
+        store: Store = sources.store(label)
+        state, more = WaveformState.from_query(store, label, args, now_ns())
+        super().__init__(sources, args, state=state, **params)
+        self.store = store
+        self.messages = pn.Column(*chrome.alerts(errors + more), sizing_mode="stretch_width")
+        self.notes = pn.Column(sizing_mode="stretch_width")
         self.share: share.ShareControl | None = None
-        self.streams = [self.store[n] for n in self.state.streams]
-        self.events = self.store.events()
+        self.url = QuerySync(lambda: self.state.to_query(self.default_store))
+        self._refresh_cb = None
+        self.streams = [store[n] for n in state.streams]
+        self.events = store.events()
         self._build_widgets()
         self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed
                                      else "stretch_width")
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
-                                       styles={"color": "#aab6c4" if self.theme == "dark"
-                                               else "#445", "font-size": "13px"})
+        self.status = chrome.status_pane(self.theme)
         self._build_plot()
-        self._show_messages(self._url_errors)
-        self._set_refresh(self.state.refresh)
+        self._set_refresh()
+
+    @property
+    def default_store(self) -> bool:
+        """True when the store shown is the server's first (then the URL leaves it out)."""
+        return self.state.store == self.sources.labels[0]
 
     # -- widgets --------------------------------------------------------------------------
     def _build_widgets(self) -> None:
-        s = self.state
-        names = self.store.streams()
-        self.w_pattern = pn.widgets.TextInput(
-            label="Streams (wildcards, comma separated)", value=s.pattern,
-            placeholder="BV.*.00.HH?", width=260)
-        self.w_streams = pn.widgets.MultiChoice(
-            label="Streams", options=names, value=list(s.streams), width=420,
-            max_items=None, solid=False)
-        self.w_from = pn.widgets.TextInput(label="From (UTC, ISO or now-6h)", value=s.from_text,
-                                           placeholder="ISO time or now-6h", width=210)
-        self.w_to = pn.widgets.TextInput(label="To", value=s.to_text, placeholder="ISO time or now",
-                                         width=210)
-        self.w_quick = pn.widgets.Select(
-            label="Quick range",
-            options=QUICK_CHOICES, value="—", width=170)
-        self.w_scale = pn.widgets.RadioButtonGroup(
-            label="Amplitude", options={"per trace": "trace", "shared": "shared"},
-            value=s.scale, color="default", margin=(22, 10, 5, 10))
-        self.w_units = pn.widgets.RadioButtonGroup(
-            label="Units", options={"counts": "counts", "physical": "physical"}, value=s.units,
-            color="default", margin=(22, 10, 5, 10))
-        self.w_filter = pn.widgets.Select(
-            label="Filter", options={"none": "none", "high-pass": "highpass",
-                                    "band-pass": "bandpass"}, value=s.filter.kind, width=110)
-        self.w_fmin = pn.widgets.FloatInput(label="fmin (Hz)", value=s.filter.fmin, start=1e-4,
-                                            step=0.5, width=90)
-        self.w_fmax = pn.widgets.FloatInput(label="fmax (Hz)", value=s.filter.fmax, start=1e-4,
-                                            step=0.5, width=90)
-        self.w_refresh = pn.widgets.Select(label="Auto-refresh", options=list(REFRESH_CHOICES),
-                                           value=s.refresh, width=100)
+        p = self.state.param
+        self.w_pattern = pn.widgets.TextInput.from_param(p.pattern, placeholder="BV.*.00.HH?",
+                                                         width=260)
+        self.w_streams = pn.widgets.MultiChoice.from_param(
+            p.streams, options=self.store.streams(), width=420, max_items=None, solid=False)
+        self.time_widgets()
+        self.w_scale = pn.widgets.RadioButtonGroup.from_param(
+            p.scale, options={"per trace": "trace", "shared": "shared"}, color="default",
+            margin=(22, 10, 5, 10))
+        self.w_units = pn.widgets.RadioButtonGroup.from_param(
+            p.units, options={"counts": "counts", "physical": "physical"}, color="default",
+            margin=(22, 10, 5, 10))
+        self.w_filter = pn.widgets.Select.from_param(
+            p.filter_kind, options={"none": "none", "high-pass": "highpass",
+                                    "band-pass": "bandpass"}, width=110)
+        self.w_fmin = pn.widgets.FloatInput.from_param(p.fmin, start=1e-4, step=0.5, width=90)
+        self.w_fmax = pn.widgets.FloatInput.from_param(p.fmax, start=1e-4, step=0.5, width=90)
+        self.w_refresh = pn.widgets.Select.from_param(p.refresh, width=100)
         ev_options = {"—": ""}
         for e in self.events:
-            mag = e.get("magnitude")
-            mag_text = f"M{mag:.1f}" if isinstance(mag, int | float) else "M?"
-            ev_options[f"{format_time(int(e['time_ns']))} {mag_text} {e.get('id', '')}"] = \
-                str(e.get("id", ""))
+            ev_options[f"{format_time(int(e['time_ns']))} {event_label(e, 'M?')} "
+                       f"{e.get('id', '')}"] = str(e.get("id", ""))
         self.w_event = pn.widgets.Select(label="Jump to earthquake", options=ev_options,
                                          value="", width=330)
-        self.w_pattern.param.watch(self._on_pattern, "value")
-        self.w_streams.param.watch(self._on_streams, "value")
-        self.w_from.param.watch(self._on_time_text, "value")
-        self.w_to.param.watch(self._on_time_text, "value")
-        self.w_quick.param.watch(self._on_quick, "value")
-        for w in (self.w_scale, self.w_units, self.w_filter, self.w_fmin, self.w_fmax):
-            w.param.watch(self._on_options, "value")
-        self.w_refresh.param.watch(lambda e: self._set_refresh(e.new), "value")
+        self.state.param.watch(self._on_pattern, "pattern")
+        self.state.param.watch(self._on_streams, "streams")
+        self.state.param.watch(self._on_options, ["scale", "units", "filter_kind", "fmin",
+                                                  "fmax"])
+        self.state.param.watch(lambda e: self._set_refresh(), "refresh")
         self.w_event.param.watch(self._on_event_choice, "value")
 
     def controls(self) -> pn.viewable.Viewable:
@@ -187,13 +150,9 @@ class WaveformsPage(TimeRangeView):
         fig.text(x="x", y="y", text="text", source=self.label_src, text_font_size="11px",
                  text_color="#556", x_offset=6, text_baseline="top")
         self._add_events(fig, n)
-        embed.style_figure(fig, self.theme)
-        fig.x_range.on_change("start", self._on_range)
-        fig.x_range.on_change("end", self._on_range)
-        fig.on_change("inner_width", self._on_range)
-        if self.embed:
-            fig.on_change("inner_height", self._on_range)
+        themes.style_figure(fig, self.theme)
         self.fig = fig
+        self.follow(fig)
         self.overview = None if self.embed else self._build_overview(n, reset, x_range)
         items = [pn.pane.Bokeh(fig, sizing_mode="stretch_both" if self.embed
                                else "stretch_width")]
@@ -203,28 +162,13 @@ class WaveformsPage(TimeRangeView):
         self.render()
 
     def _add_events(self, fig, n: int) -> None:
-        evs = self.events
-        xs = [ms(e["time_ns"]) for e in evs]
-        labels = []
-        for e in evs:
-            mag = e.get("magnitude")
-            labels.append(f"M{mag:.1f}" if isinstance(mag, int | float) else "event")
-        self.event_src = ColumnDataSource({"x": xs, "label": labels,
-                                           "id": [str(e.get("id", "")) for e in evs]})
-        top = n - 0.5 + 0.18
-        fig.segment(x0="x", x1="x", y0=-0.5, y1=top, source=self.event_src, line_color="#c0392b",
-                    line_dash="dashed", line_alpha=0.7, line_width=1.5)
-        marks = fig.scatter(x="x", y=top, source=self.event_src, marker="inverted_triangle",
-                            size=14, fill_color="#c0392b", line_color="#7b241c",
-                            nonselection_fill_alpha=1.0, nonselection_line_alpha=1.0)
-        fig.text(x="x", y=top, text="label", source=self.event_src, x_offset=9, y_offset=1,
-                 text_font_size="11px", text_color="#7b241c", text_baseline="middle")
+        self.event_src, marks = event_marks(fig, self.events, n)
         fig.add_tools(TapTool(renderers=[marks], behavior="select"))
         self.event_src.selected.on_change("indices", self._on_event_tap)
         # Picks of the shown streams: a short tick in their band.
         rows = {name: n - 1 - i for i, name in enumerate(self.state.streams)}
         px, py0, py1, ptext = [], [], [], []
-        for e in evs:
+        for e in self.events:
             for p in e.get("picks") or []:
                 if p.get("stream") in rows and p.get("time_ns") is not None:
                     y = rows[p["stream"]]
@@ -253,7 +197,7 @@ class WaveformsPage(TimeRangeView):
         ov.xaxis.major_label_text_font_size = "10px"
         frame = make_frame(self.streams, int(lo), int(hi), RENDER_WIDTH,
                            max(OVERVIEW_HEIGHT - 30, n * 4))
-        ov.image_rgba(image=[np.flipud(embed.recolor(frame.image, self.theme))], x=ms(lo),
+        ov.image_rgba(image=[np.flipud(themes.recolor(frame.image, self.theme))], x=ms(lo),
                       y=-0.5, dw=ms(hi - lo), dh=n)
         tool = RangeTool(x_range=main_range)
         tool.overlay.fill_color = "#2d6cb5"
@@ -262,23 +206,32 @@ class WaveformsPage(TimeRangeView):
         ov.title.text = "Overview: drag the box to move, its edges to zoom"
         ov.title.text_font_size = "11px"
         ov.title.text_font_style = "normal"
-        return embed.style_figure(ov, self.theme)
+        return themes.style_figure(ov, self.theme)
 
     # -- rendering ------------------------------------------------------------------------
+    def range_figure(self):
+        """The waveforms figure: its x range is the view's."""
+        return self.fig
+
+    def data_span(self) -> tuple[int, int] | None:
+        """The span of the streams shown."""
+        return data_span(self.store, self.state.streams)
+
     def render(self) -> None:
         """Draw the current range at the plot's pixel size and update the URL."""
         s = self.state
-        width = self._plot_width()
+        width = self.plot_width()
         n = max(len(self.streams), 1)
+        self.mark_drawn()
         try:
             frame = make_frame(self.streams, s.t0_ns, s.t1_ns, width, self._plot_height(n),
                                s.options)
         except Exception:  # a broken chunk must not take the page down; say it, keep serving
             log.exception("frame failed")
-            self.notes[:] = [layout.alert("Could not read this window from the store; the "
+            self.notes[:] = [chrome.alert("Could not read this window from the store; the "
                                           "server log has the details.", "danger")]
             return
-        image = embed.recolor(frame.image, self.theme)
+        image = themes.recolor(frame.image, self.theme)
         self.img_src.data = {"image": [np.flipud(image)], "x": [ms(s.t0_ns)],
                              "y": [-0.5], "dw": [ms(s.t1_ns - s.t0_ns)], "dh": [n]}
         self.label_src.data = {"x": [ms(s.t0_ns)] * len(frame.traces),
@@ -286,27 +239,17 @@ class WaveformsPage(TimeRangeView):
                                "text": [t.label for t in frame.traces]}
         px = (s.t1_ns - s.t0_ns) / width
         filt = ""
-        if s.filter.active:
+        spec = s.filter
+        if spec.active:
             done = sum(t.filtered for t in frame.traces)
-            filt = f" · {s.filter.describe()} on {done} of {len(frame.traces)} traces"
+            filt = f" · {spec.describe()} on {done} of {len(frame.traces)} traces"
         self.status.object = (
             f"{format_time(s.t0_ns)} → {format_time(s.t1_ns)} "
             f"({format_duration(s.t1_ns - s.t0_ns)}) · 1 pixel ≈ {format_duration(px)}{filt}")
-        self.notes[:] = [layout.alert(note, "warning") for note in frame.notes]
-        self._sync_widgets()
-        self._write_url()
+        self.notes[:] = [chrome.alert(note, "warning") for note in frame.notes]
+        self.url.write()
         if self.share is not None:
             self.share.update()
-
-    def _write_url(self) -> None:
-        layout.set_query(self.state.to_query(self.state.store == self.sources.labels[0]))
-
-    def _plot_width(self) -> int:
-        # The browser reports the frame's width once laid out; until then render a guess.
-        try:
-            return int(self.fig.inner_width) or RENDER_WIDTH
-        except UnsetValueError:
-            return RENDER_WIDTH
 
     def _plot_height(self, n: int) -> int:
         # Embedded, the bands share the height the iframe gives the plot.
@@ -318,70 +261,35 @@ class WaveformsPage(TimeRangeView):
                 pass
         return n * self.band
 
-    # -- callbacks ------------------------------------------------------------------------
-    def _show_messages(self, errors: list[str]) -> None:
-        self.messages[:] = [layout.alert(e) for e in errors]
-
-    def show_message(self, text: str | None) -> None:
-        """One message above the plot (None clears the messages)."""
-        self._show_messages([text] if text else [])
-
-    def range_figure(self):
-        """The waveforms figure: its x range is the view's."""
-        return self.fig
-
-    def data_span(self) -> tuple[int, int] | None:
-        """The span of the streams shown."""
-        return data_span(self.store, self.state.streams)
-
+    # -- reacting -------------------------------------------------------------------------
     def _on_pattern(self, event) -> None:
         pattern = event.new.strip()
         if not pattern:
             return
         try:
-            names = select_streams(self.store, pattern)
+            names = self.state.select(pattern)
         except (UnknownStreamError, ValueError) as exc:
-            self._show_messages([f"streams={pattern!r}: {exc}"])
+            self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
             return
-        self._show_messages([])
-        self.state.pattern = pattern
-        self._set_streams(names)
+        self.messages[:] = []
+        self.state.streams = names
+        self.url.write()  # the wildcards may now say what the names said
 
     def _on_streams(self, event) -> None:
-        if self._updating:
-            return
-        names = list(event.new)
-        if names == self.state.streams:
-            return
-        self.state.pattern = ""
-        self._set_streams(names)
-
-    def _set_streams(self, names: list[str]) -> None:
-        self.state.streams = list(names)
-        self.streams = [self.store[n] for n in names]
-        self._updating = True
-        try:
-            self.w_streams.value = list(names)
-            if not self.state.pattern:
-                self.w_pattern.value = ""
-        finally:
-            self._updating = False
+        if self.state.pattern and not self.state.pattern_applies():
+            self.state.pattern = ""  # picked by hand: the wildcards no longer say what is shown
+        self.streams = [self.store[n] for n in self.state.streams]
         self.run_locked(self._build_plot)
 
-    def _on_options(self, event) -> None:
+    def _on_options(self, *events) -> None:
         s = self.state
-        s.scale = self.w_scale.value if self.w_scale.value in SCALES else "trace"
-        s.units = self.w_units.value if self.w_units.value in UNITS else "counts"
-        spec = filters.FilterSpec(self.w_filter.value, float(self.w_fmin.value or 1.0),
-                                  float(self.w_fmax.value or 10.0))
         try:
-            filters.check_spec(spec)
+            filters.check_spec(filters.FilterSpec(s.filter_kind, float(s.fmin or 1.0),
+                                                  float(s.fmax or 10.0)))
         except ValueError as exc:
-            self._show_messages([f"{exc}; the filter is off"])
-            spec = filters.FilterSpec()
+            self.messages[:] = [chrome.alert(f"{exc}; the filter is off")]
         else:
-            self._show_messages([])
-        s.filter = spec
+            self.messages[:] = []
         self.run_locked(self.render)
 
     def _on_event_choice(self, event) -> None:
@@ -401,15 +309,14 @@ class WaveformsPage(TimeRangeView):
                 self.go_to(t - EVENT_BEFORE_NS, t + EVENT_AFTER_NS)
                 return
 
-    def _set_refresh(self, choice: str) -> None:
-        self.state.refresh = choice
+    def _set_refresh(self) -> None:
         if self._refresh_cb is not None:
             self._refresh_cb.stop()
             self._refresh_cb = None
-        seconds = REFRESH_CHOICES.get(choice, 0)
+        seconds = REFRESH_CHOICES.get(self.state.refresh, 0)
         if seconds and pn.state.curdoc is not None:
             self._refresh_cb = pn.state.add_periodic_callback(self.refresh, seconds * 1000)
-        self._write_url()
+        self.url.write()
 
     def refresh(self) -> None:
         """Re-read the streams (new data may have arrived) and follow `now` in relative ranges."""
@@ -417,33 +324,46 @@ class WaveformsPage(TimeRangeView):
         s = self.state
         if "now" in (s.from_text + s.to_text).lower():
             try:
-                t0, t1 = parse_range(s.from_text, s.to_text, now_ns())
+                s.resolve(now_ns())  # a new range renders through the window watcher
             except ValueError:
                 return
-            self.go_to(t0, t1, s.from_text, s.to_text)
         else:
             self.render()
 
-    def view(self) -> pn.viewable.Viewable:
+    # -- page -----------------------------------------------------------------------------
+    def __panel__(self) -> pn.viewable.Viewable:
         """The whole page."""
-        body = [self.messages]
+        body = [self.messages, self.time_note]
         if not self.embed:
             self.share = share.ShareControl(
                 "waveforms", self._share_query, figure="waveforms",
                 locked=lambda: self._share_query(locked=True))
             body += [self.controls(), self.share.view()]
         body += [self.plot_holder, self.status, self.notes]
-        return layout.page("waveforms", *body, store=self.state.store, embed=self.embed,
-                           title="Waveforms")
+        return chrome.page("waveforms", *body, store=self.state.store, embed=self.embed,
+                           title=self.title)
 
     def _share_query(self, locked: bool = False) -> dict[str, str]:
-        q = self.state.to_query(self.state.store == self.sources.labels[0])
+        q = self.state.to_query(self.default_store)
         if locked:
-            q["from"], q["to"] = format_time(self.state.t0_ns), format_time(self.state.t1_ns)
+            q |= self.state.locked_query()
             q.pop("refresh", None)
         return q
 
-
-def waveforms_page(sources: Sources) -> pn.viewable.Viewable:
-    """Page factory for /waveforms: any failure becomes a message, never a traceback."""
-    return layout.guarded_page("waveforms", lambda args: WaveformsPage(sources, args).view())
+    @classmethod
+    def snapshot(cls, sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The bands as zoomable tiles (see `tiles`), with the earthquakes of the range."""
+        try:
+            label = sources.resolve(args.get("store"))
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from exc
+        store = sources.store(label)
+        state, errors = WaveformState.from_query(store, label, args, now_ns())
+        if errors:
+            raise SnapshotError("; ".join(errors))
+        if not state.streams:
+            raise SnapshotError(f"store {label} holds no streams")
+        body, meta = tiles.tiled_bands(store, state, theme, fit)
+        meta["query"] = state.to_query(False)
+        return SnapshotParts(body, meta, label, store.url)

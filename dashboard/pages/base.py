@@ -1,0 +1,63 @@
+"""What every page is: a `pn.viewable.Viewer` built for one session from the URL, that can
+also give its figures, data inline, to a snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import panel as pn
+
+from dashboard import theme as themes
+from dashboard.sources import Sources
+from dashboard.state import is_embed
+
+
+class SnapshotError(Exception):
+    """A snapshot that cannot be made as asked (unknown view, bad parameters, no data)."""
+
+
+__all__ = ["Page", "SnapshotError", "SnapshotParts", "style_and_fit"]
+
+
+@dataclass
+class SnapshotParts:
+    """A view's figures for a snapshot, and what they show."""
+
+    body: list  # Bokeh models, top to bottom
+    meta: dict = field(default_factory=dict)  # streams, from, to, duration, hint...
+    label: str = ""  # the store shown
+    store_url: str = ""
+
+
+class Page(pn.viewable.Viewer):
+    """One session's page. Subclasses set `slug` (its route: '' is /), `title`, build their
+    state from the URL in `__init__` and lay themselves out in `__panel__`."""
+
+    slug: ClassVar[str] = ""
+    title: ClassVar[str] = "Belvedere"
+
+    def __init__(self, sources: Sources, args: dict[str, str], **params):
+        super().__init__(**params)
+        self.sources = sources
+        self.args = args
+        self.embed = is_embed(args)
+        self.theme = themes.theme_of(args)
+
+    @classmethod
+    def snapshot(cls, sources: Sources, args: dict[str, str], theme: str,
+                 fit: tuple[int, int] | None) -> SnapshotParts:
+        """The page's figures with their data inline, for the URL state `args`; SnapshotError
+        when the state has a bad value. `fit` (width, height) sizes them for a PNG."""
+        raise NotImplementedError
+
+
+def style_and_fit(figs: list, theme: str, fit: tuple[int, int] | None) -> list:
+    """Theme the figures and, for a PNG, share the fixed viewport's height between them."""
+    for f in figs:
+        themes.style_figure(f, theme)
+        if fit is not None:
+            f.sizing_mode = "fixed"
+            f.width = fit[0]
+            f.height = max((fit[1] - 60) // len(figs), 150)
+    return figs
