@@ -22,6 +22,7 @@ from tests.conftest import run_cli
 
 DATA = Path(__file__).parent / "data" / "mission"
 LISA_FILE = DATA / "lisainstrument-2.3.0-size200-seed1.h5"
+LDC_FILE = DATA / "ldc-1.2.5-tdi-n2000-seed2.h5"
 EPOCH = epoch_ns(SIM_EPOCH)
 
 
@@ -113,6 +114,27 @@ def test_a_newer_lisa_layout_version_is_ingested_with_a_warning(tmp_path: Path):
     assert not rep.issues and len(open_store(str(tmp_path / "s.zarr")).streams()) == 126
     assert any("version_format=3.0.0" in w.problem and "knows 2.x" in w.problem
                for w in rep.warnings)
+
+
+# -- LDC: TDI written by lisa-data-challenge 1.2.5's own TDI.save ---------------------------
+
+def test_every_finite_tdi_sample_of_a_real_ldc_file_is_stored_bit_for_bit(tmp_path: Path):
+    store = str(tmp_path / "s.zarr")
+    rep = ingest_mission(store, [str(LDC_FILE)])
+    assert not rep.issues, [i.line() for i in rep.issues]
+    with h5py.File(LDC_FILE, "r") as f:
+        ds = f["obs/tdi"]
+        assert ds.shape[1:] == (1,)  # the package's (N, 1) records: the layout read here
+        rec = ds[()][:, 0]
+    st = open_store(store)
+    assert st.streams() == ["LDC.X", "LDC.Y", "LDC.Z"]
+    want_t = EPOCH + np.round(rec["t"] * NS).astype(np.int64)
+    for c in "XYZ":
+        keep = np.isfinite(rec[c])
+        assert 0 < keep.sum() < len(keep)  # the file has its NaN gap
+        t, v = stored(st, f"LDC.{c}")
+        assert same_bits(v, rec[c][keep]) and (t == want_t[keep]).all()
+        assert len(open_any(st, f"LDC.{c}").gaps()) == 1
 
 
 # -- OGIP: XRONOS lcurve and eROSITA light curves shipped in stingray 2.3.2 ---------------

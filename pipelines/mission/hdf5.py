@@ -12,8 +12,9 @@ holds one value per telemetry sample, two per spacecraft in a short run) are aux
 values included, in the attribute `auxiliary` of each stream of the file and named in the
 report; never a reason to refuse the file.
 
-LDC files: `obs/tdi` (or `tdi`), a compound dataset with fields `t, X, Y, Z` or an (N, 4)
-array in that column order, attributes `dt`, `t0`, `units`; NaN is a gap. Streams
+LDC files: `obs/tdi` (or `tdi`), a compound dataset with fields `t, X, Y, Z` (shape (N,) or
+(N, 1), as the LDC's own `ldc.common.series.TDI.save` writes it) or an (N, 4) array in that
+column order, attributes `dt`, `t0`, `units`; NaN is a gap. Streams
 `LDC.X`, `LDC.Y`, `LDC.Z`.
 
 Simulation seconds go on the UTC axis as `--sim-epoch` + t (see `series.SIM_EPOCH`).
@@ -322,6 +323,8 @@ def read_ldc(f, path: str, sim_epoch_ns: int) -> list[Series]:
     attrs = {k: _attr(v) for k, v in {**dict(f.attrs), **dict(ds.parent.attrs),
                                       **dict(ds.attrs)}.items()}
     data = ds[()]
+    if data.dtype.names and data.ndim == 2 and data.shape[1] == 1:
+        data = data[:, 0]  # the LDC package's save_array stores 1-D records as (N, 1)
     if data.dtype.names:
         names = {n.lower(): n for n in data.dtype.names}
         missing = [c for c in ("t", "x", "y", "z") if c not in names]
