@@ -297,3 +297,15 @@ def test_header_warnings_name_the_keyword_and_assumption_and_exit_0(tmp_path: Pa
     body = json.loads(js.stdout)
     assert not body["issues"] and len(body["warnings"]) == 2
     assert any("MJDREF kept for the GTIs" in w for w in body["warnings"])
+
+
+def test_two_real_light_curves_of_one_unnamed_instrument_share_a_store(tmp_path: Path):
+    # Neither XRONOS file names TELESCOP/INSTRUME, so both write UNKNOWN.UNKNOWN.XAX_E, on
+    # grids of 1 s and 100 s that overlap: a second epoch, its overlap reported, not a crash.
+    store = str(tmp_path / "s.zarr")
+    rep = ingest_mission(store, [str(DATA / "lcurveA.fits"), str(DATA / "lcurve_new.fits")])
+    assert not rep.issues, [i.line() for i in rep.issues]
+    assert rep.files_ingested == 2
+    (c,) = rep.conflicts
+    assert c["stream"] == "UNKNOWN.UNKNOWN.XAX_E~1" and c["samples"] == 10
+    assert rep.samples_written == 4101 + 2011 - 10
