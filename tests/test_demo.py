@@ -55,7 +55,9 @@ def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
     assert lisa.span_ns[0] == st["BV.ALPA.00.HHZ"].span_ns[0]  # the same evening as the quakes
     assert len(m["LDC.X"].gaps()) == 1  # the NaN gap of obs/tdi
     rate = m["INTEGRAL.JMX1.RATE"]
-    assert len(rate.attrs["gti"]) == 3 and len(rate.gaps()) == 2  # bins outside GTIs: gaps
+    # bins outside the GTIs are kept and marked (two radiation-belt passages), not gaps
+    assert len(rate.attrs["gti"]) == 3 and len(rate.attrs["outside_gti"]) == 2
+    assert len(rate.gaps()) == 0
     w = rate.read_window(*rate.span_ns, max_points=400)
     assert np.nanmax(w.hi) > 8 * np.nanmedian(w.lo)  # the burst stands out of the background
     hk = m["HK.temp_battery"]

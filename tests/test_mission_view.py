@@ -66,7 +66,7 @@ def test_light_curve_error_band_and_gtis(mission_store):
     view = build_view(st, [rate], a - 60 * NS, b + 60 * NS, width=300, band=50)
     lc = view.light_curves[rate]
     ok = np.isfinite(lc["rate"])
-    assert ok.sum() == 340 and (lc["hi"][ok] > lc["rate"][ok]).all()
+    assert ok.sum() == 400 and (lc["hi"][ok] > lc["rate"][ok]).all()
     assert (lc["lo"][ok] < lc["rate"][ok]).all()
     assert len(view.gtis) == 2
     figs = MissionFigures(view, 1)

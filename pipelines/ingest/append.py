@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.ingest.digest import FileDigest, recorded
-from pipelines.store import Store, StreamWriter, merge_segments, runs_of
+from pipelines.store import Store, StreamWriter, fill_value_for, merge_segments, runs_of
 from pipelines.timebase import utc_iso
 
 EPOCH_SEP = "~"
@@ -156,7 +156,9 @@ class ChannelAppender:
             merged = np.where(new, incoming, existing)
         else:
             new = accept
-            merged = incoming if accept.all() else np.where(accept, incoming, w.data[i0:i1])
+            # nothing is stored there yet (the array may not reach i1): rejected = absent
+            merged = incoming if accept.all() else np.where(accept, incoming,
+                                                            fill_value_for(w.dtype))
         # Write only the span that holds new samples; stored samples are rewritten unchanged.
         if not new.any():
             return

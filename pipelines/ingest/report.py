@@ -40,6 +40,8 @@ class IngestReport:
     input_bytes: int = 0
     seconds: float = 0.0
     issues: list[FileIssue] = field(default_factory=list)
+    # Files ingested whole, with a note on an assumption made (not failures: exit status 0)
+    warnings: list[FileIssue] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     events_added: int = 0
 
@@ -70,6 +72,8 @@ class IngestReport:
         if self.conflicts:
             lines.append(f"conflicts: {len(self.conflicts)} overlapping spans differ from the "
                          "stored samples; the stored samples were kept")
+        if self.warnings:
+            lines.append(f"warnings: {len(self.warnings)} on files ingested whole (see above)")
         if self.events_added:
             lines.append(f"events: {self.events_added} added to the catalogue")
         if self.unchanged and not self.issues:
@@ -84,5 +88,6 @@ class IngestReport:
             "samples_written": self.samples_written, "samples_read": self.samples_read,
             "gaps": self.gaps, "bytes_written": self.bytes_after - self.bytes_before,
             "seconds": self.seconds, "issues": [i.line() for i in self.issues],
+            "warnings": [w.line() for w in self.warnings],
             "conflicts": self.conflicts, "events_added": self.events_added,
         }

@@ -1,13 +1,20 @@
 """LISA HDF5 files: instrument simulations (format 2.x) and LISA Data Challenge TDI.
 
-Instrument simulations (as written by the LISA simulation tools): one 1-D float64 dataset per
-measurement and link, `/<quantity>/<link>` (links 12 13 21 23 31 32; per-spacecraft
-quantities `/<quantity>/<1|2|3>` too), no time array; `t0`, `dt` (or `fs`) and `size` in the
-root attribute `metadata_json` (format 2.x) or as root attributes (older files). Streams
-`LISA.<quantity>.<link>`.
+Instrument simulations, as `lisainstrument` 2.x writes them (`Instrument.export_hdf5`): one
+1-D float64 dataset per measurement and link, `/<quantity>/<link>` (links 12 13 21 23 31 32;
+per-spacecraft quantities `/<quantity>/<1|2|3>`), the intermediate quantities under
+`/debug/<quantity>/<link>`, no time array; `t0`, `dt` (or `fs`) and `size` in the root attribute
+`metadata_json` (older files: root attributes), the layout's version in root attribute
+`version_format`. Every 1-D numeric dataset of `size` samples, at any depth, is on the
+measurement grid and becomes a stream named by its path: `LISA.<quantity>.<link>`,
+`LISA.debug.<quantity>.<link>`. Datasets that are not on that grid (`/moc_time_correlations/<sc>`
+holds one value per telemetry sample, two per spacecraft in a short run) are auxiliary: kept,
+values included, in the attribute `auxiliary` of each stream of the file and named in the
+report; never a reason to refuse the file.
 
-LDC files: `obs/tdi` (or `tdi`), a compound dataset with fields `t, X, Y, Z` or an (N, 4)
-array in that column order, attributes `dt`, `t0`, `units`; NaN is a gap. Streams
+LDC files: `obs/tdi` (or `tdi`), a compound dataset with fields `t, X, Y, Z` (shape (N,) or
+(N, 1), as the LDC's own `ldc.common.series.TDI.save` writes it) or an (N, 4) array in that
+column order, attributes `dt`, `t0`, `units`; NaN is a gap. Streams
 `LDC.X`, `LDC.Y`, `LDC.Z`.
 
 Simulation seconds go on the UTC axis as `--sim-epoch` + t (see `series.SIM_EPOCH`).
@@ -43,6 +50,10 @@ MAGIC = b"\x89HDF\r\n\x1a\n"
 LINKS = ("12", "13", "21", "23", "31", "32")
 SPACECRAFT = ("1", "2", "3")
 LDC_PATHS = ("obs/tdi", "tdi", "obs/TDI")
+# The instrument-file layout this reader knows: lisainstrument's `version_format` 2.x (the
+# checked-in real file of tests/data/mission says which; a newer major gets a warning line).
+KNOWN_FORMAT_MAJOR = 2
+AUX_MAX_VALUES = 65536  # an auxiliary dataset larger than this is named, not copied
 
 
 def _attr(v: Any) -> Any:
@@ -83,6 +94,35 @@ def _link_datasets(f) -> list[tuple[str, str]]:
             if k in LINKS + SPACECRAFT and isinstance(grp[k], h5py.Dataset):
                 out.append((q, k))
     return out
+
+
+def datasets(f) -> list[str]:
+    """Paths (no leading /) of every dataset of an open h5py file, sorted."""
+    import h5py
+
+    out: list[str] = []
+    f.visititems(lambda name, obj: out.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return sorted(out)
+
+
+def stream_name(dpath: str) -> str:
+    """The stream of an instrument dataset: `LISA.` and its path with `/` as `.`."""
+    return "LISA." + ".".join(clean_name(p) for p in dpath.split("/"))
+
+
+def format_version(f, meta: dict[str, Any]) -> str:
+    """The layout version of an instrument file (`version_format`, else `version`; "" if none)."""
+    for v in (_attr(f.attrs.get("version_format", "")), meta.get("version_format"),
+              meta.get("version"), _attr(f.attrs.get("version", ""))):
+        if v:
+            return str(v)
+    return ""
+
+
+def format_major(version: str) -> int | None:
+    """The major number of a version string ("2.3.0" -> 2), None when it has none."""
+    head = version.strip().lstrip("vV").split(".")[0]
+    return int(head) if head.isdigit() else None
 
 
 def can_open(path: str, head: bytes) -> bool:
@@ -134,7 +174,11 @@ def read(path: str, options: MissionOptions) -> Iterator[FileSeries]:
         if kind is None:
             raise LayoutError("HDF5 file in none of the known layouts (LISA instrument: "
                               "/<quantity>/<link> with metadata_json; LDC: obs/tdi)")
-        yield FileSeries(kind, (read_lisa if kind == "lisa" else read_ldc)(f, path, epoch))
+        if kind == "lisa":
+            series, warnings = read_lisa(f, path, epoch)
+            yield FileSeries(kind, series, warnings)
+        else:
+            yield FileSeries(kind, read_ldc(f, path, epoch))
 
 
 def detect(f) -> str | None:
@@ -147,8 +191,9 @@ def detect(f) -> str | None:
     return None
 
 
-def read_lisa(f, path: str, sim_epoch_ns: int) -> list[Series]:
-    """Series of an instrument simulation file (reads lazily, MISSION_CHUNK at a time)."""
+def read_lisa(f, path: str, sim_epoch_ns: int) -> tuple[list[Series], list[str]]:
+    """Series of an instrument simulation file (read lazily, MISSION_CHUNK at a time) and the
+    report's warning lines (auxiliary datasets, an unknown layout version)."""
     meta = lisa_metadata(f)
     if meta is None:
         raise LayoutError("broken header: LISA instrument file without metadata_json "
@@ -167,28 +212,88 @@ def read_lisa(f, path: str, sim_epoch_ns: int) -> list[Series]:
         raise LayoutError(f"broken header: dt={dt}, t0={t0}, size={size}")
     rate = 1.0 / dt
     start_ns = sim_epoch_ns + int(round(t0 * NS))
-    links = _link_datasets(f)
-    if not links:
-        raise LayoutError("LISA instrument file holds no /<quantity>/<link> datasets")
-    version = meta.get("version") or _attr(f.attrs.get("version", ""))
+    version = format_version(f, meta)
+    warnings = []
+    major = format_major(version)
+    if major is not None and major != KNOWN_FORMAT_MAJOR:
+        warnings.append(f"LISA instrument layout version_format={version}, this reader knows "
+                        f"{KNOWN_FORMAT_MAJOR}.x: read as {KNOWN_FORMAT_MAJOR}.x (every 1-D "
+                        f"series of size={size} a stream); check the streams")
+    on_grid, aux = [], {}
+    for dpath in datasets(f):
+        ds = f[dpath]
+        if ds.ndim == 1 and ds.dtype.kind in "fiu" and ds.shape[0] == size:
+            on_grid.append(dpath)
+        else:
+            aux["/" + dpath] = auxiliary(ds, meta)
+    if not on_grid:
+        raise LayoutError(f"LISA instrument file holds no 1-D series of size={size} samples "
+                          f"(metadata_json); datasets: {', '.join(aux) or 'none'}")
+    if aux:
+        warnings.append(auxiliary_line(aux, size))
     out = []
-    for q, link in links:
-        ds = f[q][link]
-        if ds.ndim != 1:
-            continue
-        if ds.dtype.kind not in "fiu":
-            continue
-        if ds.shape[0] != size:
-            raise LayoutError(f"broken header: /{q}/{link} holds {ds.shape[0]} samples, "
-                              f"metadata_json says size={size}")
+    for dpath in on_grid:
+        ds = f[dpath]
+        parts = dpath.split("/")
         attrs = {"mission": "LISA", "source_format": f"LISA instrument HDF5 {version}".strip(),
-                 "quantity": q, "link": link, "units": str(_attr(ds.attrs.get("units", ""))),
+                 "dataset": "/" + dpath, "quantity": "/".join(parts[:-1]) or parts[-1],
+                 "link": parts[-1] if len(parts) > 1 else "",
+                 "units": str(_attr(ds.attrs.get("units", ""))),
                  "time_system": "TCB (simulation seconds)", "t0_s": t0, "dt_s": dt,
                  "sim_epoch_utc": _iso(sim_epoch_ns),
-                 "time_mapping": "UTC = sim_epoch_utc + t (s), no leap seconds"}
-        out.append(Series(f"LISA.{clean_name(q)}.{link}", attrs, size, rate,
-                          _chunked(f, f"{q}/{link}", size, start_ns, rate, path)))
+                 "time_mapping": "UTC = sim_epoch_utc + t (s), no leap seconds",
+                 **({"simulation_seed": meta["seed"]} if "seed" in meta else {}),
+                 **({"auxiliary": aux} if aux else {})}
+        out.append(Series(stream_name(dpath), attrs, size, rate,
+                          _chunked(f, dpath, size, start_ns, rate, path)))
+    return out, warnings
+
+
+def _json_values(values: np.ndarray) -> list:
+    # JSON has no NaN/Infinity: those go as the strings zarr v3 uses for such fill values
+    out = []
+    for v in values.tolist():
+        if isinstance(v, float) and not np.isfinite(v):
+            v = "NaN" if np.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+        out.append(v)
     return out
+
+
+def auxiliary(ds, meta: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a dataset that is not on the measurement grid (values when small)."""
+    info: dict[str, Any] = {"shape": list(ds.shape), "dtype": str(ds.dtype),
+                            "attrs": {k: _attr(v) for k, v in ds.attrs.items()}}
+    tsize = meta.get("telemetry_size")
+    if ds.ndim == 1 and tsize is not None and ds.shape[0] == int(tsize):
+        info["grid"] = {"name": "telemetry", "t0_s": meta.get("telemetry_t0"),
+                        "dt_s": meta.get("telemetry_dt")}
+    if ds.dtype.kind in "fiub" and ds.size <= AUX_MAX_VALUES:
+        info["values"] = _json_values(np.asarray(ds[()]).ravel())
+    elif ds.dtype.kind in "SUO" and ds.size <= AUX_MAX_VALUES:
+        info["values"] = [_attr(v) for v in np.asarray(ds[()]).ravel().tolist()]
+    else:
+        info["values"] = None  # too large (or not numbers) for an attribute: named only
+    return info
+
+
+def auxiliary_line(aux: dict[str, dict[str, Any]], size: int) -> str:
+    """The report line naming a file's auxiliary datasets."""
+    kept = [p for p, a in aux.items() if a["values"] is not None]
+    named = [p for p, a in aux.items() if a["values"] is None]
+
+    def desc(p: str) -> str:
+        a = aux[p]
+        grid = f", {a['grid']['name']} grid" if "grid" in a else ""
+        return f"{p} ({'x'.join(map(str, a['shape'])) or 'scalar'} {a['dtype']}{grid})"
+
+    line = f"not on the measurement grid (size={size}), so not streams: "
+    if kept:
+        line += (f"kept with their values in the attribute 'auxiliary' of each stream of the "
+                 f"file: {', '.join(desc(p) for p in kept)}")
+    if named:
+        line += ("; " if kept else "") + ("too large to copy into an attribute, named there "
+                                          f"without values: {', '.join(desc(p) for p in named)}")
+    return line
 
 
 def _chunked(f, dpath: str, size: int, start_ns: int, rate: float, source: str
@@ -218,6 +323,8 @@ def read_ldc(f, path: str, sim_epoch_ns: int) -> list[Series]:
     attrs = {k: _attr(v) for k, v in {**dict(f.attrs), **dict(ds.parent.attrs),
                                       **dict(ds.attrs)}.items()}
     data = ds[()]
+    if data.dtype.names and data.ndim == 2 and data.shape[1] == 1:
+        data = data[:, 0]  # the LDC package's save_array stores 1-D records as (N, 1)
     if data.dtype.names:
         names = {n.lower(): n for n in data.dtype.names}
         missing = [c for c in ("t", "x", "y", "z") if c not in names]

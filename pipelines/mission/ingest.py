@@ -5,6 +5,8 @@ Same guarantees as the seismic ingest, through the same machinery: regular serie
 with provenance), irregular ones through `pipelines.store.irregular`; a file already committed to a
 stream (same content digest) is skipped for that stream, so a re-run changes nothing; every
 file that cannot be used gets one `FileIssue` line, and the other files are still ingested.
+A file ingested whole whose header needed an assumption (or whose auxiliary datasets are kept
+as attributes) gets `warnings` lines; a warning is not a failure (exit status 0).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class FileOutcome:
     read: int = 0
     new_streams: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def open_any(store: Store, name: str) -> Stream | IrregularStream:
@@ -147,6 +150,7 @@ def ingest_file(store: Store, path: str, options: MissionOptions) -> FileOutcome
     out = FileOutcome()
     with reader_for(path).read(path, options) as contents:
         out.layout = contents.layout
+        out.warnings = list(contents.warnings)
         digest = file_digest(path)
         for s in contents.series:
             ingest_series(store, s, path, digest, options, out)
@@ -177,6 +181,7 @@ def ingest_mission(store_url: str, paths: Sequence[str], options: MissionOptions
             report.issues.append(FileIssue(path, f"cannot be read: {one_line(exc)}"))
         else:
             streams.update(res.streams)
+            report.warnings += [FileIssue(path, w) for w in res.warnings]
             report.samples_written += res.written
             report.samples_read += res.read
             report.conflicts += res.conflicts

@@ -55,6 +55,9 @@ class FileSeries:
 
     layout: str  # recorded in each commit's provenance: "lisa", "ldc", "ogip", "csv", ...
     series: list[Series]
+    # Report lines for a file that is still ingested whole: a header keyword that disagrees
+    # with the data and the assumption made, datasets kept as attributes rather than streams.
+    warnings: list[str] = field(default_factory=list)
 
 
 def epoch_ns(text: str) -> int:

@@ -11,6 +11,9 @@ prints, measured in this run:
    LISA stream, on six stacked ones, and on a year of irregular housekeeping (1e6 samples),
    for windows from one minute to the whole stream.
 3. The time to average the precomputed spectra over the whole stream (`spectra.read_asd`).
+4. The real lisainstrument 2.3.0 file of tests/data/mission (126 series of 200 samples, the
+   `debug/` ones included): h5py reading every dataset, and `ingest_mission` of it, as seconds
+   per stream (with many short series the per-stream cost, not the samples, sets the time).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from pipelines.store import open_store  # noqa: E402
 from pipelines.timebase import NS
 
 LINKS = ("12", "13", "21", "23", "31", "32")
+REAL_LISA = (Path(__file__).resolve().parents[1] / "data" / "mission"
+             / "lisainstrument-2.3.0-size200-seed1.h5")
 WIDTH, BAND = 1200, 120
 
 
@@ -165,6 +170,31 @@ def main() -> None:
     spectra.welch_asd(vals[~np.isnan(vals)], one.sampling_rate, 2**16)
     print(f"on-the-fly Welch of 2^21 samples (~6 days at 4 Hz): "
           f"{(time.perf_counter() - t) * 1e3:.0f} ms")
+    real_file(base)
+
+
+def real_file(base: Path) -> None:
+    """Print the ingest cost of the real lisainstrument file, per stream, against h5py."""
+    import h5py
+
+    from pipelines.mission.hdf5 import datasets
+
+    t = time.perf_counter()
+    with h5py.File(REAL_LISA, "r") as f:
+        for p in datasets(f):
+            f[p][()]
+    read_s = time.perf_counter() - t
+    store = base / "real-lisa.zarr"
+    shutil.rmtree(store, ignore_errors=True)
+    t = time.perf_counter()
+    rep = ingest_mission(str(store), [str(REAL_LISA)])
+    secs = time.perf_counter() - t
+    assert not rep.issues, [i.line() for i in rep.issues]
+    n = len(rep.streams)
+    print(f"real lisainstrument 2.3.0 file ({REAL_LISA.name}, {rep.samples_written:,} samples "
+          f"in {n} streams): h5py reads every dataset in {read_s * 1e3:.0f} ms; ingest "
+          f"{secs:.2f} s = {secs / n * 1e3:.0f} ms per stream, {secs / read_s:.0f}x the h5py "
+          "read")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ def print_ingest_report(report, as_json: bool) -> int:
     else:
         for issue in report.issues:
             err.print(f"[yellow]problem:[/yellow] {issue.line()}", highlight=False, soft_wrap=True)
+        for w in report.warnings:
+            err.print(f"[yellow]warning:[/yellow] {w.line()}", highlight=False, soft_wrap=True)
         for c in report.conflicts:
             err.print(f"[yellow]conflict:[/yellow] {c['file']}: {c['stream']} {c['start']} to "
                       f"{c['end']}: {c['samples']} samples {c['reason']}; kept the "
