@@ -1,4 +1,5 @@
-"""StationXML: station coordinates, instruments and sensitivities, put on the streams."""
+"""StationXML: coordinates, instruments and sensitivities put on the streams; the files kept
+whole in the store (responses included) and the responses read back from there."""
 
 from __future__ import annotations
 
@@ -172,3 +173,14 @@ def _covers(epoch: dict[str, Any], channel: str, when_ns: int) -> bool:
     return (epoch.get("id") == channel
             and (epoch.get("start_ns") is None or epoch["start_ns"] <= when_ns)
             and (epoch.get("end_ns") is None or when_ns < epoch["end_ns"]))
+
+
+def response_document(store: Any, channel: str, when_ns: int) -> str | None:
+    """The digest of the newest kept StationXML document describing a channel at a time (read
+    from the documents' attributes only: no XML is parsed), or None."""
+    from pipelines.store import station_xml_documents
+
+    for doc in reversed(station_xml_documents(store)):
+        if any(_covers(e, channel, when_ns) for e in doc.get("channels", [])):
+            return doc["xxh3_128"]
+    return None
