@@ -36,9 +36,11 @@ def flat_inventory(path: Path, channels, rate: float) -> Path:
 
 def write_archive(root: Path, channels=("XX.AAA.00.HHZ", "XX.BBB.00.HHZ"), rate: float = 20.0,
                   days: int = 2, sigma: float = 1000.0, bursts_s=(3600.0 * 5, 86400 + 3600.0),
-                  seed: int = 1, only_day: int | None = None) -> dict[str, np.ndarray]:
+                  seed: int = 1, only_day: int | None = None,
+                  gaps=()) -> dict[str, np.ndarray]:
     """White noise (std `sigma` counts) with bursts at the same times on every channel, one
-    Steim2 file per channel-day; returns each channel's samples from DAY0."""
+    Steim2 file per channel-day, without the (channel, offset s, length s) `gaps`; returns
+    each channel's samples from DAY0."""
     n = int(days * 86400 * rate)
     out = {}
     for k, ch in enumerate(channels):
@@ -56,11 +58,18 @@ def write_archive(root: Path, channels=("XX.AAA.00.HHZ", "XX.BBB.00.HHZ"), rate:
             if only_day is not None and d != only_day:
                 continue
             day = DAY0 + d * 86400
-            seg = data[int(d * 86400 * rate):int((d + 1) * 86400 * rate)]
-            tr = Trace(seg.copy(), header={"network": net, "station": sta, "location": loc,
-                                            "channel": cha, "sampling_rate": rate,
-                                            "starttime": day})
+            i0 = int(d * 86400 * rate)
+            keep = np.ones(int(86400 * rate), dtype=bool)
+            for gch, off, length in gaps:
+                if gch == ch:
+                    keep[max(int(off * rate) - i0, 0):max(int((off + length) * rate) - i0, 0)] \
+                        = False
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.view(np.int8), [0]])))
+            traces = [Trace(data[i0 + a:i0 + b].copy(), header={
+                "network": net, "station": sta, "location": loc, "channel": cha,
+                "sampling_rate": rate, "starttime": day + a / rate})
+                for a, b in zip(edges[::2], edges[1::2], strict=True)]
             path = sds_path(root, net, sta, loc, cha, day)
             path.parent.mkdir(parents=True, exist_ok=True)
-            Stream([tr]).write(str(path), format="MSEED", encoding="STEIM2", reclen=512)
+            Stream(traces).write(str(path), format="MSEED", encoding="STEIM2", reclen=512)
     return out

@@ -89,8 +89,9 @@ def test_white_noise_gives_its_known_acceleration_spectrum(tmp_path):
     per = 1 / freq
     theory = 10 * np.log10((2 * np.pi * freq) ** 2 * 2 * sigma**2 / (rate * SENSITIVITY**2))
     left, right = psd._octave_edges(periods)
-    expect = np.array([theory[(per >= a) & (per <= b)].mean() for a, b in zip(left, right)])
-    many = np.array([((per >= a) & (per <= b)).sum() for a, b in zip(left, right)]) >= 50
+    inside = [(per >= a) & (per <= b) for a, b in zip(left, right, strict=True)]
+    expect = np.array([theory[m].mean() for m in inside])
+    many = np.array([m.sum() for m in inside]) >= 50
     median = np.median(rows, axis=0)
     assert many.sum() > 20
     # the log of a Welch average of 17 segments is biased ~0.1 dB low; the median over hours
