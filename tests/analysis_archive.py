@@ -46,7 +46,7 @@ def write_archive(root: Path, channels=("XX.AAA.00.HHZ", "XX.BBB.00.HHZ"), rate:
     for k, ch in enumerate(channels):
         rng = np.random.default_rng(seed + k)
         x = rng.normal(0.0, sigma, n)
-        for b in bursts_s:
+        for b in [b for b in bursts_s if b < days * 86400 - 60]:
             i = int((b + 2.0 * k) * rate)
             m = int(8 * rate)
             x[i:i + m] += 12 * sigma * np.sin(np.arange(m) * 2 * np.pi * 4 / rate) * \
