@@ -149,6 +149,7 @@ def bench_archive(args) -> None:
                             slurm=SlurmSettings(queue="ci", cores=2, processes=2,
                                                 memory="3GiB", walltime="00:30:00",
                                                 job_name="bv-bench",
+                                                log_directory=str(Path(args.dir) / "slurm"),
                                                 job_script_prologue=[f"export PYTHONPATH={REPO}"]))
     t = time.perf_counter()
     cluster = slurm_cluster(settings)
