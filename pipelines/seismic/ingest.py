@@ -16,7 +16,7 @@ from pipelines.seismic.channels import (
     ingest_channels_threaded,
 )
 from pipelines.seismic.scan import scan
-from pipelines.seismic.stationxml import channel_metadata, read_inventories
+from pipelines.seismic.stationxml import channel_metadata, keep_inventories, read_inventories
 from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -89,6 +89,7 @@ def _apply_inventories(store: Store, invs: list, ingested: set[str],
     """Put StationXML metadata on existing streams too; flag inventories that match nothing."""
     if not invs:
         return
+    keep_inventories(store, invs)  # whole, responses included (the analyses use them)
     matched = {path: False for path, _ in invs}
     for name in store.streams():
         ch = channel_of(name)

@@ -75,3 +75,42 @@ __all__ = [
     "write_region",
     "write_regions",
 ]
+
+# Derived arrays of the analysis engine and the kept StationXML documents (products.py).
+from pipelines.store.products import (  # noqa: E402
+    PSD_ROWS_PER_DAY,
+    PSD_STEP_NS,
+    PsdProduct,
+    TableProduct,
+    detection_counts,
+    detections,
+    open_product,
+    open_psd,
+    open_series,
+    open_table,
+    put_station_xml,
+    require_psd,
+    require_table,
+    series_writer,
+    station_xml,
+    station_xml_documents,
+)
+
+__all__ += [
+    "PSD_ROWS_PER_DAY",
+    "PSD_STEP_NS",
+    "PsdProduct",
+    "TableProduct",
+    "detection_counts",
+    "detections",
+    "open_product",
+    "open_psd",
+    "open_series",
+    "open_table",
+    "put_station_xml",
+    "require_psd",
+    "require_table",
+    "series_writer",
+    "station_xml",
+    "station_xml_documents",
+]
