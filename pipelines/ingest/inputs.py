@@ -76,7 +76,8 @@ def expand_inputs(paths: Iterable[str]) -> tuple[list[str], list[FileIssue]]:
         return 0
 
     for p in paths:
-        if any(c in p for c in "*?["):
+        # A path that exists is taken as it is, even when its name holds * ? or [.
+        if any(c in p for c in "*?[") and not os.path.lexists(p):
             matched = sorted(glob.glob(p, recursive=True))
             if not matched:
                 issues.append(FileIssue(p, "no file matches this pattern"))

@@ -42,6 +42,13 @@ class IngestReport:
     issues: list[FileIssue] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     events_added: int = 0
+    # Inputs read whole that still left something out, and why (not problems: exit 0).
+    notes: list[FileIssue] = field(default_factory=list)
+
+    @property
+    def files_with_problems(self) -> int:
+        """How many inputs had problems (a file with several problems counts once)."""
+        return len({i.path for i in self.issues})
 
     @property
     def failed(self) -> bool:
@@ -59,7 +66,8 @@ class IngestReport:
         written = self.bytes_after - self.bytes_before
         lines = [
             f"files: {self.files_total} ({self.files_ingested} ingested, "
-            f"{self.files_unchanged} already in the store, {len(self.issues)} with problems)",
+            f"{self.files_unchanged} already in the store, {self.files_with_problems} with "
+            "problems)",
             f"streams: {len(self.streams)}",
             f"samples: {self.samples_written:,} written of {self.samples_read:,} read",
             f"gaps: {self.gaps} in the streams touched",
@@ -84,5 +92,7 @@ class IngestReport:
             "samples_written": self.samples_written, "samples_read": self.samples_read,
             "gaps": self.gaps, "bytes_written": self.bytes_after - self.bytes_before,
             "seconds": self.seconds, "issues": [i.line() for i in self.issues],
+            "files_with_problems": self.files_with_problems,
+            "notes": [i.line() for i in self.notes],
             "conflicts": self.conflicts, "events_added": self.events_added,
         }

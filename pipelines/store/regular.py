@@ -249,7 +249,7 @@ class Stream(StreamBase):
         r = f ** (level - stored)  # stored buckets per bucket read
         lo, hi = self._read_level(stored, a * r, b * r)
         if r > 1:
-            lo, hi = _coarsen(lo, r), _coarsen(hi, r, np.fmax)
+            lo, hi = pyramid.coarsen(lo, r, np.fmin), pyramid.coarsen(hi, r, np.fmax)
         if level == 0:
             hi = lo
         return Window(self.name, level, int(self.time_of(a * bucket)), step, lo, hi)
@@ -759,10 +759,3 @@ def _split(n: int, c: int) -> tuple[int, ...]:
     """Chunk lengths of n items in chunks of c."""
     return tuple([c] * (n // c) + ([n % c] if n % c else [])) or (0,)
 
-
-def _coarsen(values: np.ndarray, r: int, ufunc=np.fmin) -> np.ndarray:
-    """Reduce runs of `r` values (NaN ignored, NaN where all are) with `ufunc`."""
-    pad = -len(values) % r
-    if pad:
-        values = np.concatenate([values, np.full(pad, np.nan)])
-    return ufunc.reduce(values.reshape(-1, r), axis=1)
