@@ -174,8 +174,10 @@ def bucket_reduce(values: np.ndarray, factor: int, reduce: Callable[..., np.ndar
 
 def coarsen(values: np.ndarray, r: int, ufunc: np.ufunc) -> np.ndarray:
     """Float64 buckets reduced by runs of `r` with `np.fmin` or `np.fmax` (NaN ignored, NaN
-    where all are): a level coarser than the stored ones, computed on read."""
-    pad = -len(values) % r
-    if pad:
-        values = np.concatenate([values, np.full(pad, np.nan)])
-    return ufunc.reduce(values.reshape(-1, r), axis=1)
+    where all are), the last run possibly shorter: a level coarser than the stored ones,
+    computed on read."""
+    whole = len(values) // r * r
+    out = ufunc.reduce(values[:whole].reshape(-1, r), axis=1)
+    if whole < len(values):  # the last run is short: no padding (r may be huge)
+        out = np.append(out, ufunc.reduce(values[whole:]))
+    return out

@@ -83,7 +83,7 @@ class Stream(StreamBase):
         self.attrs: dict[str, Any] = attrs
         self.sampling_rate = float(attrs["sampling_rate"])
         self.start_ns = int(attrs["start_ns"])
-        self.period_ns = NS / self.sampling_rate
+        self.period_ns = period_ns(self.sampling_rate)
         self.dtype = np.dtype(attrs["dtype"])
         self.segments = np.asarray(attrs.get("segments", []), dtype=np.int64).reshape(-1, 2)
         pyr = attrs.get("pyramid", {})
@@ -248,6 +248,8 @@ class Stream(StreamBase):
         stored = min(level, self.levels)
         r = f ** (level - stored)  # stored buckets per bucket read
         lo, hi = self._read_level(stored, a * r, b * r)
+        if not len(lo):
+            return Window(self.name, level, int(self.time_of(a * bucket)), step, lo, lo)
         if r > 1:
             lo, hi = pyramid.coarsen(lo, r, np.fmin), pyramid.coarsen(hi, r, np.fmax)
         if level == 0:
@@ -256,19 +258,17 @@ class Stream(StreamBase):
 
     def _read_level(self, level: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         """Min and max (float64, NaN where absent) of stored level `level` over [a, b),
-        clipped to the level's length (NaN beyond it)."""
+        cut at the level's length (fewer values then, never an allocation beyond it)."""
         if level == 0:
-            vals, mask = self.read_raw(a, b)
-            lo = np.full(b - a, np.nan)
-            chunk = vals.astype(np.float64)
-            chunk[~mask] = np.nan
-            lo[:len(chunk)] = chunk
+            vals, mask = self.read_raw(a, min(b, self.data_end()))
+            lo = vals.astype(np.float64)
+            lo[~mask] = np.nan
             return lo, lo
         grp = self.group[f"pyramid/{level}"]
-        n = grp["min"].shape[0]
-        lo = np.full(b - a, np.nan)
-        hi = np.full(b - a, np.nan)
-        e = min(b, n)
+        # Levels are allocated in whole shards ahead of the data: stop at its last bucket.
+        e = min(b, grp["min"].shape[0], -(-self.data_end() // self.factor**level))
+        lo = np.full(max(e - a, 0), np.nan)
+        hi = np.full(max(e - a, 0), np.nan)
         if e > a:
             mn = _read_settled(grp["min"], a, e)
             mx = _read_settled(grp["max"], a, e)
@@ -306,6 +306,14 @@ class Stream(StreamBase):
         # No index: building one would compute every time of the grid.
         coords = xr.Coordinates({"time": ("time", times)}, indexes={})
         return ds["data"].assign_coords(coords)
+
+
+def period_ns(sampling_rate: float) -> float:
+    """The sample period in ns: an integer when it is one but for float rounding (1e-5 Hz
+    gives 99999999999999.98, whose products with large indices would be 16 ns off)."""
+    p = NS / float(sampling_rate)
+    r = round(p)
+    return float(r) if r and abs(p - r) <= 1e-12 * p else p
 
 
 def _read_settled(arr: zarr.Array, a: int, b: int) -> np.ndarray:
