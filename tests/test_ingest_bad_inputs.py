@@ -25,8 +25,10 @@ QUAKEML_NO_ORIGIN = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def write_mseed(path, rate=20.0, start=UTCDateTime(2024, 3, 4), n=2000, station="GOOD",
-                seed=0) -> np.ndarray:
+START = UTCDateTime(2024, 3, 4)
+
+
+def write_mseed(path, rate=20.0, start=START, n=2000, station="GOOD", seed=0) -> np.ndarray:
     """A real Steim2 miniSEED file written by ObsPy; its samples."""
     data = np.cumsum(np.random.default_rng(seed).integers(-50, 51, n)).astype(np.int32)
     Stream([Trace(data, header={"network": "XX", "station": station, "location": "00",
