@@ -240,10 +240,11 @@ class Stream(StreamBase):
         step = self.period_ns * bucket
         i0 = math.floor(self.index_of(t0_ns) / bucket)
         i1 = math.ceil(self.index_of(t1_ns) / bucket)
-        a, b = max(i0, 0), min(i1, -(-min(self.data_end(), self.length) // bucket))
+        end = self.data_end()  # never past the grid's length (no array lookup needed)
+        a, b = max(i0, 0), min(i1, -(-end // bucket))
         if b <= a:
             empty = np.zeros(0)
-            t0 = int(self.time_of(a * bucket)) if a * bucket < self.length else self.start_ns
+            t0 = int(self.time_of(a * bucket)) if a * bucket < end else self.start_ns
             return Window(self.name, level, t0, step, empty, empty)
         stored = min(level, self.levels)
         r = f ** (level - stored)  # stored buckets per bucket read
@@ -265,13 +266,14 @@ class Stream(StreamBase):
             lo[~mask] = np.nan
             return lo, lo
         grp = self.group[f"pyramid/{level}"]
+        amin, amax = grp["min"], grp["max"]  # each lookup reads zarr.json: once each
         # Levels are allocated in whole shards ahead of the data: stop at its last bucket.
-        e = min(b, grp["min"].shape[0], -(-self.data_end() // self.factor**level))
+        e = min(b, amin.shape[0], -(-self.data_end() // self.factor**level))
         lo = np.full(max(e - a, 0), np.nan)
         hi = np.full(max(e - a, 0), np.nan)
         if e > a:
-            mn = _read_settled(grp["min"], a, e)
-            mx = _read_settled(grp["max"], a, e)
+            mn = _read_settled(amin, a, e)
+            mx = _read_settled(amax, a, e)
             empty = pyramid.is_fill(mn, self.dtype)
             mn = mn.astype(np.float64)
             mx = mx.astype(np.float64)
