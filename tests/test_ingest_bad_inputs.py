@@ -86,7 +86,7 @@ def test_a_trace_at_1e_7_hz_is_refused_naming_the_file_the_rate_and_the_limit(tm
     assert r.returncode == 1
     (line,) = problem_lines(r.stderr)
     assert str(slow) in line and "1e-07 Hz" in line and "1800-01-01 to 2200-01-01" in line
-    assert "nothing of this file was ingested" in line
+    assert "XX.GOOD.00.HHZ" in line and "its samples were not ingested" in line
     assert open_store(store).streams() == []
 
 

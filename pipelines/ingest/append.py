@@ -88,6 +88,9 @@ class ChannelAppender:
         return abs(frac - round(frac)) <= self.tol
 
     def _writer_for(self, piece: Piece) -> StreamWriter:
+        """The epoch the piece fits, made if none does (UnsupportedTiming first, for samples
+        whose rate or span do not fit int64 nanoseconds: no stream is made for them)."""
+        check_timing(self.channel, piece.start_ns, piece.sampling_rate, len(piece.values))
         for w in self.writers.values():
             if self._fits(w, piece):
                 return w
@@ -114,8 +117,6 @@ class ChannelAppender:
         `UnsupportedTiming`, for samples whose rate or span does not fit the time base)."""
         if not len(piece.values):
             return
-        check_timing(f"{piece.source}: {self.channel}", piece.start_ns, piece.sampling_rate,
-                     len(piece.values))
         w = self._writer_for(piece)
         if piece.start_ns < w.start_ns:
             w = w.rebase(piece.start_ns)

@@ -41,7 +41,7 @@ def timing_problem(what: str, start_ns: int, sampling_rate: float, n: int) -> st
     rate = float(sampling_rate)
     if not math.isfinite(rate) or rate <= 0:
         return (f"{what}: sampling rate {rate:g} Hz is not a positive number of samples per "
-                "second; nothing of this file was ingested")
+                "second; its samples were not ingested")
     if rate > MAX_RATE_HZ:
         return (f"{what}: sampling rate {rate:g} Hz is above {MAX_RATE_HZ:g} Hz, the highest "
                 "a grid of integer nanoseconds holds (a period under 1 ns); nothing of this "
@@ -52,7 +52,7 @@ def timing_problem(what: str, start_ns: int, sampling_rate: float, n: int) -> st
         year = 1970 + end / NS / (365.2425 * 86400)
         return (f"{what}: {n:,} samples at {rate:g} Hz from {_iso(start_ns)} span "
                 f"{years:,.4g} years (last sample in year {year:.0f}), outside the supported times "
-                f"{_RANGE} (int64 nanoseconds); nothing of this file was ingested")
+                f"{_RANGE} (int64 nanoseconds); its samples were not ingested")
     return None
 
 

@@ -7,7 +7,6 @@ import threading
 import warnings
 
 from pipelines.ingest.append import Piece
-from pipelines.ingest.timing import check_timing
 from pipelines.seismic.options import ReadOptions
 
 NAME = "miniSEED"
@@ -50,8 +49,7 @@ def channels(path: str) -> dict[str, int]:
     -------
     dict
         Channel id (NET.STA.LOC.CHA) -> time of its first sample in the file (ns since 1970).
-        Broken records raise (ObsPy raises many types); records whose rate or span do not
-        fit int64 nanoseconds raise `UnsupportedTiming`.
+        Broken records raise (ObsPy raises many types).
     """
     with MSEED_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -59,8 +57,6 @@ def channels(path: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for tr in st:
         t = int(tr.stats.starttime.ns)
-        if tr.stats.npts > 0:  # refused here, before any sample is decoded or written
-            check_timing(tr.id, t, float(tr.stats.sampling_rate), int(tr.stats.npts))
         out[tr.id] = min(out.get(tr.id, t), t)
     return out
 

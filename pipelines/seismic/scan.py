@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from pipelines.ingest.inputs import expand_inputs, not_regular
 from pipelines.ingest.report import FileIssue, one_line
-from pipelines.ingest.timing import UnsupportedTiming
 from pipelines.seismic import readers
 
 
@@ -60,8 +59,6 @@ def scan_file(path: str) -> ScannedFile | FileIssue:
         if reader is None:
             return FileIssue(path, f"not a {known} file (no valid record header)")
         channels = reader.channels(path)
-    except UnsupportedTiming as exc:
-        return FileIssue(path, str(exc))
     except Exception as exc:  # ObsPy raises many types for broken records
         return FileIssue(path, f"corrupt {reader.NAME if reader else known}: {one_line(exc)}")
     if not channels:

@@ -222,7 +222,8 @@ class Stream(StreamBase):
             The points the view has room for (its width in pixels); the coarsest pyramid
             level that still gives at least one bucket per point is read.
         level : int or None
-            Read this level instead (0: raw samples).
+            Read this level instead (0: raw samples); the cost is then the window's length
+            in buckets of that level (clipped to the stream), which the caller bounds.
 
         Returns
         -------
