@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from belvedere.console import fail, out
+from belvedere.console import fail, out, shown
 
 
 def info(
@@ -31,24 +31,24 @@ def info(
         else:
             desc = describe(st)
     except StoreError as exc:
-        fail(str(exc), 1, soft_wrap=False)
+        fail(str(exc), 1, soft_wrap=False, escape=True)
     if as_json:
         out.print_json(json.dumps(desc, default=str))
         return
-    table = Table(title=f"{desc['store']}", title_justify="left")
+    table = Table(title=shown(desc["store"]), title_justify="left")
     for col in ("stream", "rate Hz", "start", "end", "samples", "gaps", "gap s", "station"):
         table.add_column(col, overflow="fold")
     for s in desc["streams"]:
-        table.add_row(s["stream"], f"{s['sampling_rate']:g}", s["start"] or "-", s["end"] or "-",
-                      f"{s['samples']:,}", str(s["gaps"]), f"{s['gap_seconds']:,.1f}",
-                      str(s.get("station_name") or ""))
+        table.add_row(shown(s["stream"]), f"{s['sampling_rate']:g}", s["start"] or "-",
+                      s["end"] or "-", f"{s['samples']:,}", str(s["gaps"]),
+                      f"{s['gap_seconds']:,.1f}", shown(s.get("station_name") or ""))
     out.print(table)
     if "bytes" in desc:
         out.print(f"{len(desc['streams'])} streams, {desc['bytes'] / 1e6:,.1f} MB, "
                   f"{desc['events']} events, layout version {desc['layout_version']}")
     for s in desc["streams"]:
         for a, b in s.get("gap_list", []):
-            out.print(f"gap {s['stream']}: {a} to {b}", highlight=False)
+            out.print(f"gap {shown(s['stream'])}: {a} to {b}", highlight=False)
 
 
 def _iso_pairs(gaps):
@@ -70,7 +70,7 @@ def info_if_usage_store(store: str, as_json: bool) -> None:
         st = UsageStore(store, mode="r")
         desc = st.describe()
     except StoreError as exc:
-        fail(str(exc), 1)
+        fail(str(exc), 1, escape=True)
     if as_json:
         out.print_json(json.dumps(desc, default=str))
     else:

@@ -13,6 +13,7 @@ The rules (also in the README):
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from pipelines.ingest.digest import FileDigest, recorded
-from pipelines.store import Store, StreamWriter, fill_value_for, merge_segments, runs_of
+from pipelines.ingest.timing import check_timing
+from pipelines.store import (
+    GAP_CLUSTER,
+    Store,
+    StreamWriter,
+    fill_value_for,
+    merge_segments,
+    runs_of,
+)
 from pipelines.timebase import utc_iso
 
 EPOCH_SEP = "~"
@@ -86,6 +95,9 @@ class ChannelAppender:
         return abs(frac - round(frac)) <= self.tol
 
     def _writer_for(self, piece: Piece) -> StreamWriter:
+        """The epoch the piece fits, made if none does (UnsupportedTiming first, for samples
+        whose rate or span do not fit int64 nanoseconds: no stream is made for them)."""
+        check_timing(self.channel, piece.start_ns, piece.sampling_rate, len(piece.values))
         for w in self.writers.values():
             if self._fits(w, piece):
                 return w
@@ -108,7 +120,8 @@ class ChannelAppender:
         return spans
 
     def add(self, piece: Piece) -> None:
-        """Snap one piece onto its epoch and write the samples that are new."""
+        """Snap one piece onto its epoch and write the samples that are new (ValueError,
+        `UnsupportedTiming`, for samples whose rate or span does not fit the time base)."""
         if not len(piece.values):
             return
         w = self._writer_for(piece)
@@ -199,8 +212,10 @@ class ChannelAppender:
             mine = conflicts_by.get(name, [])
             if name not in self._fed and not mine:
                 continue
-            if span is not None:
-                w.update_pyramid(*span, values=pending)
+            if span is not None and not pending:
+                w.update_pyramid(*span)
+            for lo, hi, part in _clusters(pending):  # a long gap between them costs nothing
+                w.update_pyramid(lo, hi, values=part)
             w.commit(provenance=provenance or None, conflicts=mine)
         self._fed.clear()
         self.outcome.conflicts_committed = len(self.outcome.conflicts)
@@ -209,6 +224,23 @@ class ChannelAppender:
         """True when the file of this digest was already committed to this channel."""
         return any(recorded(w.attrs.get("provenance", []), digest)
                    for w in self.writers.values())
+
+
+def _clusters(pending: list[tuple[int, np.ndarray]]
+              ) -> list[tuple[int, int, list[tuple[int, np.ndarray]]]]:
+    """Writes (start index, samples) grouped where they lie under GAP_CLUSTER samples
+    apart: (first index, end index, its writes in their order, later ones winning)."""
+    spans: list[list[int]] = []
+    for i0, i1 in sorted((i0, i0 + len(v)) for i0, v in pending):
+        if spans and i0 - spans[-1][1] <= GAP_CLUSTER:
+            spans[-1][1] = max(spans[-1][1], i1)
+        else:
+            spans.append([i0, i1])
+    starts = [lo for lo, _ in spans]
+    parts: list[list[tuple[int, np.ndarray]]] = [[] for _ in spans]
+    for i0, v in pending:
+        parts[bisect.bisect_right(starts, i0) - 1].append((i0, v))
+    return [(lo, hi, part) for (lo, hi), part in zip(spans, parts, strict=True)]
 
 
 def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.ndarray

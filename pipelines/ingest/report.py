@@ -44,6 +44,13 @@ class IngestReport:
     warnings: list[FileIssue] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     events_added: int = 0
+    # Inputs read whole that still left something out, and why (not problems: exit 0).
+    notes: list[FileIssue] = field(default_factory=list)
+
+    @property
+    def files_with_problems(self) -> int:
+        """How many inputs had problems (a file with several problems counts once)."""
+        return len({i.path for i in self.issues})
 
     @property
     def failed(self) -> bool:
@@ -61,7 +68,8 @@ class IngestReport:
         written = self.bytes_after - self.bytes_before
         lines = [
             f"files: {self.files_total} ({self.files_ingested} ingested, "
-            f"{self.files_unchanged} already in the store, {len(self.issues)} with problems)",
+            f"{self.files_unchanged} already in the store, {self.files_with_problems} with "
+            "problems)",
             f"streams: {len(self.streams)}",
             f"samples: {self.samples_written:,} written of {self.samples_read:,} read",
             f"gaps: {self.gaps} in the streams touched",
@@ -89,5 +97,7 @@ class IngestReport:
             "gaps": self.gaps, "bytes_written": self.bytes_after - self.bytes_before,
             "seconds": self.seconds, "issues": [i.line() for i in self.issues],
             "warnings": [w.line() for w in self.warnings],
+            "files_with_problems": self.files_with_problems,
+            "notes": [i.line() for i in self.notes],
             "conflicts": self.conflicts, "events_added": self.events_added,
         }

@@ -311,6 +311,10 @@ def ingest_channel(task: ChannelTask, progress=None, prefetch: Prefetcher | None
             except Exception as exc:
                 res.issues.append(_corrupt(task, path, exc))
                 continue
+            if not pieces:  # the headers named the channel, yet no sample was decoded
+                res.issues.append(FileIssue(path, f"no samples of {task.channel} could be "
+                                                  "decoded although its record headers name it"))
+                continue
             if not batch.fits(pieces):
                 batch = _commit(app, batch)
             batch.add(_ingest_file(app, res, path, digest, pieces, notes, progress), pieces)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pipelines.ingest.append import channel_of
+from pipelines.ingest.inputs import not_regular
 from pipelines.ingest.report import FileIssue, IngestReport
 from pipelines.ingest.runner import run_tasks
 from pipelines.seismic import quakeml
@@ -30,11 +31,12 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
     t0 = time.perf_counter()
     store = Store(store_url, mode="a")
     report = IngestReport(bytes_before=store.nbytes())
+    inventories, events = _regular_only(inventories, report), _regular_only(events, report)
     invs, inv_issues = read_inventories(inventories)
     report.issues += inv_issues
     scanned = scan(paths)
     report.issues += scanned.issues
-    report.files_total = len(scanned.files) + len(scanned.issues)
+    report.files_total = len({f.path for f in scanned.files} | {i.path for i in scanned.issues})
     report.input_bytes = sum(f.size for f in scanned.files)
     by_channel = scanned.by_channel()
     first = {ch: min(f.channels[ch] for f in scanned.files if ch in f.channels)
@@ -72,16 +74,35 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
     _apply_inventories(store, invs, set(by_channel), report)
     for path in events:
         try:
-            report.events_added += store.set_events(quakeml.read(path))
+            found, notes = quakeml.read_with_notes(path)
+            added = store.set_events(found)
         except Exception as exc:
             report.issues.append(FileIssue(path, f"not a readable QuakeML file: "
                                                  f"{type(exc).__name__}: {exc}"))
+            continue
+        report.events_added += added
+        report.notes += [FileIssue(path, n) for n in notes]
+        if found and not added:
+            report.notes.append(FileIssue(path, f"all {len(found)} events are already in the "
+                                                "catalogue; nothing added"))
     store = Store(store.url, mode="r")
     report.streams = sorted(set(report.streams))
     report.gaps = sum(len(store[s].gaps()) for s in report.streams)
     report.bytes_after = store.nbytes()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _regular_only(paths: Sequence[str], report: IngestReport) -> list[str]:
+    """The paths that are regular files; the others reported (a pipe is never opened)."""
+    keep = []
+    for p in paths:
+        problem = not_regular(p)
+        if problem is None:
+            keep.append(p)
+        else:
+            report.issues.append(FileIssue(p, f"{problem}; skipped"))
+    return keep
 
 
 def _apply_inventories(store: Store, invs: list, ingested: set[str],

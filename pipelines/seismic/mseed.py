@@ -81,8 +81,11 @@ def read(path: str, options: ReadOptions) -> tuple[list[Piece], list[str]]:
     # too, so only ObsPy's own are kept (MSEED_LOCK keeps two such blocks from interleaving).
     with MSEED_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # ObsPy matches `sourcename` as a glob: a code holding * ? [ would match other
+        # channels or none, so such a file is decoded whole and filtered below.
+        glob_chars = any(c in options.channel for c in "*?[")
         st = _read_mseed(path if options.data is None else options.data,
-                         sourcename=options.channel)
+                         **({} if glob_chars else {"sourcename": options.channel}))
     notes = []
     for w in caught:
         if not _from_obspy(w):

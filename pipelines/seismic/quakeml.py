@@ -45,13 +45,33 @@ def read(path: str, options: Any = None) -> list[dict[str, Any]]:
         magnitude, magnitude_type, description, picks (stream, phase, time_ns), source.
         Raises ObsPy's error for a file it cannot read.
     """
+    return read_with_notes(path)[0]
+
+
+def read_with_notes(path: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Events of a QuakeML file (as `read`) and why any of them was left out.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    events, notes
+        The events as `read` gives them; one line about the events skipped because they
+        have no origin (no time or place to put them at), naming the first few, or about a
+        catalogue with no event at all.
+    """
     from obspy import read_events
 
     cat = read_events(path)
     events = []
+    no_origin: list[str] = []
     for ev in cat:
         org = ev.preferred_origin() or (ev.origins[0] if ev.origins else None)
-        if org is None:
+        if org is None or org.time is None:
+            no_origin.append(str(ev.resource_id))
             continue
         mag = ev.preferred_magnitude() or (ev.magnitudes[0] if ev.magnitudes else None)
         desc = ev.event_descriptions[0].text if ev.event_descriptions else None
@@ -68,4 +88,11 @@ def read(path: str, options: Any = None) -> list[dict[str, Any]]:
             "depth_m": org.depth, "magnitude": mag.mag if mag else None,
             "magnitude_type": mag.magnitude_type if mag else None, "description": desc,
             "picks": picks, "source": os.path.abspath(path)}))
-    return events
+    notes = []
+    if no_origin:
+        shown = ", ".join(no_origin[:3]) + (", ..." if len(no_origin) > 3 else "")
+        notes.append(f"events without an origin (no time or place to show them at) were "
+                     f"skipped, {len(no_origin)} of {len(cat)}: {shown}")
+    elif not len(cat):
+        notes.append("the catalogue holds no events; nothing to add")
+    return events, notes

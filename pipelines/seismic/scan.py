@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pipelines.ingest.inputs import expand_inputs
+from pipelines.ingest.inputs import expand_inputs, not_regular
 from pipelines.ingest.report import FileIssue, one_line
 from pipelines.seismic import readers
 
@@ -44,9 +45,9 @@ class ScanResult:
 def scan_file(path: str) -> ScannedFile | FileIssue:
     """Read a file's record headers to learn its channels; a FileIssue if it is not usable."""
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            head = fh.read(readers.HEAD_BYTES)
+        size, head = _head(path)
+    except NotRegular as exc:
+        return FileIssue(path, f"{exc}; skipped")
     except OSError as exc:
         return FileIssue(path, f"cannot be read: {exc.strerror or exc}")
     if size == 0:
@@ -63,6 +64,23 @@ def scan_file(path: str) -> ScannedFile | FileIssue:
     if not channels:
         return FileIssue(path, f"{reader.NAME} file holds no data records")
     return ScannedFile(path, size, channels, reader.__name__.rsplit(".", 1)[-1])
+
+
+class NotRegular(OSError):
+    """The path is not a regular file (replaced by a pipe or device since it was listed)."""
+
+
+def _head(path: str) -> tuple[int, bytes]:
+    """Size and first bytes of a regular file. Opened without blocking and checked to be a
+    regular file before any read, so a named pipe can never make the ingest wait."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(not_regular(path) or "not a regular file")
+        return st.st_size, os.read(fd, readers.HEAD_BYTES)
+    finally:
+        os.close(fd)
 
 
 def scan(paths: Iterable[str]) -> ScanResult:

@@ -28,6 +28,7 @@ from pipelines.store.irregular import (
 from pipelines.store.layout import (
     CATALOG_GROUP,
     DEFAULT_SNAP_TOLERANCE,
+    GAP_CLUSTER,
     LAYOUT_VERSION,
     PYRAMID_FACTOR,
     TOP_LEVEL_MAX,
@@ -42,6 +43,7 @@ from pipelines.store.store import Store, describe, dumps, open_store
 __all__ = [
     "CATALOG_GROUP",
     "DEFAULT_SNAP_TOLERANCE",
+    "GAP_CLUSTER",
     "LAYOUT_VERSION",
     "PYRAMID_FACTOR",
     "TOP_LEVEL_MAX",

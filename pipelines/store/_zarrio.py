@@ -330,28 +330,30 @@ _TIME_CHUNK_CACHE: dict[tuple, bytes] = {}
 _TIME_TEMPLATE = threading.local()
 
 
-def write_time_chunks(tarr: zarr.Array, start_ns: int, period_ns: float, old: int,
-                      new: int) -> bool:
-    """Write the time chunks that start in [old, new) of a grid from `start_ns` with step
+def write_time_chunks(tarr: zarr.Array, start_ns: int, period_ns: float, k0: int,
+                      k1: int) -> bool:
+    """Write chunks [k0, k1) of the time coordinate of a grid from `start_ns` with step
     `period_ns`, already encoded; False if not possible.
 
     Delta-encoded, chunk k of the coordinate is its first time followed by the constant
     period, so it is built from one template instead of computing and diffing every time.
     Works for integer-nanosecond periods and the codecs of `layout.stream_array`
-    (Delta int64, little-endian bytes, zstd); anything else goes through zarr.
+    (Delta int64, little-endian bytes, zstd), for chunks whose times all fit int64; anything
+    else goes through zarr (`grid_times` then fills times past int64 with NaT).
     """
     period = period_ns
     if not float(period).is_integer() or not _is_fast_time_array(tarr):
         return False
     tc = int(tarr.chunks[0])
-    k0, k1 = -(-old // tc), -(-new // tc)
+    step = int(period)
     if k1 <= k0:
         return True
+    if start_ns + (k1 * tc - 1) * step > _INT64_MAX:  # a low rate's grid runs past 2262
+        return False
     import numcodecs
 
     comp = tarr.compressors[0]
     codec = numcodecs.Zstd(level=comp.level, checksum=comp.checksum)
-    step = int(period)
 
     def job(k: int) -> tuple[str, bytes]:
         first = start_ns + k * tc * step
@@ -370,6 +372,9 @@ def write_time_chunks(tarr: zarr.Array, start_ns: int, period_ns: float, old: in
 
     _run_chunk_jobs(tarr, job, k0, k1)
     return True
+
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _sharding(arr: zarr.Array):

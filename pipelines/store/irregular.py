@@ -209,7 +209,7 @@ class IrregularStream(StreamBase):
         if self.levels < 1 or per_point < self.width_ns(1):
             return 0
         k = int(math.floor(math.log(per_point / self.base_ns, self.factor) + 1e-9))
-        return max(1, min(k, self.levels))
+        return max(1, k)  # past the stored levels: computed on read (`read_window`)
 
     def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
                     level: int | None = None) -> IrregularWindow:
@@ -229,7 +229,10 @@ class IrregularStream(StreamBase):
         -------
         IrregularWindow
             Explicit `times` per point or bucket with min (`lo`) and max (`hi`) as float64,
-            NaN in empty buckets and one NaN point inside each gap of the raw samples.
+            NaN in empty buckets and one NaN point inside each gap of the raw samples. Only
+            buckets between the first and the last sample are returned, and a level coarser
+            than the stored ones is computed from the coarsest stored level, so the cost is
+            bounded by what is returned for any window.
         """
         if level is None:
             level = self.choose_level(t0_ns, t1_ns, max_points)
@@ -247,15 +250,20 @@ class IrregularStream(StreamBase):
             empty = np.zeros(0)
             return IrregularWindow(self.name, level, int(t0_ns), float(w), empty, empty,
                                    np.zeros(0, np.int64))
-        grp = self.group[f"pyramid/{level}"]
-        mn = grp["min"][b0:b1]
-        mx = grp["max"][b0:b1]
+        stored = min(level, self.levels)
+        r = self.factor ** (level - stored)  # stored buckets per bucket read
+        grp = self.group[f"pyramid/{stored}"]
+        e = min(b1 * r, self.n_buckets(stored))
+        mn = grp["min"][b0 * r:e]
+        mx = grp["max"][b0 * r:e]
         empty = pyramid.is_fill(mn, self.dtype)
         lo = mn.astype(np.float64)
         hi = mx.astype(np.float64)
         lo[empty] = np.nan
         hi[empty] = np.nan
-        times = self.origin_ns + np.arange(b0, b1, dtype=np.int64) * w
+        if r > 1:
+            lo, hi = pyramid.coarsen(lo, r, np.fmin), pyramid.coarsen(hi, r, np.fmax)
+        times = self.origin_ns + np.arange(b0, b0 + len(lo), dtype=np.int64) * w
         return IrregularWindow(self.name, level, int(times[0]), float(w), lo, hi, times)
 
     def _raw_window(self, t0_ns: int, t1_ns: int) -> IrregularWindow:

@@ -41,6 +41,9 @@ TIME_CHUNK = 2**22  # times: ~3 KB stored each, 32 MB when xarray decodes one
 PYRAMID_CHUNK = 2**18  # buckets per chunk at every level
 PYRAMID_SHARD = 2**21  # buckets per file
 TOP_LEVEL_MAX = 4096  # the coarsest level holds at most this many buckets
+# Pyramid updates are split where present samples lie further apart than this (samples), so
+# that a gap of any length costs neither memory nor chunks.
+GAP_CLUSTER = 2**24
 # "c.<k>" keys: no folder of chunks per array (a folder costs as much as a file to create).
 CHUNK_KEYS = {"name": "default", "separator": "."}
 DEFAULT_SNAP_TOLERANCE = 0.25  # fraction of a sample
@@ -95,10 +98,22 @@ def time_attributes() -> dict[str, str]:
             "calendar": "proleptic_gregorian", "standard_name": "time"}
 
 
+# The regular streams' `time` coordinate: TIME_CHUNKS in the `belvedere` attribute of a
+# stream group says which of its chunks are stored. "with-samples": only chunks that hold a
+# present sample (a chunk wholly inside a gap reads as NaT, the fill value, so a gap of any
+# length costs nothing); streams without the key ("all", written before) have every chunk up
+# to the grid's length. Either way the times are `start_ns + i * 1e9 / sampling_rate`, which
+# `Stream.to_xarray` computes from the grid; a version 1 reader reads both alike.
+TIME_CHUNKS = "with-samples"
+
+
 def stream_marker(kind: str) -> dict[str, Any]:
     """The `belvedere` attribute of a new stream group of `kind` (as stored)."""
-    return {"layout_version": LAYOUT_VERSION, "kind": kind,
-            "written_by": f"belvedere {__version__}"}
+    marker = {"layout_version": LAYOUT_VERSION, "kind": kind,
+              "written_by": f"belvedere {__version__}"}
+    if kind == STREAM_KIND:
+        marker["time_chunks"] = TIME_CHUNKS
+    return marker
 
 
 def stream_kind(attrs: Mapping[str, Any]) -> str:

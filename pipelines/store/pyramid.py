@@ -170,3 +170,14 @@ def bucket_reduce(values: np.ndarray, factor: int, reduce: Callable[..., np.ndar
     pad = [(0, 0)] * (values.ndim - 1) + [(0, nb * factor - n)]
     padded = np.pad(values, pad, constant_values=pad_value)
     return reduce(padded.reshape(*values.shape[:-1], nb, factor), axis=-1)
+
+
+def coarsen(values: np.ndarray, r: int, ufunc: np.ufunc) -> np.ndarray:
+    """Float64 buckets reduced by runs of `r` with `np.fmin` or `np.fmax` (NaN ignored, NaN
+    where all are), the last run possibly shorter: a level coarser than the stored ones,
+    computed on read."""
+    whole = len(values) // r * r
+    out = ufunc.reduce(values[:whole].reshape(-1, r), axis=1)
+    if whole < len(values):  # the last run is short: no padding (r may be huge)
+        out = np.append(out, ufunc.reduce(values[whole:]))
+    return out

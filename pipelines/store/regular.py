@@ -22,6 +22,7 @@ from pipelines.store.layout import (
     DATA_CHUNK,
     DATA_SHARD,
     DEFAULT_SNAP_TOLERANCE,
+    GAP_CLUSTER,
     OLD_SUFFIX,
     PYRAMID_CHUNK,
     PYRAMID_FACTOR,
@@ -36,7 +37,7 @@ from pipelines.store.layout import (
     stream_marker,
 )
 from pipelines.store.segments import merge_segments, runs_of
-from pipelines.timebase import NS, day_start_ns, utc_iso
+from pipelines.timebase import NS, TIME_MIN_NS, day_start_ns, utc_iso
 
 if TYPE_CHECKING:
     from pipelines.store.store import Store
@@ -82,7 +83,7 @@ class Stream(StreamBase):
         self.attrs: dict[str, Any] = attrs
         self.sampling_rate = float(attrs["sampling_rate"])
         self.start_ns = int(attrs["start_ns"])
-        self.period_ns = NS / self.sampling_rate
+        self.period_ns = period_ns(self.sampling_rate)
         self.dtype = np.dtype(attrs["dtype"])
         self.segments = np.asarray(attrs.get("segments", []), dtype=np.int64).reshape(-1, 2)
         pyr = attrs.get("pyramid", {})
@@ -100,6 +101,16 @@ class Stream(StreamBase):
             return self.start_ns + np.asarray(index, dtype=np.int64) * int(self.period_ns)
         return self.start_ns + np.round(np.asarray(index, dtype=np.float64) * self.period_ns
                                         ).astype(np.int64)
+
+    def grid_times(self, i0: int, i1: int) -> np.ndarray:
+        """Times (int64 ns) of grid indices [i0, i1); NaT (int64 minimum) where they would
+        run past int64 nanoseconds (the grid's padding beyond a low-rate stream's data)."""
+        idx = np.arange(i0, i1, dtype=np.int64)
+        limit = int((_INT64_MAX - self.start_ns) // self.period_ns) - 1
+        ok = idx <= limit
+        out = np.full(len(idx), _NAT, dtype=np.int64)
+        out[ok] = self.time_of(idx[ok])
+        return out
 
     @property
     def data(self) -> zarr.Array:
@@ -152,6 +163,9 @@ class Stream(StreamBase):
                       ) -> list[tuple[int, np.ndarray]]:
         """The present samples in [t0, t1) as (start_ns, values) per contiguous run, exact dtype.
 
+        Only the segments that overlap the window are looked at, so the cost is that of
+        what is returned whatever the window and the number of segments.
+
         Parameters
         ----------
         t0_ns, t1_ns : int or None
@@ -167,72 +181,108 @@ class Stream(StreamBase):
         seg = self.segment_indices()
         lo_i = -math.inf if t0_ns is None else math.ceil(self.index_of(t0_ns) - 1e-9)
         hi_i = math.inf if t1_ns is None else math.ceil(self.index_of(t1_ns) - 1e-9)
-        for a, b in seg:
+        j0 = 0 if t0_ns is None else int(np.searchsorted(seg[:, 1], lo_i, side="right"))
+        j1 = len(seg) if t1_ns is None else int(np.searchsorted(seg[:, 0], hi_i, side="left"))
+        for a, b in seg[j0:j1]:
             a2, b2 = int(max(a, lo_i)), int(min(b, hi_i))
             if b2 > a2:
                 out.append((int(self.time_of(a2)), native(_read_settled(self.data, a2, b2))))
         return out
 
     def choose_level(self, t0_ns: int, t1_ns: int, max_points: int) -> int:
-        """The coarsest level that still gives at least one bucket per point (0 = raw)."""
+        """The coarsest level that still gives at least one bucket per point (0 = raw).
+
+        Levels beyond the stored ones are computed on read from the coarsest stored level
+        (`read_window`), so any window, however long, is read at screen resolution.
+        """
         samples = max((t1_ns - t0_ns) / self.period_ns, 1.0)
         per_point = samples / max(max_points, 1)
         if per_point < self.factor:
             return 0
-        return int(min(math.floor(math.log(per_point, self.factor) + 1e-9), self.levels))
+        return int(math.floor(math.log(per_point, self.factor) + 1e-9))
+
+    def data_end(self) -> int:
+        """Grid index one past the last present sample (0 when empty)."""
+        seg = self.segment_indices()
+        return int(seg[-1, 1]) if len(seg) else 0
 
     def read_window(self, t0_ns: int, t1_ns: int, max_points: int = 2000,
                     level: int | None = None) -> Window:
         """Read [t0, t1) at screen resolution: at most ~max_points*factor values, never more.
 
+        The cost is bounded by what is returned, for any window: the window is clipped to
+        the stream's grid up to its last sample, and a level coarser than the stored ones
+        is computed from the coarsest stored level (at most `TOP_LEVEL_MAX` buckets).
+
         Parameters
         ----------
         t0_ns, t1_ns : int
-            The window in int64 ns since 1970 (UTC).
+            The window in int64 ns since 1970 (UTC); any values, even far outside the data.
         max_points : int
             The points the view has room for (its width in pixels); the coarsest pyramid
             level that still gives at least one bucket per point is read.
         level : int or None
-            Read this level instead (0: raw samples).
+            Read this level instead (0: raw samples); the cost is then the window's length
+            in buckets of that level (clipped to the stream), which the caller bounds.
 
         Returns
         -------
         Window
             Bucket starts `t0_ns + i * step_ns` with their min (`lo`) and max (`hi`) as
-            float64, NaN where no sample is present; `lo is hi` at the raw level.
+            float64, NaN where no sample is present; `lo is hi` at the raw level. Only the
+            buckets between the stream's start and its last sample are returned (none when
+            the window does not meet the stream).
         """
         if level is None:
             level = self.choose_level(t0_ns, t1_ns, max_points)
-        bucket = self.factor**level
+        level = max(int(level), 0)
+        f = self.factor
+        bucket = f**level
+        step = self.period_ns * bucket
         i0 = math.floor(self.index_of(t0_ns) / bucket)
         i1 = math.ceil(self.index_of(t1_ns) / bucket)
-        step = self.period_ns * bucket
+        end = self.data_end()  # never past the grid's length (no array lookup needed)
+        a, b = max(i0, 0), min(i1, -(-end // bucket))
+        if b <= a:
+            empty = np.zeros(0)
+            t0 = int(self.time_of(a * bucket)) if a * bucket < end else self.start_ns
+            return Window(self.name, level, t0, step, empty, empty)
+        stored = min(level, self.levels)
+        r = f ** (level - stored)  # stored buckets per bucket read
+        lo, hi = self._read_level(stored, a * r, b * r)
+        if not len(lo):
+            return Window(self.name, level, int(self.time_of(a * bucket)), step, lo, lo)
+        if r > 1:
+            lo, hi = pyramid.coarsen(lo, r, np.fmin), pyramid.coarsen(hi, r, np.fmax)
         if level == 0:
-            n = self.length
-            a, b = max(i0, 0), min(max(i1, 0), n)
-            lo = np.full(max(i1 - i0, 0), np.nan)
-            if b > a:
-                vals, mask = self.read_raw(a, b)
-                chunk = vals.astype(np.float64)
-                chunk[~mask] = np.nan
-                lo[a - i0:b - i0] = chunk
-            return Window(self.name, 0, int(self.time_of(i0)), step, lo, lo)
+            hi = lo
+        return Window(self.name, level, int(self.time_of(a * bucket)), step, lo, hi)
+
+    def _read_level(self, level: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Min and max (float64, NaN where absent) of stored level `level` over [a, b),
+        cut at the level's length (fewer values then, never an allocation beyond it)."""
+        if level == 0:
+            vals, mask = self.read_raw(a, min(b, self.data_end()))
+            lo = vals.astype(np.float64)
+            lo[~mask] = np.nan
+            return lo, lo
         grp = self.group[f"pyramid/{level}"]
-        n = grp["min"].shape[0]
-        a, b = max(i0, 0), min(max(i1, 0), n)
-        lo = np.full(max(i1 - i0, 0), np.nan)
-        hi = np.full(max(i1 - i0, 0), np.nan)
-        if b > a:
-            mn = _read_settled(grp["min"], a, b)
-            mx = _read_settled(grp["max"], a, b)
+        amin, amax = grp["min"], grp["max"]  # each lookup reads zarr.json: once each
+        # Levels are allocated in whole shards ahead of the data: stop at its last bucket.
+        e = min(b, amin.shape[0], -(-self.data_end() // self.factor**level))
+        lo = np.full(max(e - a, 0), np.nan)
+        hi = np.full(max(e - a, 0), np.nan)
+        if e > a:
+            mn = _read_settled(amin, a, e)
+            mx = _read_settled(amax, a, e)
             empty = pyramid.is_fill(mn, self.dtype)
             mn = mn.astype(np.float64)
             mx = mx.astype(np.float64)
             mn[empty] = np.nan
             mx[empty] = np.nan
-            lo[a - i0:b - i0] = mn
-            hi[a - i0:b - i0] = mx
-        return Window(self.name, level, int(self.time_of(i0 * bucket)), step, lo, hi)
+            lo[:e - a] = mn
+            hi[:e - a] = mx
+        return lo, hi
 
     def to_xarray(self):
         """The stream as a lazy xarray DataArray with a lazy time coordinate.
@@ -243,11 +293,30 @@ class Stream(StreamBase):
             The `data` array along `time` (datetime64[ns]); absent samples are the fill
             value (NaN once xarray masks it), nothing is read until asked for.
         """
+        import dask.array as dsa
         import xarray as xr
 
         ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
-                          consolidated=False)
-        return ds["data"]
+                          consolidated=False, drop_variables=["time"])
+        # The coordinate is computed from the grid (lazily, chunk by chunk): the stored one
+        # is not written across gaps (see `layout.TIME_CHUNKS`).
+        n, tc = self.length, int(self.group["time"].chunks[0])
+        def block(block_info=None):
+            (c0, c1), = block_info[None]["array-location"]
+            return self.grid_times(c0, c1).view("datetime64[ns]")
+
+        times = dsa.map_blocks(block, dtype="datetime64[ns]", chunks=(_split(n, tc),))
+        # No index: building one would compute every time of the grid.
+        coords = xr.Coordinates({"time": ("time", times)}, indexes={})
+        return ds["data"].assign_coords(coords)
+
+
+def period_ns(sampling_rate: float) -> float:
+    """The sample period in ns: an integer when it is one but for float rounding (1e-5 Hz
+    gives 99999999999999.98, whose products with large indices would be 16 ns off)."""
+    p = NS / float(sampling_rate)
+    r = round(p)
+    return float(r) if r and abs(p - r) <= 1e-12 * p else p
 
 
 def _read_settled(arr: zarr.Array, a: int, b: int) -> np.ndarray:
@@ -320,15 +389,23 @@ class StreamWriter(Stream):
         return self._array("data")
 
     def _grow(self, n: int) -> None:
-        old = self.length
+        """Lengthen the grid to hold index n (metadata only: no chunk is written)."""
         new = int(math.ceil(n / DATA_CHUNK) * DATA_CHUNK)
+        _zarrio.grow_arrays([(self.data, new), (self._array("time"), new)])
+
+    def _write_time(self, i0: int, i1: int) -> None:
+        """Write the time-coordinate chunks that samples [i0, i1) fall in and that hold no
+        present sample yet (so were not written): a gap of any length costs no chunk."""
         tarr = self._array("time")
-        _zarrio.grow_arrays([(self.data, new), (tarr, new)])
-        if _zarrio.write_time_chunks(tarr, self.start_ns, self.period_ns, old, new):
-            return
-        for c0 in range(old, new, DATA_CHUNK):  # bounded memory over long gaps
-            tarr[c0:c0 + DATA_CHUNK] = self.time_of(np.arange(c0, c0 + DATA_CHUNK,
-                                                              dtype=np.int64))
+        tc = int(tarr.chunks[0])
+        todo = [k for k in range(i0 // tc, -(-i1 // tc))
+                if not self.present_any(k * tc, (k + 1) * tc)]
+        for k0, k1 in _ranges(todo):
+            if _zarrio.write_time_chunks(tarr, self.start_ns, self.period_ns, k0, k1):
+                continue
+            for k in range(k0, k1):  # one chunk at a time: bounded memory
+                c0, c1 = k * tc, min((k + 1) * tc, self.length)
+                tarr[c0:c1] = self.grid_times(c0, c1)
 
     def write(self, i0: int, values: np.ndarray) -> None:
         """Write samples at grid index i0 (extending the grid); invisible until `commit`.
@@ -346,6 +423,7 @@ class StreamWriter(Stream):
         i1 = i0 + len(values)
         if i1 > self.length:
             self._grow(i1)
+        self._write_time(i0, i1)
         write_region(self.data, i0, values.astype(self.dtype, copy=False),
                      absent=lambda a, b: not self.present_any(a, b), cache=self._cache("data"),
                      on_chunk=self._chunk_written)
@@ -470,11 +548,16 @@ class StreamWriter(Stream):
         # Every level is computed from the finer one in memory (edges read back from chunks
         # the writes below leave unchanged there), then all are written in one go.
         regions: list[tuple] = []
+        later: list[tuple[int, list[tuple[int, int]], int]] = []
         for k in range(1, levels + 1):
             size = math.ceil(n / factor**k)
             amin, amax = arrays[k]
             if self.levels < k and k > 1:
-                lo_i, hi_i = 0, n_prev  # a new level is built whole from the finer one
+                # A new level is built whole from the finer one: over the touched range
+                # here, then over the rest after the writes below, each run of samples on
+                # its own (`_build_level`), so a gap of any length costs nothing.
+                lo_i, hi_i, rest = self._present_around(k - 1, lo_i, hi_i, n_prev)
+                later.append((k, rest, n_prev))
             b0, b1 = lo_i // factor, math.ceil(hi_i / factor)
             a, b = b0 * factor, min(b1 * factor, n_prev)
             span = factor ** (k - 1)  # raw samples per bucket of level k-1
@@ -496,10 +579,44 @@ class StreamWriter(Stream):
             mem, mem_lo, mem_hi = (mn, mx), b0, b0 + len(mn)
             lo_i, hi_i, n_prev = b0, b0 + len(mn), size
         write_regions(regions)
+        for k, rest, n_finer in later:
+            self._build_level(k, rest, n_finer, arrays[k])
         self.levels = max(levels, self.levels)
         pyr = {"factor": factor, "levels": self.levels, "chunk": int(arrays[1][0].chunks[0])}
         if self.group.attrs.get("pyramid") != pyr:
             self._pending_attrs["pyramid"] = pyr  # published by `commit`, with the segments
+
+    def _present_around(self, j: int, lo: int, hi: int, n_j: int
+                        ) -> tuple[int, int, list[tuple[int, int]]]:
+        """Buckets [lo, hi) of level j (the touched ones), and the runs of buckets of level j
+        holding present samples that are not wholly inside them (runs joined across gaps
+        under a chunk of buckets), within [0, n_j): a new level k = j + 1 is computed over
+        [lo, hi) from memory, then rebuilt over those runs from level j as stored."""
+        span = self.factor**j
+        seg = self.segment_indices()
+        runs = clusters(seg[:, 0] // span, -(-seg[:, 1] // span), PYRAMID_CHUNK)
+        rest = [(max(r0, 0), min(r1, n_j)) for r0, r1 in runs]
+        return lo, hi, [(a, b) for a, b in rest if b > a and not (lo <= a and b <= hi)]
+
+    def _build_level(self, k: int, runs: list[tuple[int, int]], n_finer: int,
+                     pair: tuple[zarr.Array, zarr.Array]) -> None:
+        """Level k over `runs` (buckets of level k-1) from level k-1 as stored."""
+        f, bucket = self.factor, self.factor**k
+        amin, amax = pair
+
+        def absent(a: int, b: int) -> bool:
+            return not self.present_any(a * bucket, b * bucket)
+
+        for r0, r1 in runs:
+            b0, b1 = r0 // f, -(-r1 // f)
+            a, b = b0 * f, min(b1 * f, n_finer)
+            pmin = read_region(self._array(f"pyramid/{k - 1}/min"), a, b,
+                               self._cache(f"pyramid/{k - 1}/min"))
+            pmax = read_region(self._array(f"pyramid/{k - 1}/max"), a, b,
+                               self._cache(f"pyramid/{k - 1}/max"))
+            mn, mx = pyramid.next_level(pmin, pmax, f, self.dtype)
+            write_regions([(amin, b0, mn, absent, self._cache(f"pyramid/{k}/min")),
+                           (amax, b0, mx, absent, self._cache(f"pyramid/{k}/max"))])
 
     def _has_level(self, k: int) -> bool:
         try:
@@ -591,8 +708,11 @@ class StreamWriter(Stream):
         if tmp_name in self.store.root:
             del self.store.root[tmp_name]
         period = self.period_ns
+        seg = self.segment_indices()
+        extent = int(seg[-1, 1]) if len(seg) else 0  # the data, not the grid's padding
         target = min(day_start_ns(first_ns),
-                     day_start_ns(int(self.start_ns - 0.1 * self.length * period)))
+                     day_start_ns(int(self.start_ns - 0.1 * extent * period)))
+        target = max(target, min(day_start_ns(first_ns), TIME_MIN_NS))
         new_start = aligned_origin(self.start_ns, target, period)
         shift = int(round((self.start_ns - new_start) / period))
         attrs = {k: v for k, v in self.attrs.items()
@@ -600,18 +720,53 @@ class StreamWriter(Stream):
         new = create_regular(self.store, tmp_name, self.sampling_rate, new_start,
                                    self.dtype, attrs)
         new.group.attrs["stream"] = self.name
-        seg = self.segment_indices()
         if len(seg):
             end = int(seg[-1, 1])
             new._grow(end + shift)
-            for c0 in range(0, end, DATA_SHARD):  # whole shards where the shift allows
+            # Only the shards that hold samples: a gap of any length is not copied.
+            shards = sorted({c for a, b in seg for c in range(a // DATA_SHARD * DATA_SHARD,
+                                                               int(b), DATA_SHARD)})
+            for c0 in shards:  # whole shards where the shift allows
                 c1 = min(c0 + DATA_SHARD, end)
                 write_region(new.data, c0 + shift, native(self.data[c0:c1]),
                              cache=new._cache("data"))
+            for a, b in seg:
+                new._write_time(int(a) + shift, int(b) + shift)
             new.segments = self.segments
-            new.update_pyramid(0, end + shift)
+            for a, b in clusters(seg[:, 0], seg[:, 1], GAP_CLUSTER):
+                new.update_pyramid(a + shift, b + shift)
         new.segments = self.segments
         new.commit()
         backend.swap_group(self.store.zarr_store, tmp_name, self.name, OLD_SUFFIX)
         return self.store.writer(self.name)
+
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_NAT = int(np.iinfo(np.int64).min)
+
+
+def _ranges(ks: list[int]) -> list[tuple[int, int]]:
+    """Sorted integers as [k0, k1) runs of consecutive values."""
+    out: list[tuple[int, int]] = []
+    for k in ks:
+        if out and out[-1][1] == k:
+            out[-1] = (out[-1][0], k + 1)
+        else:
+            out.append((k, k + 1))
+    return out
+
+
+def clusters(starts: np.ndarray, ends: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Sorted disjoint [start, end) runs joined where less than `gap` apart, as runs."""
+    if not len(starts):
+        return []
+    cut = np.flatnonzero(starts[1:] - ends[:-1] > gap)
+    firsts = np.concatenate([[0], cut + 1])
+    lasts = np.concatenate([cut, [len(starts) - 1]])
+    return [(int(starts[a]), int(ends[b])) for a, b in zip(firsts, lasts, strict=True)]
+
+
+def _split(n: int, c: int) -> tuple[int, ...]:
+    """Chunk lengths of n items in chunks of c."""
+    return tuple([c] * (n // c) + ([n % c] if n % c else [])) or (0,)
 

@@ -53,7 +53,7 @@ def run_mission_ingest(store: str, paths: list[str], sim_epoch: str, prefix: str
     try:
         report = ingest_mission(store, paths, options)
     except StoreError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 2, escape=True)
     return print_ingest_report(report, as_json)
 
 

@@ -34,9 +34,9 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
             report = ingest_seismic(store, paths, inventory, events, workers, sched,
                                     snap_tolerance, progress)
     except StoreError as exc:
-        fail(str(exc), 2, soft_wrap=False)
+        fail(str(exc), 2, soft_wrap=False, escape=True)
     except RuntimeError as exc:
-        fail(str(exc), 2, soft_wrap=False)
+        fail(str(exc), 2, soft_wrap=False, escape=True)
     record_cost(report.samples_written, report.bytes_after - report.bytes_before, report.failed)
     return print_ingest_report(report, as_json)
 
@@ -70,7 +70,7 @@ def ingest_seismic_cmd(
                                       cfg.ingest.workers, address, cfg.ingest.snap_tolerance,
                                       as_json)
     except ClusterError as exc:
-        fail(str(exc), 2, soft_wrap=False)
+        fail(str(exc), 2, soft_wrap=False, escape=True)
     raise typer.Exit(code)
 
 

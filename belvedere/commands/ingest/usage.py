@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from belvedere.console import err, fail, out
+from belvedere.console import err, fail, out, shown
 
 
 def ingest_usage_cmd(
@@ -69,7 +69,7 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
         t0, t1 = parse_range(start or ("now-1d" if (run_sacct or prometheus) else None),
                              end or ("now" if (run_sacct or prometheus) else None))
     except ValueError as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 2, escape=True)
     window = (t0, t1) if t0 is not None and t1 is not None else None
     if prometheus and window and points_per_series(*window, step_ns) == 0:
         fail(f"no multiple of the step {step} lies between --from and --to; widen the range "
@@ -80,12 +80,13 @@ def run_usage_ingest(store: str, infrastructure: str, sacct: list[str], run_sacc
                               prometheus=prometheus, queries=queries, window=window,
                               step_ns=step_ns, cluster=cluster)
     except (StoreError, UsageInputError) as exc:
-        fail(str(exc), 2)
+        fail(str(exc), 2, escape=True)
     if as_json:
         out.print_json(json.dumps(report.as_dict(), default=str))
     else:
         for issue in report.issues:
-            err.print(f"[yellow]problem:[/yellow] {issue}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]problem:[/yellow] {shown(issue)}", highlight=False,
+                      soft_wrap=True)
         for line in report.summary_lines():
             out.print(line, highlight=False)
     return 1 if report.failed else 0
