@@ -46,11 +46,15 @@ def band_mask(window: Window, t0_ns: int, t1_ns: int, width: int, height: int,
     reach = scale * (height / 2.0) / max(height / 2.0 - MARGIN_PX, 0.5)
     # Relative float64 x keeps sub-microsecond detail that absolute nanoseconds would lose.
     rel = (window.times_ns - t0_ns).astype(np.float64)
+    # Datashader draws in band units (center 0, edges +-1), not in the values' own: a band a few
+    # ulps high around 8.2e6 (a LISA frequency offset) made its line kernel compute pixel
+    # indices outside the canvas and write past its buffer (heap corruption, server abort).
     canvas = ds.Canvas(plot_width=width, plot_height=height, x_range=(0.0, float(t1_ns - t0_ns)),
-                       y_range=(center - reach, center + reach))
+                       y_range=(-1.0, 1.0))
     # Clip far outliers to just beyond the band so a line leaving it keeps its slope on screen.
-    lo = np.clip(window.lo, center - 2 * reach, center + 2 * reach)
-    hi = np.clip(window.hi, center - 2 * reach, center + 2 * reach)
+    with np.errstate(invalid="ignore", over="ignore"):
+        lo = np.clip((np.asarray(window.lo, np.float64) - center) / reach, -2.0, 2.0)
+        hi = np.clip((np.asarray(window.hi, np.float64) - center) / reach, -2.0, 2.0)
     if window.is_raw:
         frame = pd.DataFrame({"x": rel, "y": lo})
         agg = canvas.line(frame, "x", "y", agg=ds.any()).values
