@@ -137,8 +137,8 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
                     continue
                 coords = stream.attrs.get("coordinates") or {}
                 lat, lon = coords.get("latitude", 0.0), coords.get("longitude", 0.0)
-                if coords and not _in_box(q, lat, lon):
-                    continue
+                if not _in_box(q, lat, lon) if coords else q.box != StationQuery.box:
+                    continue  # unknown coordinates never match a geographic constraint
                 described.add(cid)
                 start, end = UTCDateTime(ns=t0), UTCDateTime(ns=t1)
                 chan = Channel(cha_c, loc_c, latitude=lat, longitude=lon,
