@@ -80,7 +80,8 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def fetch(url: str, keep_body: bool = False, chunk: int = 1 << 20) -> tuple[float, int, bytes | None, int]:
+def fetch(url: str, keep_body: bool = False, chunk: int = 1 << 20
+          ) -> tuple[float, int, bytes | None, int]:
     """(seconds, bytes, body when small, status) of a GET read to its end in chunks."""
     t = time.perf_counter()
     with urllib.request.urlopen(url, timeout=600) as r:

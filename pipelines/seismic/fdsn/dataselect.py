@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,18 +114,45 @@ def encode(values: np.ndarray, start_ns: int, header: dict, encoding: str) -> by
     return buf.getvalue()
 
 
-def miniseed_pieces(cuts: list[Cut], piece_samples: int = PIECE_SAMPLES) -> Iterator[bytes]:
-    """The miniSEED of the cuts, piece by piece (each a few MB at most); a gap starts a new
-    record run, so readers see one trace per contiguous run."""
+def _jobs(cuts: list[Cut], piece_samples: int) -> Iterator[tuple]:
     for cut in cuts:
         stream = cut.stream
         enc, dtype = encoding_for(stream.dtype)
-        header = _header(stream)
         if dtype.kind == "i" and stream.dtype.itemsize > 4:
             raise QueryError(f"{stream.name}: int64 samples do not fit miniSEED's 32 bits")
+        header = _header(stream)
         for a, b in cut.runs:
             for p in range(a, b, piece_samples):
-                q = min(p + piece_samples, b)
-                values, _ = stream.read_raw(p, q)
-                yield encode(values.astype(dtype, copy=False), int(stream.time_of(p)),
-                             header, enc)
+                yield stream, p, min(p + piece_samples, b), dtype, header, enc
+
+
+def _piece(stream: Stream, p: int, q: int, dtype: np.dtype, header: dict, enc: str) -> bytes:
+    values, _ = stream.read_raw(p, q)
+    return encode(values.astype(dtype, copy=False), int(stream.time_of(p)), header, enc)
+
+
+# Reading (zarr's codecs) and encoding (libmseed through ctypes) both release the GIL, so
+# pieces are made on threads, a few ahead of the one being sent. Measured on one
+# channel-day at 100 Hz: one thread 0.45 s (read 0.10 s then encode 0.27 s, one after the
+# other); threads a few pieces ahead overlap the two when a core is free. The pool is
+# shared by all requests, so concurrent clients never use more threads than there are cores.
+_POOL = ThreadPoolExecutor(max(os.cpu_count() or 1, 2), thread_name_prefix="miniseed")
+AHEAD = 3
+
+
+def miniseed_pieces(cuts: list[Cut], piece_samples: int = PIECE_SAMPLES,
+                    ahead: int = AHEAD) -> Iterator[bytes]:
+    """The miniSEED of the cuts, piece by piece in order (each a few MB at most, at most
+    `ahead` pieces in memory); a gap starts a new record run, so readers see one trace per
+    contiguous run."""
+    pending: deque[Future] = deque()
+    try:
+        for job in _jobs(cuts, piece_samples):
+            pending.append(_POOL.submit(_piece, *job))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:  # an abandoned answer (the client went away) makes no more pieces
+        for f in pending:
+            f.cancel()
