@@ -122,8 +122,13 @@ def _jobs(cuts: list[Cut], piece_samples: int) -> Iterator[tuple]:
             raise QueryError(f"{stream.name}: int64 samples do not fit miniSEED's 32 bits")
         header = _header(stream)
         for a, b in cut.runs:
-            for p in range(a, b, piece_samples):
-                yield stream, p, min(p + piece_samples, b), dtype, header, enc
+            # Piece edges on multiples of the piece size, which the stores' chunk sizes
+            # divide: each chunk is decoded once, not once per piece that cuts it.
+            p = a
+            while p < b:
+                q = min((p // piece_samples + 1) * piece_samples, b)
+                yield stream, p, q, dtype, header, enc
+                p = q
 
 
 def _piece(stream: Stream, p: int, q: int, dtype: np.dtype, header: dict, enc: str) -> bytes:
