@@ -225,14 +225,35 @@ def _json(rows: list[Source], q: AvailabilityQuery, extent: bool) -> bytes:
             if q.limit is not None:
                 spans = spans[:max(q.limit - count, 0)]
             count += len(spans)
-            d["timespans"] = np.stack([_iso(spans[:, 0]), _iso(spans[:, 1])], axis=1).tolist()
+            # Spans spliced in as text: json.dumps of 1e5 pairs of strings took ~0.3 s.
+            starts, ends = _iso(spans[:, 0]).tolist(), _iso(spans[:, 1]).tolist()
+            d["timespans"] = _Raw("[" + ",".join(
+                f'["{a}","{b}"]' for a, b in zip(starts, ends, strict=True)) + "]")
         out.append(d)
         if q.limit is not None and count >= q.limit:
             break
     from pipelines.timebase import now_ns
 
-    return json.dumps({"created": utc_iso(now_ns()), "version": 1.0, "datasources": out}
-                      ).encode()
+    raws: list[str] = []
+
+    def hold(obj):
+        if isinstance(obj, _Raw):
+            raws.append(obj.text)
+            return f"\0{len(raws) - 1}\0"
+        raise TypeError(type(obj))
+
+    text = json.dumps({"created": utc_iso(now_ns()), "version": 1.0, "datasources": out},
+                      default=hold)
+    for i, raw in enumerate(raws):
+        text = text.replace(f'"\\u0000{i}\\u0000"', raw, 1)
+    return text.encode()
+
+
+class _Raw:
+    """JSON text to splice into a document as it is (ISO times need no escaping)."""
+
+    def __init__(self, text: str):
+        self.text = text
 
 
 def check_merge(values: list[str]) -> frozenset[str]:
