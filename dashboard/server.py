@@ -106,7 +106,10 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
 
     titles = {"/" + c.slug: f"{c.title} · Belvedere" if c.slug else "Belvedere"
               for c in PAGES.values()}
-    extra = [(r"/snapshot/([a-z]+)\.html", SnapshotHandler, {"sources": sources})]
+    from dashboard import webservices
+
+    extra = [(r"/snapshot/([a-z]+)\.html", SnapshotHandler, {"sources": sources}),
+             *webservices.routes(sources, prefix)]  # FDSN services under /fdsnws/
     # Page builds and callbacks run on the server's one event loop (threaded=False): a pool
     # of workers for slow builds belongs here, next to the routes.
     pn.serve(app, port=port, address=address, websocket_origin=sorted(set(origins)),
