@@ -280,8 +280,10 @@ class IrregularStream(StreamBase):
     def to_xarray(self):
         """The stream as a lazy xarray DataArray with its `time` coordinate."""
         import xarray as xr
+        from xarray.backends import ZarrStore
 
-        ds = xr.open_zarr(self.store.zarr_store, group=self.name, consolidated=False)
+        # From the group already open (consolidated metadata when `open_datatree` opened it).
+        ds = xr.open_dataset(ZarrStore(self.group), chunks={})
         return ds["data"].isel(time=slice(0, self.n))
 
 

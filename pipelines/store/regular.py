@@ -295,9 +295,11 @@ class Stream(StreamBase):
         """
         import dask.array as dsa
         import xarray as xr
+        from xarray.backends import ZarrStore
 
-        ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
-                          consolidated=False, drop_variables=["time"])
+        # From the group already open (consolidated metadata when `open_datatree` opened it).
+        ds = xr.open_dataset(ZarrStore(self.group), chunks={}, create_default_indexes=False,
+                             drop_variables=["time"])
         # The coordinate is computed from the grid (lazily, chunk by chunk): the stored one
         # is not written across gaps (see `layout.TIME_CHUNKS`).
         n, tc = self.length, int(self.group["time"].chunks[0])

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pipelines import __version__
-from pipelines.store import _zarrio, backend
+from pipelines.store import _zarrio, backend, consolidated
 from pipelines.store.errors import StoreError, UnknownStreamError
 from pipelines.store.irregular import IrregularStream
 from pipelines.store.layout import (
@@ -72,6 +72,8 @@ class Store:
             self.root.attrs["belvedere"] = meta
         check_layout_version(meta, f"store {self.url}")
         self.meta = meta
+        if mode != "r":  # what is written from now on would make the copy stale
+            consolidated.drop(self)
 
     @property
     def is_local(self) -> bool:
