@@ -55,10 +55,9 @@ class FrameSource:
         frame = frames.make_frame(self.streams, t0, t1, w, h, self.options)
         self.last = frame
         rgba = frame.image.view(np.uint8).reshape(frame.image.shape + (4,))
-        levels = ", ".join(f"{t.name}: {t.label}" for t in frame.traces)
         ticks = [(n - i - 0.5, s.name) for i, s in enumerate(self.streams)]
         return hv.RGB(rgba, bounds=(_dt(t0), 0, _dt(t1), n), kdims=["time", "band"],
-                      vdims=["R", "G", "B", "A"], label=levels).opts(
+                      vdims=["R", "G", "B", "A"]).opts(
             width=self.width, height=self.height or BAND_HEIGHT * n, yticks=ticks,
             ylim=(0, n), xlabel="UTC", ylabel="", tools=["xwheel_zoom", "xpan"],
             active_tools=["xwheel_zoom"])
