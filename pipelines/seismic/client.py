@@ -22,6 +22,7 @@ from pipelines.timebase import NS
 __all__ = ["Client", "parse_nslc"]
 
 _WAVEFORM_PAD = 2  # sample periods read beyond the window, so that ObsPy's trim decides
+_SERVER_PAD_S = 10.0  # seconds asked of a server beyond the window (rates down to 0.1 Hz)
 
 
 def parse_nslc(stream: str) -> tuple[str, str, str, str] | None:
@@ -180,16 +181,19 @@ class Client:
         if starttime >= endtime:
             raise ValueError("'endtime' must be after 'starttime'.")
         if self.fdsn is not None:
-            return self.fdsn.get_waveforms(network, station, location, channel, starttime,
-                                           endtime, **kwargs)
-        t0, t1 = int(starttime.ns), int(endtime.ns)
-        st = OStream()
-        for name, nslc in self._streams(network, station, location, channel):
-            stream = self.store[name]
-            if stream.kind != "regular":
-                continue
-            pad = int(_WAVEFORM_PAD * stream.period_ns)
-            st.traces += _traces(stream, nslc, stream.read_segments(t0 - pad, t1 + pad))
+            # FDSN dataselect cuts windows its own way: ask a little more, then cut as here.
+            st = self.fdsn.get_waveforms(network, station, location, channel,
+                                         starttime - _SERVER_PAD_S, endtime + _SERVER_PAD_S,
+                                         **kwargs)
+        else:
+            t0, t1 = int(starttime.ns), int(endtime.ns)
+            st = OStream()
+            for name, nslc in self._streams(network, station, location, channel):
+                stream = self.store[name]
+                if stream.kind != "regular":
+                    continue
+                pad = int(_WAVEFORM_PAD * stream.period_ns)
+                st.traces += _traces(stream, nslc, stream.read_segments(t0 - pad, t1 + pad))
         st.trim(starttime, endtime)
         st.traces = [tr for tr in st if tr.stats.npts]
         if merge is not None and merge is not False:
@@ -201,8 +205,6 @@ class Client:
         together, as `sds.Client.get_waveforms_bulk`."""
         from obspy import Stream as OStream
 
-        if self.fdsn is not None:
-            return self.fdsn.get_waveforms_bulk(list(bulk))
         st = OStream()
         for row in bulk:
             st += self.get_waveforms(*row[:6], merge=merge)

@@ -1,10 +1,12 @@
 """Consolidated metadata: every node's zarr.json copied into the root's, for fast opening.
 
 xarray (and zarr) read a store's whole hierarchy from that one document instead of one request
-per node. The copy is only ever fresh: opening a store for writing drops it (`drop`), and the
-end of an ingest or analysis run writes it again (`consolidate`): a run interrupted in
-between leaves no copy (readers then open node by node), never a stale one. Belvedere's own
-readers never use it (`backend.open_group`).
+per node. The copy is kept fresh: the first write through a `Store` drops it
+(`Store.changing`, called by the commits, sample writes and attribute updates of streams, the
+catalogue's events and the kept StationXML), and the end of an ingest or analysis run writes
+it again when it is absent (`consolidate`). A run interrupted in between leaves no copy
+(readers then open node by node), never a stale one; a run that writes nothing rewrites
+nothing. Belvedere's own readers never use it (`backend.open_group`).
 """
 
 from __future__ import annotations
@@ -14,26 +16,36 @@ from typing import TYPE_CHECKING
 
 import zarr
 
+from pipelines.store.errors import StoreError
+
 if TYPE_CHECKING:
     from pipelines.store.store import Store
 
 __all__ = ["consolidate", "drop", "is_consolidated", "open_consolidated"]
 
 
-def consolidate(store: Store) -> None:
-    """Write the store's consolidated metadata (call when a run has committed everything).
+def consolidate(store: Store, rewrite: bool = False) -> bool:
+    """Write the store's consolidated metadata unless a fresh copy is there (call when a run
+    has committed everything); True when it was written.
 
     Parameters
     ----------
     store : Store
         Opened for writing.
+    rewrite : bool
+        Write it even when a copy is there (after writes that do not drop it, such as the
+        analysis products').
     """
-    store.writable()
+    if store.mode == "r":
+        raise StoreError(f"store {store.url} is open read-only")
+    if not rewrite and is_consolidated(store.zarr_store):
+        return False  # nothing was written since it was (a write drops it first)
     with warnings.catch_warnings():
         # zarr says consolidated metadata is not in the v3 spec yet; xarray and zarr-python
         # both read it, which is what it is for here.
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not")
         zarr.consolidate_metadata(store.zarr_store)
+    return True
 
 
 def drop(store: Store) -> None:

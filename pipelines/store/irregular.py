@@ -471,6 +471,7 @@ class IrregularWriter(IrregularStream):
     def commit(self, provenance: list[dict] | None = None,
                conflicts: list[dict] | None = None) -> None:
         """Publish `n`, the segments and provenance in one attribute write: the commit point."""
+        self.store.changing()
         attrs = dict(self.attrs)
         n = getattr(self, "_pending_n", self.n)
         t = self._arr("time")
@@ -490,6 +491,7 @@ class IrregularWriter(IrregularStream):
 
     def update_attrs(self, extra: dict[str, Any]) -> None:
         """Set metadata attributes without touching samples or segments."""
+        self.store.changing()
         self.group.attrs.update(extra)
         self.attrs.update(extra)
 

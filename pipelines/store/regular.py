@@ -422,6 +422,7 @@ class StreamWriter(Stream):
         """
         if i0 < 0:
             raise StoreError(f"write before the start of stream {self.name}; rebase first")
+        self.store.changing()
         i1 = i0 + len(values)
         if i1 > self.length:
             self._grow(i1)
@@ -680,6 +681,7 @@ class StreamWriter(Stream):
         extra : dict, optional
             Further attributes to set in the same write.
         """
+        self.store.changing()
         attrs = dict(self.group.attrs)
         attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
         if provenance:
@@ -696,6 +698,7 @@ class StreamWriter(Stream):
 
     def update_attrs(self, extra: dict[str, Any]) -> None:
         """Set metadata attributes (coordinates, instrument...) without touching segments."""
+        self.store.changing()
         self.group.attrs.update(extra)
         self.attrs.update(extra)
 
