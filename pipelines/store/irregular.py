@@ -280,11 +280,16 @@ class IrregularStream(StreamBase):
     def to_xarray(self):
         """The stream as a lazy xarray DataArray with its `time` coordinate."""
         import xarray as xr
-        from xarray.backends import ZarrStore
+
+        from pipelines.store.lazy import dask_array
 
         # From the group already open (consolidated metadata when `open_datatree` opened it).
-        ds = xr.open_dataset(ZarrStore(self.group), chunks={})
-        return ds["data"].isel(time=slice(0, self.n))
+        state = (self.store.url, self.name, self.n)
+        data, time = self._arr("data"), self._arr("time")
+        times = dask_array(time, "time", *state)[:self.n].astype("datetime64[ns]")
+        coords = xr.Coordinates({"time": ("time", times)}, indexes={})
+        return xr.DataArray(dask_array(data, "data", *state)[:self.n], dims=("time",),
+                            coords=coords, name="data", attrs=dict(data.attrs))
 
 
 def _median_interval(times: np.ndarray) -> int:

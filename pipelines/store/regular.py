@@ -295,11 +295,13 @@ class Stream(StreamBase):
         """
         import dask.array as dsa
         import xarray as xr
-        from xarray.backends import ZarrStore
+
+        from pipelines.store.lazy import dask_array
 
         # From the group already open (consolidated metadata when `open_datatree` opened it).
-        ds = xr.open_dataset(ZarrStore(self.group), chunks={}, create_default_indexes=False,
-                             drop_variables=["time"])
+        arr = self.data
+        state = (self.store.url, self.name, self.start_ns, self.segments[-1:].tolist())
+        data = dask_array(arr, *state)
         # The coordinate is computed from the grid (lazily, chunk by chunk): the stored one
         # is not written across gaps (see `layout.TIME_CHUNKS`).
         n, tc = self.length, int(self.group["time"].chunks[0])
@@ -307,10 +309,12 @@ class Stream(StreamBase):
             (c0, c1), = block_info[None]["array-location"]
             return self.grid_times(c0, c1).view("datetime64[ns]")
 
-        times = dsa.map_blocks(block, dtype="datetime64[ns]", chunks=(_split(n, tc),))
+        times = dsa.map_blocks(block, dtype="datetime64[ns]", chunks=(_split(n, tc),),
+                               name=data.name.replace("belvedere-", "belvedere-time-"))
         # No index: building one would compute every time of the grid.
         coords = xr.Coordinates({"time": ("time", times)}, indexes={})
-        return ds["data"].assign_coords(coords)
+        return xr.DataArray(data, dims=("time",), coords=coords, name="data",
+                            attrs=dict(arr.attrs))
 
 
 def period_ns(sampling_rate: float) -> float:
