@@ -28,6 +28,7 @@ from pipelines.analysis import detect, psd, rsam
 from pipelines.ingest.runner import run_tasks
 from pipelines.store import (
     Store,
+    consolidate,
     open_store,
     require_psd,
     require_table,
@@ -374,6 +375,8 @@ def analyse(store_url: str, analysis: str, patterns: Sequence[str] = (),
                        for d in _days(store[n].segments, t0_ns, t1_ns, store[n].period_ns)
                        if getattr(store[n], "kind", "") == "regular"})
         report.detections = network_detections(store, names, days, params)
+    # The products are committed: xarray can open the store in one read.
+    consolidate(store, rewrite=report.tasks > 0)
     report.bytes_written = max(store.nbytes("_products") - bytes_before, 0)
     report.seconds = time.perf_counter() - t_start
     return report

@@ -31,6 +31,7 @@ from pipelines.store import (
     IrregularStream,
     Store,
     Stream,
+    consolidate,
     create_irregular,
     is_irregular,
     open_stream,
@@ -192,6 +193,7 @@ def ingest_mission(store_url: str, paths: Sequence[str], options: MissionOptions
         done += sizes[path]
         if progress:
             progress(done, report.input_bytes)
+    consolidate(store)  # everything is committed: xarray can open the store in one read
     ro = Store(store.url, mode="r")
     report.streams = sorted(streams)
     report.gaps = sum(len(open_any(ro, s).gaps()) for s in report.streams if s in ro.root)

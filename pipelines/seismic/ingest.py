@@ -18,7 +18,7 @@ from pipelines.seismic.channels import (
 )
 from pipelines.seismic.scan import scan
 from pipelines.seismic.stationxml import channel_metadata, keep_inventories, read_inventories
-from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store
+from pipelines.store import DEFAULT_SNAP_TOLERANCE, Store, consolidate
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -85,6 +85,7 @@ def ingest_seismic(store_url: str, paths: Sequence[str], inventories: Sequence[s
         if found and not added:
             report.notes.append(FileIssue(path, f"all {len(found)} events are already in the "
                                                 "catalogue; nothing added"))
+    consolidate(store)  # everything is committed: xarray can open the store in one read
     store = Store(store.url, mode="r")
     report.streams = sorted(set(report.streams))
     report.gaps = sum(len(store[s].gaps()) for s in report.streams)

@@ -14,6 +14,8 @@ and `irregular` (the two kinds of stream), `pyramid` (the min/max kernels), `seg
 from pipelines.store._zarrio import fs_call, read_region, write_region, write_regions
 from pipelines.store.backend import swap_group
 from pipelines.store.base import StreamBase
+from pipelines.store.consolidated import consolidate, is_consolidated
+from pipelines.store.datatree import open_datatree
 from pipelines.store.errors import StoreError, StoreVersionError, UnknownStreamError
 from pipelines.store.irregular import (
     IrregularOutcome,
@@ -61,13 +63,16 @@ __all__ = [
     "Window",
     "aligned_origin",
     "check_layout_version",
+    "consolidate",
     "create_irregular",
     "describe",
     "dumps",
     "fill_value_for",
     "fs_call",
+    "is_consolidated",
     "is_irregular",
     "merge_segments",
+    "open_datatree",
     "open_store",
     "open_stream",
     "open_writer",

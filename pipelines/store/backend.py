@@ -46,8 +46,12 @@ def open_zarr_store(url: str, read_only: bool, what: str = "store", hint: str = 
 
 
 def open_group(zstore: Any, read_only: bool) -> Group:
-    """The root Zarr v3 group of a zarr store (created when missing unless `read_only`)."""
-    return zarr.open_group(zstore, mode="r" if read_only else "a", zarr_format=3)
+    """The root Zarr v3 group of a zarr store (created when missing unless `read_only`).
+
+    Never from consolidated metadata: that copy is for xarray (`consolidated.py`) and lags
+    behind every commit made since it was written."""
+    return zarr.open_group(zstore, mode="r" if read_only else "a", zarr_format=3,
+                           use_consolidated=False)
 
 
 def is_local(zstore: Any) -> bool:

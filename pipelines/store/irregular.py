@@ -281,8 +281,15 @@ class IrregularStream(StreamBase):
         """The stream as a lazy xarray DataArray with its `time` coordinate."""
         import xarray as xr
 
-        ds = xr.open_zarr(self.store.zarr_store, group=self.name, consolidated=False)
-        return ds["data"].isel(time=slice(0, self.n))
+        from pipelines.store.lazy import dask_array
+
+        # From the group already open (consolidated metadata when `open_datatree` opened it).
+        state = (self.store.url, self.name, self.n)
+        data, time = self._arr("data"), self._arr("time")
+        times = dask_array(time, "time", *state)[:self.n].astype("datetime64[ns]")
+        coords = xr.Coordinates({"time": ("time", times)}, indexes={})
+        return xr.DataArray(dask_array(data, "data", *state)[:self.n], dims=("time",),
+                            coords=coords, name="data", attrs=dict(data.attrs))
 
 
 def _median_interval(times: np.ndarray) -> int:
@@ -469,6 +476,7 @@ class IrregularWriter(IrregularStream):
     def commit(self, provenance: list[dict] | None = None,
                conflicts: list[dict] | None = None) -> None:
         """Publish `n`, the segments and provenance in one attribute write: the commit point."""
+        self.store.changing()
         attrs = dict(self.attrs)
         n = getattr(self, "_pending_n", self.n)
         t = self._arr("time")
@@ -488,6 +496,7 @@ class IrregularWriter(IrregularStream):
 
     def update_attrs(self, extra: dict[str, Any]) -> None:
         """Set metadata attributes without touching samples or segments."""
+        self.store.changing()
         self.group.attrs.update(extra)
         self.attrs.update(extra)
 

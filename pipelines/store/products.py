@@ -442,6 +442,7 @@ def put_station_xml(store: Store, xml: bytes, digest: str, source: str,
     grp = store.root.require_group(f"{CATALOG_GROUP}/{STATIONXML_GROUP}")
     if digest in grp.array_keys() and grp[digest].attrs.get("complete"):
         return False
+    store.changing()
     # `complete` is written last: a document cut short by an interrupted ingest is not listed
     # and is written again by the next one.
     arr = grp.create_array(digest, shape=(len(xml),), chunks=(max(len(xml), 1),),

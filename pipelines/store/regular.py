@@ -296,8 +296,12 @@ class Stream(StreamBase):
         import dask.array as dsa
         import xarray as xr
 
-        ds = xr.open_zarr(self.store.zarr_store, group=self.name, create_default_indexes=False,
-                          consolidated=False, drop_variables=["time"])
+        from pipelines.store.lazy import dask_array
+
+        # From the group already open (consolidated metadata when `open_datatree` opened it).
+        arr = self.data
+        state = (self.store.url, self.name, self.start_ns, self.segments[-1:].tolist())
+        data = dask_array(arr, *state)
         # The coordinate is computed from the grid (lazily, chunk by chunk): the stored one
         # is not written across gaps (see `layout.TIME_CHUNKS`).
         n, tc = self.length, int(self.group["time"].chunks[0])
@@ -305,10 +309,12 @@ class Stream(StreamBase):
             (c0, c1), = block_info[None]["array-location"]
             return self.grid_times(c0, c1).view("datetime64[ns]")
 
-        times = dsa.map_blocks(block, dtype="datetime64[ns]", chunks=(_split(n, tc),))
+        times = dsa.map_blocks(block, dtype="datetime64[ns]", chunks=(_split(n, tc),),
+                               name=data.name.replace("belvedere-", "belvedere-time-"))
         # No index: building one would compute every time of the grid.
         coords = xr.Coordinates({"time": ("time", times)}, indexes={})
-        return ds["data"].assign_coords(coords)
+        return xr.DataArray(data, dims=("time",), coords=coords, name="data",
+                            attrs=dict(arr.attrs))
 
 
 def period_ns(sampling_rate: float) -> float:
@@ -420,6 +426,7 @@ class StreamWriter(Stream):
         """
         if i0 < 0:
             raise StoreError(f"write before the start of stream {self.name}; rebase first")
+        self.store.changing()
         i1 = i0 + len(values)
         if i1 > self.length:
             self._grow(i1)
@@ -678,6 +685,7 @@ class StreamWriter(Stream):
         extra : dict, optional
             Further attributes to set in the same write.
         """
+        self.store.changing()
         attrs = dict(self.group.attrs)
         attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
         if provenance:
@@ -694,6 +702,7 @@ class StreamWriter(Stream):
 
     def update_attrs(self, extra: dict[str, Any]) -> None:
         """Set metadata attributes (coordinates, instrument...) without touching segments."""
+        self.store.changing()
         self.group.attrs.update(extra)
         self.attrs.update(extra)
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pipelines import __version__
-from pipelines.store import _zarrio, backend
+from pipelines.store import _zarrio, backend, consolidated
 from pipelines.store.errors import StoreError, UnknownStreamError
 from pipelines.store.irregular import IrregularStream
 from pipelines.store.layout import (
@@ -163,12 +163,20 @@ class Store:
         if self.mode == "r":
             raise StoreError(f"store {self.url} is open read-only")
 
+    def changing(self) -> None:
+        """Drop the consolidated metadata (once per Store) before a write would make it
+        stale; the end of the run writes it again (`consolidated.consolidate`)."""
+        if not getattr(self, "_copy_dropped", False):
+            consolidated.drop(self)
+            self._copy_dropped = True
+
     def set_events(self, events: list[dict[str, Any]]) -> int:
         """Merge events into the catalogue by id; returns how many were new."""
         self.writable()
         current = {e["id"]: e for e in self.events()}
         new = sum(1 for e in events if e["id"] not in current)
         current.update({e["id"]: e for e in events})
+        self.changing()
         grp = self.root.require_group(CATALOG_GROUP)
         grp.attrs["events"] = sorted(current.values(), key=lambda e: e["time_ns"])
         return new
