@@ -318,3 +318,17 @@ def test_availability_extent_gives_one_row_per_channel(base):
         str(ANMO_SEED))[0].stats.starttime
     status, text = avail(base, "extent", net="ZZ", nodata="404")
     assert status == 404
+
+
+def test_belvederes_client_given_the_servers_url_reads_what_the_store_holds(archive, base):
+    from belvedere import Client as BelvedereClient
+
+    over_http, local = BelvedereClient(base), BelvedereClient(archive[1])
+    for args in (("IU", "ANMO", "00", "LHZ", ANMO_T0, ANMO_T1),
+                 ("BW", "BGLD", "", "EHE", UTCDateTime(2007, 12, 31, 23, 59, 59),
+                  UTCDateTime(2008, 1, 1, 0, 0, 20))):
+        got, want = over_http.get_waveforms(*args), local.get_waveforms(*args)
+        assert len(want) > 0
+        same_traces(got, want)
+    inv = over_http.get_stations(network="IU", station="ANMO", level="response")
+    assert inv.select(channel="LHZ")[0][0][0].response.instrument_sensitivity.value > 0
