@@ -44,6 +44,12 @@ class _KeptGroup:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._group, name)
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._children or key in self._group
+
+    def __iter__(self):
+        return iter(self._group)
+
 
 class CachedStore:
     """A read-only `Store` whose streams are opened once and kept until they change."""

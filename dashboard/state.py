@@ -58,13 +58,31 @@ def normalise_uri(uri: str) -> str:
 
 
 def normalise_request() -> None:
-    """Normalise this session's request URI before Panel parses it: Panel's Location splits
-    the URI on every `?` and fails the page on a second one."""
+    """Normalise this session's request before Panel reads it: Panel's Location splits the
+    URI on every `?` and fails the page on a second one, and Panel decodes some values (such
+    as `theme`) as strict UTF-8, failing every page on bytes that are not (`theme=%e2%82`):
+    those values are read with U+FFFD in place of the bad bytes (and then refused by name)."""
     ctx = getattr(pn.state.curdoc, "session_context", None)
-    request = getattr(getattr(ctx, "request", None), "_request", None)
+    proxy = getattr(ctx, "request", None)
+    request = getattr(proxy, "_request", None)
     uri = getattr(request, "uri", None)
     if isinstance(uri, str) and uri.count("?") > 1:
         request.uri = normalise_uri(uri)
+    for holder in (proxy, request):
+        args = getattr(holder, "arguments", None)
+        if isinstance(args, dict):
+            for key, values in args.items():
+                args[key] = [clean_bytes(v) for v in values]
+
+
+def clean_bytes(value):
+    """A query value's bytes, valid UTF-8 (U+FFFD for bytes that are not)."""
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("utf-8", "replace").encode("utf-8")
+    return value
 
 
 def is_embed(args: dict[str, str]) -> bool:
