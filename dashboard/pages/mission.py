@@ -406,7 +406,10 @@ class MissionPage(TimeRangePage):
         state, more = MissionState.from_query(store, label, args, now_ns())
         super().__init__(sources, args, state=state, **params)
         self.store = store
-        self.messages = pn.Column(*chrome.alerts(errors + more), sizing_mode="stretch_width")
+        self.messages = pn.Column(*chrome.alerts(errors + more),
+                                  *chrome.paging(self.slug, state, args),
+                                  *chrome.alerts(state.notes, "info"),
+                                  sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
         self.status = chrome.status_pane(self.theme)
         self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed

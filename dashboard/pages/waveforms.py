@@ -61,7 +61,10 @@ class WaveformsPage(TimeRangePage):
         state, more = WaveformState.from_query(store, label, args, now_ns())
         super().__init__(sources, args, state=state, **params)
         self.store = store
-        self.messages = pn.Column(*chrome.alerts(errors + more), sizing_mode="stretch_width")
+        self.messages = pn.Column(*chrome.alerts(errors + more),
+                                  *chrome.paging(self.slug, state, args),
+                                  *chrome.alerts(state.notes, "info"),
+                                  sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
         self.share: share.ShareControl | None = None
         self.url = QuerySync(lambda: self.state.to_query(self.default_store))
