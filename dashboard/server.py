@@ -14,6 +14,7 @@ request past its limit gets "busy, try again" (the page says it, the snapshot ro
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 import weakref
 from collections.abc import Callable
@@ -53,37 +54,49 @@ def build_page(page_class, sources: Sources) -> pn.viewable.Viewable:
 
 
 class PrebuildHandler(Handler):
-    """Builds a route's page in the worker pool while Bokeh creates the session."""
+    """Builds a route's page, and the page's Bokeh models, in the worker pool while Bokeh
+    creates the session: the page is laid out into the new document there (Panel's
+    `server_doc`), which no other thread touches until the session exists; the route's
+    factory then has nothing left to do. Laying a page out is most of a page's cost (its
+    widgets' models), so it leaves the event loop too."""
 
-    def __init__(self, page_class, sources: Sources):
+    def __init__(self, page_class, sources: Sources, application=None, title: str = ""):
         super().__init__()
         self.page_class = page_class
         self.sources = sources
+        self.application = application
+        self.title = title
 
     def modify_document(self, doc) -> None:
-        """Nothing: the route's own handler lays the built page out."""
+        """Nothing: the document was laid out in `on_session_created`."""
+
+    def _build(self, doc) -> None:
+        with set_curdoc(doc):
+            if self.application is not None:  # what Panel does first in initialize_document
+                self.application._set_session_prefix(doc)
+            page = build_page(self.page_class, self.sources)
+            pn.panel(page).server_doc(doc, title=self.title or doc.title, location=True)
 
     async def on_session_created(self, session_context) -> None:
-        """Build the page off the event loop (or a "busy" page when the pool is full)."""
+        """Build and lay out the page off the event loop (a "busy" page when the pool is
+        full, laid out by the route's factory)."""
         doc = session_context._document
-
-        def build() -> pn.viewable.Viewable:
-            with set_curdoc(doc):
-                return build_page(self.page_class, self.sources)
-
         try:
-            _BUILT[doc] = await work.FRAMES.run(build)
+            await work.FRAMES.run(self._build, doc)
+            _BUILT[doc] = None  # laid out already
         except work.Busy as exc:
             with set_curdoc(doc):
                 _BUILT[doc] = _busy_page(self.page_class, str(exc))
 
+
 def guarded(page_class, sources: Sources) -> Callable[[], pn.viewable.Viewable]:
     """The route's page factory: the page PrebuildHandler built for this session, or (outside
     a served session) the page built here."""
-    def page() -> pn.viewable.Viewable:
+    def page() -> pn.viewable.Viewable | None:
         doc = pn.state.curdoc
-        built = _BUILT.pop(doc, None) if doc is not None else None
-        return built if built is not None else build_page(page_class, sources)
+        if doc is not None and doc in _BUILT:
+            return _BUILT.pop(doc)  # None: laid out into the document already
+        return build_page(page_class, sources)
     page.__name__ = f"page_{page_class.slug or 'overview'}"
     return page
 
@@ -148,7 +161,7 @@ class SnapshotHandler(tornado.web.RequestHandler):
 def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
           tile_url: str | None = None, prefix: str | None = None,
-          use_xheaders: bool = False, num_procs: int = 1, threads: int = 4,
+          use_xheaders: bool = False, num_procs: int = 1, threads: int = 2,
           queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2) -> None:
     """Serve the dashboard for these stores until interrupted (blocks).
 
@@ -160,6 +173,10 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     work.configure(threads, queue, snapshot_threads, snapshot_queue)
+    # The workers' Python (page layouts) holds the GIL; a thread that wants it waits up to the
+    # switch interval each time. 1 ms instead of 5 keeps the event loop (and /liveness)
+    # answering within milliseconds while they work, for a little more switching.
+    sys.setswitchinterval(0.001)
     sources = Sources(list(stores), tile_url)
     app = build_app(sources)
     from dashboard import raster
@@ -182,17 +199,19 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
                       liveness=True, verbose=True, threaded=False, prefix=prefix or "",
                       use_xheaders=use_xheaders, extra_patterns=extra, start=False,
                       num_procs=num_procs)
-    add_prebuild(server, sources)
+    add_prebuild(server, sources, titles)
     server.start()
     server.io_loop.start()
 
 
-def add_prebuild(server, sources: Sources) -> None:
+def add_prebuild(server, sources: Sources, titles: dict[str, str]) -> None:
     """Give each page route of a Bokeh server its PrebuildHandler."""
     from dashboard.pages import PAGES
 
     by_route = {"/" + cls.slug: cls for cls in PAGES.values()}
     for route, ctx in server._tornado._applications.items():
-        cls = by_route.get(route) or by_route.get(route.rstrip("/") or "/")
+        key = route.rstrip("/") or "/"
+        cls = by_route.get(key)
         if cls is not None:
-            ctx.application.add(PrebuildHandler(cls, sources))
+            ctx.application.add(PrebuildHandler(cls, sources, ctx.application,
+                                                titles.get(key, "")))

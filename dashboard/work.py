@@ -69,7 +69,7 @@ class WorkPool:
 
 # Frames and page builds share one pool (both are short); snapshots (seconds each, many
 # frames) have their own small one, so a few snapshots never starve the sessions.
-FRAMES = WorkPool("frame", threads=4, queued=60)
+FRAMES = WorkPool("frame", threads=2, queued=60)
 SNAPSHOTS = WorkPool("snapshot", threads=1, queued=2)
 
 
