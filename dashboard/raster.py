@@ -66,7 +66,7 @@ def polyline_mask(x: np.ndarray, y: np.ndarray, width: int, height: int) -> np.n
     # line covers over [c - 0.5, c + 0.5]: a steep segment splits its rows between the columns
     # it joins, a shallow one lights about one row per column (Bresenham's line, near enough).
     xa, xb = _snap(xa, width), _snap(xb, width)
-    ya, yb = _snap(ya, height, clip=False), _snap(yb, height, clip=False)
+    ya, yb = _snap(ya, height), _snap(yb, height)
     inside = (np.maximum(xa, xb) >= 0) & (np.minimum(xa, xb) < width)
     xa, xb, ya, yb = xa[inside], xb[inside], ya[inside], yb[inside]
     same = xa == xb  # most segments of an envelope: a vertical run in one column
@@ -104,8 +104,8 @@ def envelope_mask(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, hei
         return np.zeros((height, width), dtype=bool)
     idx = np.flatnonzero(good)
     c = _snap(x[idx], width)
-    rl = _snap(lo[idx], height, clip=False)
-    rh = _snap(hi[idx], height, clip=False)
+    rl = _snap(lo[idx], height)
+    rh = _snap(hi[idx], height)
     joined = np.diff(idx) == 1  # bucket k and the next present one are neighbours: a line
     new_group = np.ones(len(idx), dtype=bool)
     new_group[1:] = (c[1:] != c[:-1]) | ~joined
@@ -127,12 +127,12 @@ def _slanted(xa: np.ndarray, xb: np.ndarray, ya: np.ndarray, yb: np.ndarray, wid
     flip = xb < xa  # left to right
     xa, xb = np.where(flip, xb, xa), np.where(flip, xa, xb)
     ya, yb = np.where(flip, yb, ya), np.where(flip, ya, yb)
-    xa, xb = np.maximum(xa, 0), np.minimum(xb, width - 1)
-    ncol = xb - xa + 1
-    seg = np.repeat(np.arange(len(xa)), ncol)  # one entry per (segment, column) it crosses
-    col = xa[seg] + (np.arange(len(seg)) - np.repeat(np.cumsum(ncol) - ncol, ncol))
     dx = (xb - xa).astype(np.float64)
     slope = np.divide((yb - ya).astype(np.float64), dx, out=np.zeros_like(dx), where=dx > 0)
+    ca, cb = np.maximum(xa, 0), np.minimum(xb, width - 1)  # the columns on the canvas
+    ncol = np.maximum(cb - ca + 1, 0)
+    seg = np.repeat(np.arange(len(xa)), ncol)  # one entry per (segment, column) it crosses
+    col = ca[seg] + (np.arange(len(seg)) - np.repeat(np.cumsum(ncol) - ncol, ncol))
     xs, ys, ye, sl = xa[seg], ya[seg], yb[seg], slope[seg]
     y_left = ys + sl * (col - 0.5 - xs)  # the line at the column's two half-pixel edges
     y_right = ys + sl * (col + 0.5 - xs)
@@ -142,19 +142,16 @@ def _slanted(xa: np.ndarray, xb: np.ndarray, ya: np.ndarray, yb: np.ndarray, wid
     lo = np.maximum(lo, np.minimum(ys, ye))  # no further than the segment's ends
     hi = np.minimum(hi, np.maximum(ys, ye))
     shallow = np.abs(sl) <= 1  # one row per column: the line's at the column's centre
-    mid = np.floor(ys + sl * (col - xs) + 0.5)
+    mid = np.ceil(ys + sl * (col - xs) - 0.5)  # ties to the lower row, as Datashader
     lo = np.where(shallow, mid, lo).astype(np.int64)
     hi = np.where(shallow, mid, hi).astype(np.int64)
     return col, lo, hi
 
 
-def _snap(v: np.ndarray, size: int, clip: bool = True) -> np.ndarray:
+def _snap(v: np.ndarray, size: int) -> np.ndarray:
     """Pixel index of pixel coordinates (the far edge `size` itself in the last pixel)."""
     out = np.floor(v)
-    out = np.where(v == size, size - 1, out)
-    if clip:  # far outside: keep the integers small, the column range does the rest
-        out = np.clip(out, -1, size)
-    return out.astype(np.int64)
+    return np.where(v == size, size - 1, out).astype(np.int64)
 
 
 def _pixels(window: Window, t0_ns: int, t1_ns: int, width: int, height: int,
@@ -184,8 +181,8 @@ def band_mask(window: Window, t0_ns: int, t1_ns: int, width: int, height: int,
         mask = polyline_mask(x, lo, width, height)
         px = (t1_ns - t0_ns) / width
         if window.step_ns / px >= MARK_SPACING_PX:  # a 3x3 mark on each sample
-            ok = ~np.isnan(lo) & (x >= 0) & (x < width) & (lo >= 0) & (lo < height)
-            c, r = np.floor(x[ok]).astype(np.int64), np.floor(lo[ok]).astype(np.int64)
+            ok = ~np.isnan(lo) & (x >= 0) & (x <= width) & (lo >= 0) & (lo <= height)
+            c, r = _snap(x[ok], width), _snap(lo[ok], height)
             for dc in (-1, 0, 1):
                 for dr in (-1, 0, 1):
                     cc, rr = c + dc, r + dr
