@@ -11,14 +11,13 @@ changes it is opened again and its chunks are read afresh.
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
-CACHE_MB = int(os.environ.get("BELVEDERE_CHUNK_CACHE_MB", "256"))
+CACHE_MB = 256  # `belvedere serve --chunk-cache-mb`
 _tokens = itertools.count()
 
 

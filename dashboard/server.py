@@ -24,7 +24,7 @@ import tornado.web
 from bokeh.application.handlers.handler import Handler
 from panel.io.state import set_curdoc
 
-from dashboard import chrome, state, work
+from dashboard import chrome, chunks, state, work
 from dashboard.sources import Sources
 
 log = logging.getLogger(__name__)
@@ -162,17 +162,20 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
           tile_url: str | None = None, prefix: str | None = None,
           use_xheaders: bool = False, num_procs: int = 1, threads: int = 2,
-          queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2) -> None:
+          queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2,
+          chunk_cache_mb: int = 256) -> None:
     """Serve the dashboard for these stores until interrupted (blocks).
 
     `prefix` serves every route under a path (/belvedere/waveforms) for a reverse proxy;
     `use_xheaders` trusts its X-Forwarded-* headers for the client's scheme and address.
     `num_procs` forks that many server processes on the one port (Bokeh's --num-procs; 0: one
     per core); in each, `threads` build pages and frames with at most `queue` more waiting,
-    `snapshot_threads` render snapshots with at most `snapshot_queue` more waiting.
+    `snapshot_threads` render snapshots with at most `snapshot_queue` more waiting;
+    `chunk_cache_mb` of decoded store chunks are kept per process (see `chunks`).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     work.configure(threads, queue, snapshot_threads, snapshot_queue)
+    chunks.CACHE.max_bytes = int(chunk_cache_mb) * 2**20
     # The workers' Python (page layouts) holds the GIL; a thread that wants it waits up to the
     # switch interval each time. 1 ms instead of 5 keeps the event loop (and /liveness)
     # answering within milliseconds while they work, for a little more switching.
