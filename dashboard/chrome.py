@@ -67,11 +67,17 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
     return pn.Column(header(active, store), *items, sizing_mode="stretch_width")
 
 
-def status_pane(theme: str) -> pn.pane.Markdown:
-    """The small line under a plot that says what it shows."""
-    return pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
-                            styles={"color": "#aab6c4" if theme == "dark" else "#445",
-                                    "font-size": "13px"})
+def status_pane(theme: str) -> pn.pane.HTML:
+    """The small line under a plot that says what it shows (HTML, set with `set_status`: it
+    changes on every repaint, and a Markdown pane would parse it each time)."""
+    return pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 12),
+                        styles={"color": "#aab6c4" if theme == "dark" else "#445",
+                                "font-size": "13px"})
+
+
+def set_status(pane: pn.pane.HTML, text: str) -> None:
+    """Show `text` (as is, never as markup) in a status pane."""
+    pane.object = f"<span>{html.escape(text, quote=False)}</span>"
 
 
 def pager(active: str, args: dict[str, str], page: int, pages: int) -> pn.pane.HTML:

@@ -478,7 +478,7 @@ class MissionPage(TimeRangePage):
     def _show(self, view: MissionView) -> None:
         s = self.state
         px = (s.t1_ns - s.t0_ns) / max(self.plot_width(), 1)
-        self.status.object = chrome.escape_markdown(
+        chrome.set_status(self.status,
             f"{format_time(s.t0_ns)} → {format_time(s.t1_ns)} "
             f"({format_duration(s.t1_ns - s.t0_ns)}) · 1 pixel ≈ {format_duration(px)} · "
             f"{len(self.names)} streams" + (" + A, E, T" if len(view.bands) > len(self.names)

@@ -290,9 +290,8 @@ class WaveformsPage(TimeRangePage):
         if spec.active:
             done = sum(t.filtered for t in frame.traces)
             filt = f" · {spec.describe()} on {done} of {len(frame.traces)} traces"
-        self.status.object = (
-            f"{format_time(t0)} → {format_time(t1)} "
-            f"({format_duration(t1 - t0)}) · 1 pixel ≈ {format_duration(px)}{filt}")
+        chrome.set_status(self.status, f"{format_time(t0)} → {format_time(t1)} "
+                          f"({format_duration(t1 - t0)}) · 1 pixel ≈ {format_duration(px)}{filt}")
         self.notes[:] = [chrome.alert(note, "warning") for note in frame.notes]
         self.url.write()
         if self.share is not None:
