@@ -67,8 +67,46 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
     return pn.Column(header(active, store), *items, sizing_mode="stretch_width")
 
 
-def status_pane(theme: str) -> pn.pane.Markdown:
-    """The small line under a plot that says what it shows."""
-    return pn.pane.Markdown("", sizing_mode="stretch_width", margin=(0, 12),
-                            styles={"color": "#aab6c4" if theme == "dark" else "#445",
-                                    "font-size": "13px"})
+def status_pane(theme: str) -> pn.pane.HTML:
+    """The small line under a plot that says what it shows (HTML, set with `set_status`: it
+    changes on every repaint, and a Markdown pane would parse it each time)."""
+    return pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 12),
+                        styles={"color": "#aab6c4" if theme == "dark" else "#445",
+                                "font-size": "13px"})
+
+
+def set_status(pane: pn.pane.HTML, text: str) -> None:
+    """Show `text` (as is, never as markup) in a status pane."""
+    pane.object = f"<span>{html.escape(text, quote=False)}</span>"
+
+
+def pager(active: str, args: dict[str, str], page: int, pages: int) -> pn.pane.HTML:
+    """Links to the other pages of a long stream list (the URL as it is, `page=` changed)."""
+    def link(k: int, text: str) -> str:
+        query = {key: value for key, value in args.items() if key != "page"} | {"page": str(k)}
+        href = f"./{active}?" + urlencode(query, safe="*,?:/")
+        return f'<a href="{html.escape(href)}" class="bv-page">{text}</a>'
+
+    parts = []
+    if page > 1:
+        parts.append(link(page - 1, "← previous"))
+    near = sorted({1, pages, *range(max(page - 3, 1), min(page + 3, pages) + 1)})
+    last = 0
+    for k in near:
+        if k > last + 1:
+            parts.append("…")
+        parts.append(f"<b>{k}</b>" if k == page else link(k, str(k)))
+        last = k
+    if page < pages:
+        parts.append(link(page + 1, "next →"))
+    return pn.pane.HTML(f'<div class="bv-pager">Streams, page: {" ".join(parts)}</div>',
+                        sizing_mode="stretch_width", margin=(2, 12),
+                        styles={"font-size": "14px"})
+
+
+def paging(active: str, state, args: dict[str, str]) -> list:
+    """The note and links of a paged stream list (nothing when every stream is shown)."""
+    note = state.paging_note()
+    if not note:
+        return []
+    return [alert(note, "info"), pager(active, args, state.page, state.pages)]

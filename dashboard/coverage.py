@@ -28,6 +28,18 @@ def coverage_per_bin(segments: np.ndarray, edges_ns: np.ndarray) -> np.ndarray:
     return present / np.diff(edges)
 
 
+def bin_edges(t0_ns: int, t1_ns: int, max_bins: int) -> tuple[np.ndarray, int]:
+    """UTC-midnight edges of bins of whole days covering [t0, t1), and the days per bin: one
+    day while that gives at most `max_bins` bins, else weeks, else whole multiples of weeks
+    (so the cost is bounded by `max_bins`, never by the range's length in days)."""
+    first = day_start_ns(t0_ns)
+    last = day_start_ns(max(t1_ns - 1, t0_ns)) + DAY_NS
+    days = (last - first) // DAY_NS
+    per = 1 if days <= max_bins else 7 * -(-days // (7 * max_bins))
+    n = -(-days // per)
+    return first + np.arange(n + 1, dtype=np.int64) * (per * DAY_NS), int(per)
+
+
 def day_edges(t0_ns: int, t1_ns: int) -> np.ndarray:
     """UTC midnights from the day holding t0 to the one after the day holding t1 - 1."""
     first = day_start_ns(t0_ns)

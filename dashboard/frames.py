@@ -55,16 +55,22 @@ class Trace:
 class Frame:
     """An image of stacked bands (row 0 at the top) with what each band shows."""
 
-    image: np.ndarray  # (height, width) uint32 RGBA
+    index: np.ndarray  # (height, width) uint8: 0 background, k the colour PALETTE[k - 1]
     t0_ns: int
     t1_ns: int
     traces: list[Trace]
     notes: list[str]
 
     @property
+    def image(self) -> np.ndarray:
+        """(height, width) uint32 RGBA (Bokeh's image_rgba) in the light palette."""
+        lut = np.array([0, *(raster.rgba(c) for c in PALETTE)], dtype=np.uint32)
+        return lut[self.index]
+
+    @property
     def band_height(self) -> int:
         """Rows per band."""
-        return self.image.shape[0] // max(len(self.traces), 1)
+        return self.index.shape[0] // max(len(self.traces), 1)
 
 
 def physical_units(stream: Stream) -> tuple[float, str] | None:
@@ -75,6 +81,27 @@ def physical_units(stream: Stream) -> tuple[float, str] | None:
         return None
     units = str(sens.get("input_units") or stream.attrs.get("physical_units") or "?")
     return float(value), units.lower()
+
+
+def clip_to_data(stream: Stream, t0_ns: int, t1_ns: int, width: int
+                 ) -> tuple[int, int, int] | None:
+    """(a, b, points): the part of [t0, t1) that holds the stream's data and the pixel columns
+    it takes of `width`; None when the window holds none of it."""
+    span = stream.span_ns
+    if span is None or t1_ns <= t0_ns:
+        return None
+    a, b = max(t0_ns, span[0]), min(t1_ns, span[1])
+    if b <= a:
+        return None
+    return a, b, max(int(np.ceil(width * (b - a) / (t1_ns - t0_ns))), 1)
+
+
+def read_clipped(stream: Stream, t0_ns: int, t1_ns: int, width: int) -> Window | None:
+    """`read_window` of the part of [t0, t1) that holds data, at the window's resolution:
+    a window far longer than the stream costs what the stream's part of the screen shows
+    (None when the window holds none of it)."""
+    part = clip_to_data(stream, t0_ns, t1_ns, width)
+    return None if part is None else stream.read_window(part[0], part[1], max_points=part[2])
 
 
 def read_trace(stream: Stream, t0_ns: int, t1_ns: int, width: int, options: FrameOptions,
@@ -99,9 +126,9 @@ def read_trace(stream: Stream, t0_ns: int, t1_ns: int, width: int, options: Fram
             window = filters.read_filtered(stream, t0_ns, t1_ns, sos, spec.fmin)
             filtered = True
     if window is None:
-        window = stream.read_window(t0_ns, t1_ns, max_points=width)
+        window = read_clipped(stream, t0_ns, t1_ns, width)
     units = "counts"
-    if options.units == "physical":
+    if options.units == "physical" and window is not None:
         phys = physical_units(stream)
         if phys is None:
             notes.append(f"{stream.name}: no sensitivity in its metadata, shown in counts")
@@ -121,6 +148,8 @@ def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height
     notes: list[str] = []
     traces = [read_trace(s, t0_ns, t1_ns, width, options, notes) for s in streams]
     for tr in traces:
+        if tr.window is None:
+            continue
         lo, hi = raster.visible(tr.window, t0_ns, t1_ns)
         if np.isnan(lo).all():
             continue
@@ -136,11 +165,11 @@ def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height
         for tr in traces:
             if tr.scale:
                 tr.scale = by_unit[tr.units]
-    image = np.zeros((band_h * n, width), dtype=np.uint32)
+    index = np.zeros((band_h * n, width), dtype=np.uint8)
     for i, tr in enumerate(traces):
         if tr.window is None or not len(tr.window.lo):
             continue
         scale = tr.scale or 1.0  # a flat trace draws as a line through the middle
         mask = raster.band_mask(tr.window, t0_ns, t1_ns, width, band_h, tr.center, scale)
-        image[i * band_h:(i + 1) * band_h][mask] = raster.rgba(PALETTE[i % len(PALETTE)])
-    return Frame(image, t0_ns, t1_ns, traces, notes)
+        index[i * band_h:(i + 1) * band_h][mask] = i % len(PALETTE) + 1
+    return Frame(index, t0_ns, t1_ns, traces, notes)

@@ -1,35 +1,102 @@
 """The Panel server: routes to pages, the one error guard every page is built under, the
-snapshot route, a liveness endpoint, and `serve`."""
+snapshot route, a liveness endpoint, and `serve`.
+
+Nothing that reads the store runs on the event loop. A page is built in the worker pool
+(`work.FRAMES`) while Bokeh creates its session: `PrebuildHandler` is a Bokeh application
+handler whose asynchronous `on_session_created` (awaited before the document is laid out)
+builds the page in a thread into the new document, which no other thread touches yet; the
+route's factory then hands the built page to Panel. Frames render in the same pool (see
+`pages.waveforms`), snapshots in their own (`work.SNAPSHOTS`); each pool is bounded and a
+request past its limit gets "busy, try again" (the page says it, the snapshot route answers
+503), so `/liveness` always answers at once.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
+import weakref
 from collections.abc import Callable
 
 import panel as pn
 import tornado.web
-from tornado.ioloop import IOLoop
+from bokeh.application.handlers.handler import Handler
+from panel.io.state import set_curdoc
 
-from dashboard import chrome, state
+from dashboard import chrome, chunks, state, work
 from dashboard.sources import Sources
 
 log = logging.getLogger(__name__)
 
-def guarded(page_class, sources: Sources) -> Callable[[], pn.viewable.Viewable]:
-    """The route's page factory: builds one session's page from its URL; a page that fails
+# Pages built by PrebuildHandler for their documents, picked up by the route's factory.
+_BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _busy_page(page_class, text: str) -> pn.viewable.Viewable:
+    return chrome.page(page_class.slug, chrome.alert(f"{text}.", "warning"),
+                       title=page_class.title)
+
+
+def build_page(page_class, sources: Sources) -> pn.viewable.Viewable:
+    """One session's page from its URL (pn.state.curdoc is its document); a page that fails
     to build shows the reason, the traceback goes to the server log only."""
-    def page() -> pn.viewable.Viewable:
-        state.normalise_request()  # before Panel parses the request URI (a raw `?` in a value)
-        args = state.query_args()
-        try:  # laid out here too: a page may read the store while laying itself out
-            return page_class(sources, args).__panel__()
-        except Exception as exc:
-            name = page_class.slug or "overview"
-            log.error("page %s failed:\n%s", name, traceback.format_exc())
-            return chrome.page(page_class.slug, chrome.alert(
-                f"The {name} page could not be built: {exc}"), embed=state.is_embed(args),
-                title=page_class.title)
+    state.normalise_request()  # before Panel parses the request URI (a raw `?` in a value)
+    args = state.query_args()
+    try:  # laid out here too: a page may read the store while laying itself out
+        return page_class(sources, args).__panel__()
+    except Exception as exc:
+        name = page_class.slug or "overview"
+        log.error("page %s failed:\n%s", name, traceback.format_exc())
+        return chrome.page(page_class.slug, chrome.alert(
+            f"The {name} page could not be built: {exc}"), embed=state.is_embed(args),
+            title=page_class.title)
+
+
+class PrebuildHandler(Handler):
+    """Builds a route's page, and the page's Bokeh models, in the worker pool while Bokeh
+    creates the session: the page is laid out into the new document there (Panel's
+    `server_doc`), which no other thread touches until the session exists; the route's
+    factory then has nothing left to do. Laying a page out is most of a page's cost (its
+    widgets' models), so it leaves the event loop too."""
+
+    def __init__(self, page_class, sources: Sources, application=None, title: str = ""):
+        super().__init__()
+        self.page_class = page_class
+        self.sources = sources
+        self.application = application
+        self.title = title
+
+    def modify_document(self, doc) -> None:
+        """Nothing: the document was laid out in `on_session_created`."""
+
+    def _build(self, doc) -> None:
+        with set_curdoc(doc):
+            if self.application is not None:  # what Panel does first in initialize_document
+                self.application._set_session_prefix(doc)
+            page = build_page(self.page_class, self.sources)
+            pn.panel(page).server_doc(doc, title=self.title or doc.title, location=True)
+
+    async def on_session_created(self, session_context) -> None:
+        """Build and lay out the page off the event loop (a "busy" page when the pool is
+        full, laid out by the route's factory)."""
+        doc = session_context._document
+        try:
+            await work.FRAMES.run(self._build, doc)
+            _BUILT[doc] = None  # laid out already
+        except work.Busy as exc:
+            with set_curdoc(doc):
+                _BUILT[doc] = _busy_page(self.page_class, str(exc))
+
+
+def guarded(page_class, sources: Sources) -> Callable[[], pn.viewable.Viewable]:
+    """The route's page factory: the page PrebuildHandler built for this session, or (outside
+    a served session) the page built here."""
+    def page() -> pn.viewable.Viewable | None:
+        doc = pn.state.curdoc
+        if doc is not None and doc in _BUILT:
+            return _BUILT.pop(doc)  # None: laid out into the document already
+        return build_page(page_class, sources)
     page.__name__ = f"page_{page_class.slug or 'overview'}"
     return page
 
@@ -47,6 +114,11 @@ def build_app(stores: list[str] | Sources, tile_url: str | None = None
     return {"/" + cls.slug: guarded(cls, sources) for cls in PAGES.values()}
 
 
+def _text(value: bytes) -> str:
+    """A query value as text (bytes that are not UTF-8 become U+FFFD, not an error)."""
+    return value.decode("utf-8", "replace")
+
+
 class SnapshotHandler(tornado.web.RequestHandler):
     """GET snapshot/waveforms.html?streams=...&from=...&to=... -> the snapshot as a download.
 
@@ -58,12 +130,17 @@ class SnapshotHandler(tornado.web.RequestHandler):
         self.sources = sources
 
     async def get(self, view: str) -> None:
-        """Render in a worker thread (seconds) so the server keeps answering meanwhile."""
+        """Render in the snapshot pool (seconds) so the server keeps answering meanwhile; 503
+        when it already holds as many snapshots as it takes."""
         from dashboard.snapshot import SnapshotError, build
 
-        args = {k: self.get_argument(k) for k in self.request.arguments}
+        args = {k: _text(v[-1]) for k, v in self.request.arguments.items() if v}
         try:
-            snap = await IOLoop.current().run_in_executor(None, build, view, self.sources, args)
+            snap = await work.SNAPSHOTS.run(build, view, self.sources, args)
+        except work.Busy as exc:
+            self.set_header("Retry-After", "5")
+            self._fail(503, f"snapshot: {exc}")
+            return
         except SnapshotError as exc:
             self._fail(400, f"snapshot: {exc}")
             return
@@ -84,18 +161,30 @@ class SnapshotHandler(tornado.web.RequestHandler):
 def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
           allow_websocket_origin: list[str] | None = None, show: bool = False,
           tile_url: str | None = None, prefix: str | None = None,
-          use_xheaders: bool = False) -> None:
+          use_xheaders: bool = False, num_procs: int = 1, threads: int = 2,
+          queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2,
+          chunk_cache_mb: int = 256) -> None:
     """Serve the dashboard for these stores until interrupted (blocks).
 
     `prefix` serves every route under a path (/belvedere/waveforms) for a reverse proxy;
     `use_xheaders` trusts its X-Forwarded-* headers for the client's scheme and address.
+    `num_procs` forks that many server processes on the one port (Bokeh's --num-procs; 0: one
+    per core); in each, `threads` build pages and frames with at most `queue` more waiting,
+    `snapshot_threads` render snapshots with at most `snapshot_queue` more waiting;
+    `chunk_cache_mb` of decoded store chunks are kept per process (see `chunks`).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    work.configure(threads, queue, snapshot_threads, snapshot_queue)
+    chunks.CACHE.max_bytes = int(chunk_cache_mb) * 2**20
+    # The workers' Python (page layouts) holds the GIL; a thread that wants it waits up to the
+    # switch interval each time. 1 ms instead of 5 keeps the event loop (and /liveness)
+    # answering within milliseconds while they work, for a little more switching.
+    sys.setswitchinterval(0.001)
     sources = Sources(list(stores), tile_url)
     app = build_app(sources)
     from dashboard import raster
 
-    raster.warm_up()  # compile the drawing kernels before the first visitor waits for them
+    raster.warm_up()  # first-call costs before the first visitor waits for them
     origins = list(allow_websocket_origin or [])
     # Bokeh only accepts websocket connections from the origins it is told about; the page
     # must work at both names of the loopback address and at the address it listens on.
@@ -110,8 +199,25 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
 
     extra = [(r"/snapshot/([a-z]+)\.html", SnapshotHandler, {"sources": sources}),
              *webservices.routes(sources, prefix)]  # FDSN services under /fdsnws/
-    # Page builds and callbacks run on the server's one event loop (threaded=False): a pool
-    # of workers for slow builds belongs here, next to the routes.
-    pn.serve(app, port=port, address=address, websocket_origin=sorted(set(origins)),
-             show=show, title=titles, liveness=True, verbose=True, threaded=False,
-             prefix=prefix or "", use_xheaders=use_xheaders, extra_patterns=extra)
+    # threaded=False: the server's own loop; the work goes to the pools of `work`.
+    server = pn.serve(app, port=port, address=address,
+                      websocket_origin=sorted(set(origins)), show=show, title=titles,
+                      liveness=True, verbose=True, threaded=False, prefix=prefix or "",
+                      use_xheaders=use_xheaders, extra_patterns=extra, start=False,
+                      num_procs=num_procs)
+    add_prebuild(server, sources, titles)
+    server.start()
+    server.io_loop.start()
+
+
+def add_prebuild(server, sources: Sources, titles: dict[str, str]) -> None:
+    """Give each page route of a Bokeh server its PrebuildHandler."""
+    from dashboard.pages import PAGES
+
+    by_route = {"/" + cls.slug: cls for cls in PAGES.values()}
+    for route, ctx in server._tornado._applications.items():
+        key = route.rstrip("/") or "/"
+        cls = by_route.get(key)
+        if cls is not None:
+            ctx.application.add(PrebuildHandler(cls, sources, ctx.application,
+                                                titles.get(key, "")))

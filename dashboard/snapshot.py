@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from bokeh.document import Document
 from bokeh.embed import file_html
 from bokeh.layouts import column
 from bokeh.models import Div
@@ -127,7 +128,10 @@ def _document(view: str, body: list, meta: dict, label: str, store_url: str, the
     head = _meta_div(meta, theme)
     doc = column(head, *body, sizing_mode="stretch_width" if fit is None else "fixed")
     title = f"Belvedere snapshot: {view} of {label}"
-    text = file_html(doc, INLINE, title)
+    # A document of its own, and no theme from curdoc(): Bokeh's curdoc() reads a list shared
+    # by every thread (the server patches it around its callbacks), and this runs in a worker.
+    Document().add_root(doc)
+    text = file_html(doc, INLINE, title, theme=None)
     block = ('<script type="application/json" id="belvedere-snapshot">'
              + html.escape(json.dumps(meta), quote=False) + "</script>\n")
     bg = themes.DARK_BORDER if theme == "dark" else "#ffffff"

@@ -1,11 +1,104 @@
-"""The stores a server shows: opened once per process, named by short labels in URLs."""
+"""The stores a server shows: opened once per process, named by short labels in URLs.
+
+Each store is wrapped in a `CachedStore`: its streams are opened once and kept, with the zarr
+groups and arrays they look up (each lookup goes through zarr's synchronous wrapper, ~1 ms,
+several per frame: half the cost of a frame). A kept stream is opened again when its group's
+metadata changed (an ingest commits a stream by rewriting its attributes, segments last), so a
+live ingest still shows; on a remote store, at most every `REMOTE_RECHECK_S` seconds.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from typing import Any
 
+from dashboard.chunks import CachedArray
 from pipelines.store import Store, open_store
+
+REMOTE_RECHECK_S = 5.0
+LIST_RECHECK_S = 2.0  # the list of stream names is read again after this long
+
+
+class _KeptGroup:
+    """A zarr group whose children, once looked up, are kept (groups wrapped likewise)."""
+
+    def __init__(self, group: Any):
+        self._group = group
+        self._children: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        hit = self._children.get(key)
+        if hit is None:
+            node = self._group[key]
+            if not hasattr(node, "shape"):  # a group (arrays have a shape)
+                hit = _KeptGroup(node)
+            elif len(node.shape) == 1:
+                hit = CachedArray(node)
+            else:
+                hit = node
+            self._children[key] = hit
+        return hit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._group, name)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._children or key in self._group
+
+    def __iter__(self):
+        return iter(self._group)
+
+
+class CachedStore:
+    """A read-only `Store` whose streams are opened once and kept until they change."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._lock = threading.Lock()
+        self._streams: dict[str, tuple[Any, Any]] = {}  # name -> (version, stream)
+        self._names: tuple[float, list[str]] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _version(self, name: str) -> Any:
+        """What changes when the stream is committed again: its metadata file's mtime."""
+        if self._store.is_local:
+            try:
+                st = os.stat(os.path.join(self._store.url, name, "zarr.json"))
+            except OSError:
+                return None
+            return (st.st_mtime_ns, st.st_size)
+        return int(time.monotonic() // REMOTE_RECHECK_S)
+
+    def __getitem__(self, name: str):
+        version = self._version(name)
+        hit = self._streams.get(name)
+        if hit is not None and hit[0] == version and version is not None:
+            return hit[1]
+        stream = self._store[name]  # UnknownStreamError when there is none
+        stream.group = _KeptGroup(stream.group)
+        with self._lock:
+            self._streams[name] = (version, stream)
+        return stream
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.streams()
+
+    def __iter__(self):
+        for name in self.streams():
+            yield self[name]
+
+    def streams(self) -> list[str]:
+        """Names of the streams, sorted (read again after `LIST_RECHECK_S`)."""
+        now = time.monotonic()
+        if self._names is None or now - self._names[0] > LIST_RECHECK_S:
+            self._names = (now, self._store.streams())
+        return list(self._names[1])
+
+    select = Store.select  # over the kept list of names (it calls self.streams())
 
 
 def store_label(url: str) -> str:
@@ -41,12 +134,12 @@ class Sources:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, object]] = {}
 
-    def store(self, label: str | None = None) -> Store:
+    def store(self, label: str | None = None) -> CachedStore:
         """The store with this label (or index, or URL); the first one when None or ''."""
         key = self.resolve(label)
         with self._lock:
             if key not in self._stores:
-                self._stores[key] = open_store(self.urls[self.labels.index(key)])
+                self._stores[key] = CachedStore(open_store(self.urls[self.labels.index(key)]))
             return self._stores[key]
 
     def usage(self, label: str | None = None):

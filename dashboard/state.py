@@ -24,6 +24,7 @@ from pipelines.timebase import DAY_NS, NS, format_time, parse_range
 DEFAULT_STREAMS = 6  # streams shown when the URL names none
 MAX_STREAMS = 40  # more bands than this are unreadable at any screen height
 MISSION_MAX_STREAMS = 24
+AVAILABILITY_MAX_STREAMS = 100  # rows of the availability timeline
 REFRESH_CHOICES = {"off": 0, "10s": 10, "30s": 30, "1m": 60, "5m": 300}
 EVENT_BEFORE_NS = 60 * NS  # a jump to an event shows it from a minute before...
 EVENT_AFTER_NS = 240 * NS  # ...to four minutes after (the waves across a regional network)
@@ -58,13 +59,31 @@ def normalise_uri(uri: str) -> str:
 
 
 def normalise_request() -> None:
-    """Normalise this session's request URI before Panel parses it: Panel's Location splits
-    the URI on every `?` and fails the page on a second one."""
+    """Normalise this session's request before Panel reads it: Panel's Location splits the
+    URI on every `?` and fails the page on a second one, and Panel decodes some values (such
+    as `theme`) as strict UTF-8, failing every page on bytes that are not (`theme=%e2%82`):
+    those values are read with U+FFFD in place of the bad bytes (and then refused by name)."""
     ctx = getattr(pn.state.curdoc, "session_context", None)
-    request = getattr(getattr(ctx, "request", None), "_request", None)
+    proxy = getattr(ctx, "request", None)
+    request = getattr(proxy, "_request", None)
     uri = getattr(request, "uri", None)
     if isinstance(uri, str) and uri.count("?") > 1:
         request.uri = normalise_uri(uri)
+    for holder in (proxy, request):
+        args = getattr(holder, "arguments", None)
+        if isinstance(args, dict):
+            for key, values in args.items():
+                args[key] = [clean_bytes(v) for v in values]
+
+
+def clean_bytes(value):
+    """A query value's bytes, valid UTF-8 (U+FFFD for bytes that are not)."""
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("utf-8", "replace").encode("utf-8")
+    return value
 
 
 def is_embed(args: dict[str, str]) -> bool:
@@ -96,16 +115,27 @@ class QuerySync:
 
 
 # -- streams and spans --------------------------------------------------------------------
-def select_streams(store: Store, pattern: str, limit: int = MAX_STREAMS,
-                   example: str = "BV.*.00.HH?") -> list[str]:
-    """Names matching comma-separated wildcards; UnknownStreamError/ValueError when none do."""
+def select_streams(store: Store, pattern: str, limit: int | None = MAX_STREAMS,
+                   example: str = "BV.*.00.HH?", page: int = 1) -> list[str]:
+    """Names matching comma-separated wildcards, page `page` of them when more than `limit`
+    match; UnknownStreamError/ValueError when none do."""
     if not pattern.strip():
         raise ValueError(f"streams= is empty: give names or wildcards such as {example}")
     names = store.select(pattern)
-    if len(names) > limit:
-        raise ValueError(f"streams={pattern!r} matches {len(names)} streams; at most "
-                         f"{limit} are shown at once, narrow the wildcard")
-    return names
+    if limit is None or len(names) <= limit:
+        return names
+    first = (clamp_page(page, len(names), limit) - 1) * limit
+    return names[first:first + limit]
+
+
+def page_count(total: int, limit: int) -> int:
+    """Pages of `limit` streams that `total` streams fill."""
+    return max(-(-total // max(limit, 1)), 1)
+
+
+def clamp_page(page: int, total: int, limit: int) -> int:
+    """`page` within 1..the last page."""
+    return min(max(int(page), 1), page_count(total, limit))
 
 
 def data_span(store: Store, names: list[str]) -> tuple[int, int] | None:
@@ -273,6 +303,11 @@ class StreamWindow(TimeWindow):
 
     streams = param.List(default=[], item_type=str, label="Streams")
     pattern = param.String(default="", label="Streams (wildcards, comma separated)")
+    page = param.Integer(default=1, bounds=(1, None), precedence=-1,
+                         doc="which `limit` of the matching streams are shown")
+    matched = param.Integer(default=0, precedence=-1, doc="streams the wildcards match")
+    notes = param.List(default=[], item_type=str, precedence=-1,
+                       doc="what the view chose by itself (not errors)")
     limit: ClassVar[int | None] = MAX_STREAMS
     example: ClassVar[str] = "BV.*.00.HH?"
 
@@ -281,10 +316,42 @@ class StreamWindow(TimeWindow):
         self._data = data  # the store the names come from (pattern -> names)
 
     def select(self, pattern: str) -> list[str]:
-        """Names of the store matching `pattern`; UnknownStreamError/ValueError if none do."""
-        if self.limit is None:
-            return self._data.select(pattern)
-        return select_streams(self._data, pattern, self.limit, self.example)
+        """Names of the store matching `pattern` (the state's page of them when more than
+        `limit` match); UnknownStreamError/ValueError if none do."""
+        if not pattern.strip():
+            raise ValueError(f"streams= is empty: give names or wildcards such as "
+                             f"{self.example}")
+        self.matched = len(self._data.select(pattern))
+        return select_streams(self._data, pattern, self.limit, self.example, self.page)
+
+    @property
+    def pages(self) -> int:
+        """Pages the matching streams fill (1 when they all fit)."""
+        return 1 if self.limit is None else page_count(self.matched, self.limit)
+
+    def paging_note(self) -> str:
+        """What a paged view shows ('' when every matching stream is shown)."""
+        if self.pages <= 1:
+            return ""
+        first = (self.page - 1) * self.limit + 1
+        return (f"streams={self.pattern!r} matches {self.matched} streams; at most "
+                f"{self.limit} are drawn at once: showing {first}-{first + len(self.streams) - 1}"
+                f" (page {self.page} of {self.pages}). Use the page links, or narrow the "
+                "wildcard.")
+
+    def decode_page(self, args: dict[str, str], errors: list[str]) -> None:
+        """`page=` (a positive whole number; 1 when absent or bad, with a message)."""
+        text = args.get("page", "").strip()
+        if not text:
+            return
+        try:
+            page = int(text)
+            if page < 1:
+                raise ValueError
+        except ValueError:
+            errors.append(f"page={text!r} is not a page number (1, 2, ...); showing page 1")
+            return
+        self.page = min(page, 10**9)
 
     def pattern_applies(self) -> bool:
         """True when the typed wildcards select exactly the streams shown."""
@@ -303,20 +370,52 @@ class StreamWindow(TimeWindow):
         `asked_when_present`: an empty `streams=` is an error too, not the default."""
         pattern = args.get("streams", "").strip()
         names: list[str] = []
+        self.decode_page(args, errors)
         if pattern or (asked_when_present and "streams" in args):
             try:
                 names = self.select(pattern)
             except (UnknownStreamError, ValueError) as exc:
                 errors.append(f"streams={pattern!r}: {exc}{instead}")
                 pattern = ""
+            else:
+                if self.limit is not None and self.page > self.pages:
+                    errors.append(f"page={self.page} is past the last page ({self.pages}); "
+                                  "showing the last")
+                    self.page = self.pages
+                    names = self.select(pattern)
         if not names:
+            self.param.update(page=1, matched=0, pattern="")
             names = default()
-            pattern = ""
+            pattern = self.pattern  # a default may page through every stream ("*")
         self.param.update(streams=list(names), pattern=pattern)
 
+    def clip_to_data(self, span: tuple[int, int] | None) -> None:
+        """Keep the range within the streams' data plus a margin (a tenth of their span, at
+        least an hour), with a note: `from=2010&to=2020` over an hour of data shows that hour,
+        not ten years of nothing. A range that holds none of the data is kept (and drawn
+        empty, at no cost)."""
+        if span is None:
+            return
+        margin = max((span[1] - span[0]) // 10, 3600 * NS)
+        lo, hi = span[0] - margin, span[1] + margin
+        t0, t1 = self.t0_ns, self.t1_ns
+        if t1 <= span[0] or t0 >= span[1] or (t0 >= lo and t1 <= hi):
+            return
+        a, b = max(t0, lo), min(t1, hi)
+        self.notes = [*self.notes, f"{format_time(t0)} to {format_time(t1)} reaches far beyond "
+                      f"the data of these streams ({format_time(span[0])} to "
+                      f"{format_time(span[1])}): showing {format_time(a)} to {format_time(b)}."]
+        self.set_range(a, b)
+
     def streams_query(self) -> dict[str, str]:
-        """`streams`: the wildcards while they still select what is shown, else the names."""
-        return {"streams": self.pattern if self.pattern_applies() else ",".join(self.streams)}
+        """`streams`: the wildcards while they still select what is shown (and `page` when
+        they fill more than one), else the names."""
+        if self.pattern_applies():
+            q = {"streams": self.pattern}
+            if self.pages > 1:
+                q["page"] = str(self.page)
+            return q
+        return {"streams": ",".join(self.streams)}
 
 
 class WaveformState(StreamWindow):
@@ -357,6 +456,7 @@ class WaveformState(StreamWindow):
         s.decode_streams(args, errors, lambda: store.streams()[:DEFAULT_STREAMS])
         span = data_span(store, s.streams) if s.streams else None
         s.decode_window(args, now, errors, span or (now - 3600 * NS, now))
+        s.clip_to_data(span)
         s.decode_options(args, errors)
         spec = filters.FilterSpec(s.filter_kind, s.fmin, s.fmax)
         try:
@@ -413,6 +513,7 @@ class MissionState(StreamWindow):
                          "; showing the default streams", asked_when_present=True)
         span = data_span(store, s.streams) if s.streams else None
         s.decode_window(args, now, errors, span or (now - 3600 * NS, now))
+        s.clip_to_data(span)
         s.check_view_keys(args, errors)
         return s, errors
 
@@ -427,12 +528,11 @@ class MissionState(StreamWindow):
 
 
 class AvailabilityState(StreamWindow):
-    """What /availability (and the timeline of a snapshot) shows: any number of streams over
-    the span where most of their data is, unless the URL gives from/to."""
+    """What /availability (and the timeline of a snapshot) shows: up to AVAILABILITY_MAX_STREAMS
+    streams (a page of them) over the span where most of their data is, unless the URL gives
+    from/to."""
 
-    limit: ClassVar[int | None] = None
-    notes = param.List(default=[], item_type=str, precedence=-1,
-                       doc="what the view chose by itself (not errors)")
+    limit: ClassVar[int | None] = AVAILABILITY_MAX_STREAMS
 
     @classmethod
     def from_query(cls, store: Store, label: str, args: dict[str, str], now: int
@@ -441,7 +541,8 @@ class AvailabilityState(StreamWindow):
         A store without data gives streams but t0 = t1 = 0."""
         errors: list[str] = []
         s = cls(store, store=label)
-        s.decode_streams(args, errors, store.streams, "; showing every stream")
+        s.decode_streams(args, errors, lambda: s.first_page(store.streams()),
+                         "; showing every stream")
         span = data_span(store, s.streams) if s.streams else None
         if span is None:
             return s, errors
@@ -454,7 +555,14 @@ class AvailabilityState(StreamWindow):
                        "times)."]
         s.decode_window(args, now, errors, focus, fill=span,
                         instead="showing the whole span instead")
+        s.clip_to_data(span)
         return s, errors
+
+    def first_page(self, names: list[str]) -> list[str]:
+        """The first `limit` of every stream (a store of thousands pages them too)."""
+        self.pattern = "*"
+        self.matched = len(names)
+        return names[:self.limit]
 
     @property
     def has_data(self) -> bool:

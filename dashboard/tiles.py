@@ -9,9 +9,7 @@ under 3 MB, BokehJS included. Each band keeps one amplitude scale for the whole 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,9 +25,8 @@ from bokeh.models import (
     WheelZoomTool,
 )
 from bokeh.plotting import figure
-from PIL import Image
 
-from dashboard import filters, raster
+from dashboard import encode, filters, raster
 from dashboard import theme as themes
 from dashboard.bands import band_px, event_marks, style_bands
 from dashboard.frames import FrameOptions, read_trace
@@ -61,7 +58,8 @@ def _bands(streams: list[Stream], t0: int, t1: int, options: FrameOptions, share
         tr = read_trace(s, t0, t1, BASE_WIDTH, options, notes)
         opts = options if tr.filtered else replace(options, filter=filters.FilterSpec())
         band = _Band(s, opts)
-        lo, hi = raster.visible(tr.window, t0, t1)
+        lo, hi = raster.visible(tr.window, t0, t1) if tr.window is not None else (
+            np.full(1, np.nan), np.full(1, np.nan))
         if not np.isnan(lo).all():
             band.center = float(np.nanmedian((lo + hi) / 2))
             band.scale = float(np.nanmax(np.maximum(hi - band.center, band.center - lo)))
@@ -91,12 +89,8 @@ def _tile_png(bands: list[_Band], t0: int, t1: int, width: int, band_h: int,
             continue
         mask = raster.band_mask(tr.window, t0, t1, width, band_h, b.center, b.scale or 1.0)
         idx[i * band_h:(i + 1) * band_h][mask] = i % len(palette) + 1
-    img = Image.fromarray(idx, mode="P")
-    rgb = [int(c.lstrip("#")[k:k + 2], 16) for c in (background, *palette) for k in (0, 2, 4)]
-    img.putpalette(rgb)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True, transparency=0)  # the grid shows through
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    # Transparent background: the grid shows through. A snapshot is made once: the smallest.
+    return encode.data_url(encode.png_bytes(idx, palette, background, compress_level=9))
 
 
 LEVEL_JS = """

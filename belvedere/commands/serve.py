@@ -12,7 +12,9 @@ from belvedere.console import fail, out, settings_or_exit
 
 def start_server(stores: list[str], port: int, address: str, origins: list[str],
                  show_url: bool = False, tile_url: str | None = None, prefix: str = "",
-                 use_xheaders: bool = False) -> None:
+                 use_xheaders: bool = False, num_procs: int = 1, threads: int = 2,
+                 queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2,
+                 chunk_cache_mb: int = 256) -> None:
     """Serve the dashboard over `stores` (blocks until the server stops)."""
     from dashboard.server import serve as serve_dashboard
 
@@ -21,7 +23,9 @@ def start_server(stores: list[str], port: int, address: str, origins: list[str],
         out.print(f"dashboard: http://{address}:{port}{prefix}/", highlight=False)
     serve_dashboard(stores, port=port, address=address,
                     allow_websocket_origin=origins or None, tile_url=tile_url, prefix=prefix,
-                    use_xheaders=use_xheaders)
+                    use_xheaders=use_xheaders, num_procs=num_procs, threads=threads,
+                    queue=queue, snapshot_threads=snapshot_threads,
+                    snapshot_queue=snapshot_queue, chunk_cache_mb=chunk_cache_mb)
 
 
 def serve(
@@ -41,6 +45,23 @@ def serve(
         help="Serve under this URL path behind a reverse proxy, e.g. /belvedere")] = "",
     use_xheaders: Annotated[bool, typer.Option(
         help="Trust the proxy's X-Forwarded-For/-Proto headers")] = False,
+    num_procs: Annotated[int, typer.Option(
+        min=0, help="Server processes sharing the port (Bokeh's --num-procs; 0: one per core). "
+             "Each process builds its own sessions; behind a load balancer, prefer one "
+             "process per container and more replicas")] = 1,
+    threads: Annotated[int, typer.Option(
+        min=1, help="Worker threads per process for page builds and frames (off the event "
+             "loop); about one per core the process may use")] = 2,
+    queue: Annotated[int, typer.Option(
+        min=0, help="Page builds and frames that may wait for a thread; past that a page says "
+             "'busy, try again'")] = 60,
+    snapshot_threads: Annotated[int, typer.Option(
+        min=1, help="Snapshots rendered at once per process")] = 1,
+    snapshot_queue: Annotated[int, typer.Option(
+        min=0, help="Snapshots that may wait; past that the snapshot route answers 503")] = 2,
+    chunk_cache_mb: Annotated[int, typer.Option(
+        min=0, help="Memory for decoded store chunks shared by all sessions (MB per process)")
+                              ] = 256,
     config: Annotated[Path | None, typer.Option(
         "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
@@ -63,7 +84,9 @@ def serve(
         except StoreError as exc:
             fail(str(exc), 2, soft_wrap=False)
     start_server(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url,
-                 prefix=prefix, use_xheaders=use_xheaders)
+                 prefix=prefix, use_xheaders=use_xheaders, num_procs=num_procs,
+                 threads=threads, queue=queue, snapshot_threads=snapshot_threads,
+                 snapshot_queue=snapshot_queue, chunk_cache_mb=chunk_cache_mb)
 
 
 def register(app: typer.Typer) -> None:

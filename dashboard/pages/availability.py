@@ -22,13 +22,14 @@ from dashboard import theme as themes
 from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.state import AvailabilityState
 from pipelines.store import Store
-from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns
+from pipelines.timebase import NS, format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
 
 MAX_SEGMENTS_DRAWN = 2000  # per stream; beyond that the row is drawn as coverage per pixel bin
 BINS = 1200
-MAX_DAYS = 800  # more days than this are shown per week
+MAX_DAYS = 800  # at most this many cells per stream: weeks, then several weeks per cell
+MAX_GAPS_LISTED = 5000  # rows of the gap table (the count says how many there are)
 COVERAGE_PALETTE = ["#d73027", "#f46d43", "#fdae61", "#fee08b", "#d9ef8b", "#a6d96a",
                     "#66bd63", "#1a9850"]
 ROW_PX = 26
@@ -108,11 +109,7 @@ def timeline_figure(store: Store, names: list[str], t0: int, t1: int, x_range=No
 def coverage_figure(store: Store, names: list[str], t0: int, t1: int,
                     x_range=None) -> tuple[figure, pd.DataFrame]:
     """Heatmap of the fraction of each day (or week) holding data, and the same as a table."""
-    edges = coverage.day_edges(t0, t1)
-    if len(edges) - 1 > MAX_DAYS:
-        edges = edges[::7]
-        if edges[-1] < t1:
-            edges = np.append(edges, edges[-1] + 7 * DAY_NS)
+    edges, per_days = coverage.bin_edges(t0, t1, MAX_DAYS)
     width_ns = np.diff(edges)
     n = max(len(names), 1)
     cols: dict[str, list] = {k: [] for k in ("x", "y", "w", "cov", "text", "stream", "day")}
@@ -127,7 +124,7 @@ def coverage_figure(store: Store, names: list[str], t0: int, t1: int,
         cols["text"] += [f"{f * 100:.0f}%" for f in frac]
         cols["stream"] += [name] * len(frac)
         cols["day"] += [format_time(int(e))[:10] for e in edges[:-1]]
-    per = "day" if (len(width_ns) and width_ns[0] == DAY_NS) else "week"
+    per = {1: "day", 7: "week"}.get(per_days, f"{per_days // 7} weeks")
     x_range = x_range or Range1d(float(ms(edges[0])), float(ms(edges[-1])))
     fig = figure(x_axis_type="datetime", height=n * ROW_PX + 90, sizing_mode="stretch_width",
                  x_range=x_range, y_range=Range1d(-0.6, n - 0.4),
@@ -154,7 +151,7 @@ def gap_table(store: Store, names: list[str], t0: int, t1: int) -> pd.DataFrame:
     """Every gap between segments in the range: stream, start, end, length."""
     rows = []
     for name in names:
-        for a, b in coverage.gaps_within(store[name].segments, t0, t1):
+        for a, b in coverage.gaps_within(store[name].segments, t0, t1)[:MAX_GAPS_LISTED]:
             rows.append({"stream": name, "start": format_time(int(a)),
                          "end": format_time(int(b)), "length": format_duration(int(b - a)),
                          "seconds": round((int(b) - int(a)) / NS, 3)})
@@ -231,7 +228,8 @@ class AvailabilityPage(Page):
         for fig in (timeline, cov_fig):
             themes.style_figure(fig, self.theme)
         cov_df = cov_df.reset_index()  # one row per day: long periods paginate, not widen
-        plots = [*chrome.alerts(s.notes, "info"), *messages, intro,
+        plots = [*chrome.alerts(s.notes, "info"), *messages,
+                 *chrome.paging(self.slug, s, self.args), intro,
                  pn.pane.Bokeh(timeline, sizing_mode="stretch_width"),
                  pn.pane.Bokeh(cov_fig, sizing_mode="stretch_width")]
         if self.embed:  # an iframe shows the plots, not the tables

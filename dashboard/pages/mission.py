@@ -36,7 +36,7 @@ from bokeh.plotting import figure
 from dashboard import chrome, raster, share
 from dashboard import theme as themes
 from dashboard.bands import style_bands
-from dashboard.frames import PALETTE, make_frame
+from dashboard.frames import PALETTE, clip_to_data, make_frame
 from dashboard.pages.base import SnapshotError, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import MissionState, QuerySync, data_span
@@ -175,13 +175,15 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
             no_asd.append(no_asd_reason(s, t0_ns, t1_ns))
         if s.name.endswith(".RATE") and f"{s.name[:-5]}.ERROR" in store.root:
             err = store[f"{s.name[:-5]}.ERROR"]
-            w = s.read_window(t0_ns, t1_ns, max_points=width)
-            e = err.read_window(t0_ns, t1_ns, max_points=width, level=w.level)
-            n = min(len(w.lo), len(e.lo))
-            mid = (w.lo[:n] + w.hi[:n]) / 2
-            view.light_curves[s.name] = {
-                "t": w.times_ns[:n], "step": np.full(n, w.step_ns), "rate": mid,
-                "lo": w.lo[:n] - e.hi[:n], "hi": w.hi[:n] + e.hi[:n]}
+            part = clip_to_data(s, t0_ns, t1_ns, width)  # a far window costs its data only
+            if part is not None:
+                w = s.read_window(part[0], part[1], max_points=part[2])
+                e = err.read_window(part[0], part[1], max_points=part[2], level=w.level)
+                n = min(len(w.lo), len(e.lo))
+                mid = (w.lo[:n] + w.hi[:n]) / 2
+                view.light_curves[s.name] = {
+                    "t": w.times_ns[:n], "step": np.full(n, w.step_ns), "rate": mid,
+                    "lo": w.lo[:n] - e.hi[:n], "hi": w.hi[:n] + e.hi[:n]}
         for a, b in s.attrs.get("gti", []):
             if b > t0_ns and a < t1_ns and (a, b) not in view.gtis:
                 view.gtis.append((int(a), int(b)))
@@ -404,7 +406,10 @@ class MissionPage(TimeRangePage):
         state, more = MissionState.from_query(store, label, args, now_ns())
         super().__init__(sources, args, state=state, **params)
         self.store = store
-        self.messages = pn.Column(*chrome.alerts(errors + more), sizing_mode="stretch_width")
+        self.messages = pn.Column(*chrome.alerts(errors + more),
+                                  *chrome.paging(self.slug, state, args),
+                                  *chrome.alerts(state.notes, "info"),
+                                  sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
         self.status = chrome.status_pane(self.theme)
         self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed
@@ -473,7 +478,7 @@ class MissionPage(TimeRangePage):
     def _show(self, view: MissionView) -> None:
         s = self.state
         px = (s.t1_ns - s.t0_ns) / max(self.plot_width(), 1)
-        self.status.object = chrome.escape_markdown(
+        chrome.set_status(self.status,
             f"{format_time(s.t0_ns)} → {format_time(s.t1_ns)} "
             f"({format_duration(s.t1_ns - s.t0_ns)}) · 1 pixel ≈ {format_duration(px)} · "
             f"{len(self.names)} streams" + (" + A, E, T" if len(view.bands) > len(self.names)

@@ -50,7 +50,9 @@ def pick_bin(span_ns: int) -> tuple[int, str]:
     for size, name in BINS:
         if span_ns / size <= MAX_BINS:
             return size, name
-    return BINS[-1]
+    # Decades or centuries: whole multiples of 30 days, still at most MAX_BINS bars.
+    k = -(-span_ns // (BINS[-1][0] * MAX_BINS))
+    return k * BINS[-1][0], f"{k * 30} days"
 
 
 def ms(ns) -> np.ndarray | float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import panel as pn
 from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
@@ -27,7 +26,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import chrome, filters, share, tiles
+from dashboard import chrome, encode, filters, share, tiles, work
 from dashboard import theme as themes
 from dashboard.bands import band_px, event_label, event_marks, style_bands
 from dashboard.frames import make_frame
@@ -62,11 +61,17 @@ class WaveformsPage(TimeRangePage):
         state, more = WaveformState.from_query(store, label, args, now_ns())
         super().__init__(sources, args, state=state, **params)
         self.store = store
-        self.messages = pn.Column(*chrome.alerts(errors + more), sizing_mode="stretch_width")
+        self.messages = pn.Column(*chrome.alerts(errors + more),
+                                  *chrome.paging(self.slug, state, args),
+                                  *chrome.alerts(state.notes, "info"),
+                                  sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
         self.share: share.ShareControl | None = None
         self.url = QuerySync(lambda: self.state.to_query(self.default_store))
         self._refresh_cb = None
+        self._wanted = None  # the render job waiting for the one being drawn
+        self._drawing = False
+        self.frame_bytes = 0  # PNG bytes of the last frame sent
         self.streams = [store[n] for n in state.streams]
         self.events = store.events()
         self._build_widgets()
@@ -144,8 +149,10 @@ class WaveformsPage(TimeRangePage):
                      **size, tools=tools, toolbar_location="above",
                      min_border_left=10, min_border_right=20, output_backend="canvas")
         style_bands(fig, wheel, s.streams)
-        self.img_src = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
-        fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.img_src)
+        # The frame as a palette PNG (see `encode`): bands in the theme's colours.
+        self.img_src = ColumnDataSource({"url": [], "x": [], "y": [], "dw": [], "dh": []})
+        fig.image_url(url="url", x="x", y="y", w="dw", h="dh", anchor="bottom_left",
+                      source=self.img_src)
         self.label_src = ColumnDataSource({"x": [], "y": [], "text": []})
         fig.text(x="x", y="y", text="text", source=self.label_src, text_font_size="11px",
                  text_color="#556", x_offset=6, text_baseline="top")
@@ -197,8 +204,8 @@ class WaveformsPage(TimeRangePage):
         ov.xaxis.major_label_text_font_size = "10px"
         frame = make_frame(self.streams, int(lo), int(hi), RENDER_WIDTH,
                            max(OVERVIEW_HEIGHT - 30, n * 4))
-        ov.image_rgba(image=[np.flipud(themes.recolor(frame.image, self.theme))], x=ms(lo),
-                      y=-0.5, dw=ms(hi - lo), dh=n)
+        ov.image_url(url=[encode.png_data_url(frame.index, themes.trace_palette(self.theme))],
+                     x=ms(lo), y=-0.5, w=ms(hi - lo), h=n, anchor="bottom_left")
         tool = RangeTool(x_range=main_range)
         tool.overlay.fill_color = "#2d6cb5"
         tool.overlay.fill_alpha = 0.15
@@ -218,34 +225,73 @@ class WaveformsPage(TimeRangePage):
         return data_span(self.store, self.state.streams)
 
     def render(self) -> None:
-        """Draw the current range at the plot's pixel size and update the URL."""
+        """Draw the current range at the plot's pixel size and update the URL.
+
+        In a served session the frame is made in the worker pool and shown when it is done
+        (the event loop never waits on the store); a newer range asked for meanwhile replaces
+        the one waiting, so a fast zoom draws its last range, not every step."""
         s = self.state
         width = self.plot_width()
         n = max(len(self.streams), 1)
         self.mark_drawn()
+        job = (list(self.streams), s.t0_ns, s.t1_ns, width, self._plot_height(n), s.options)
+        doc = self.fig.document or pn.state.curdoc
+        if work.on_worker() or doc is None or doc.session_context is None:
+            self._show(job, self._make(job))  # building the page: already off the loop
+            return
+        self._wanted = job
+        if not self._drawing:
+            self._start(doc)
+
+    def _start(self, doc) -> None:
+        job, self._wanted = self._wanted, None
         try:
-            frame = make_frame(self.streams, s.t0_ns, s.t1_ns, width, self._plot_height(n),
-                               s.options)
-        except Exception:  # a broken chunk must not take the page down; say it, keep serving
+            future = work.FRAMES.submit(self._make, job)
+        except work.Busy as exc:
+            self.notes[:] = [chrome.alert(f"{exc}.", "warning")]
+            return
+        self._drawing = True
+        work.deliver(doc, future, lambda f: self._drawn(doc, job, f))
+
+    def _drawn(self, doc, job, future) -> None:
+        self._drawing = False
+        if self._wanted is not None:  # the view moved on: draw where it is now
+            self._start(doc)
+            return
+        self._show(job, future.result())
+
+    def _make(self, job):
+        """(frame, PNG bytes) of a render job, or the exception (shown, not raised)."""
+        streams, t0, t1, width, height, options = job
+        try:
+            frame = make_frame(streams, t0, t1, width, height, options)
+            return frame, encode.png_bytes(frame.index, themes.trace_palette(self.theme))
+        except Exception as exc:  # a broken chunk must not take the page down
             log.exception("frame failed")
+            return exc, b""
+
+    def _show(self, job, made) -> None:
+        frame, png = made
+        if isinstance(frame, Exception):
             self.notes[:] = [chrome.alert("Could not read this window from the store; the "
                                           "server log has the details.", "danger")]
             return
-        image = themes.recolor(frame.image, self.theme)
-        self.img_src.data = {"image": [np.flipud(image)], "x": [ms(s.t0_ns)],
-                             "y": [-0.5], "dw": [ms(s.t1_ns - s.t0_ns)], "dh": [n]}
-        self.label_src.data = {"x": [ms(s.t0_ns)] * len(frame.traces),
+        _streams, t0, t1, width, _height, options = job
+        n = max(len(frame.traces), 1)
+        self.frame_bytes = len(png)
+        self.img_src.data = {"url": [encode.data_url(png)], "x": [ms(t0)], "y": [-0.5],
+                             "dw": [ms(t1 - t0)], "dh": [n]}
+        self.label_src.data = {"x": [ms(t0)] * len(frame.traces),
                                "y": [n - 1 - i + 0.47 for i in range(len(frame.traces))],
                                "text": [t.label for t in frame.traces]}
-        px = (s.t1_ns - s.t0_ns) / width
+        px = (t1 - t0) / width
         filt = ""
-        spec = s.filter
+        spec = options.filter
         if spec.active:
             done = sum(t.filtered for t in frame.traces)
             filt = f" · {spec.describe()} on {done} of {len(frame.traces)} traces"
-        self.status.object = (
-            f"{format_time(s.t0_ns)} → {format_time(s.t1_ns)} "
-            f"({format_duration(s.t1_ns - s.t0_ns)}) · 1 pixel ≈ {format_duration(px)}{filt}")
+        chrome.set_status(self.status, f"{format_time(t0)} → {format_time(t1)} "
+                          f"({format_duration(t1 - t0)}) · 1 pixel ≈ {format_duration(px)}{filt}")
         self.notes[:] = [chrome.alert(note, "warning") for note in frame.notes]
         self.url.write()
         if self.share is not None:

@@ -1,0 +1,310 @@
+"""Load benchmark: many browser sessions zooming a 1e9-sample stream at once.
+
+    python tests/bench/bench_load.py [--sessions 20] [--zooms 10] [--repo DIR] [--dir DIR]
+
+Starts `belvedere serve` on loopback over the benchmark's big store (built by
+bench_dashboard.py the first time: a few minutes), from this checkout or from `--repo` (an older
+checkout, to compare), and opens `--sessions` pages in one headless Chromium. Every page waits
+for its plot, then zooms `--zooms` times with the mouse wheel (in, then partly out, at random
+places), each time timing wheel -> repainted plot. Meanwhile a thread asks /liveness every
+100 ms. The browsers run at `--browser-nice` 10 by default (in a deployment they are on the
+users' machines; here 20 Chromium pages would otherwise take the server's two cores).
+Every page opens at once, then (once all are open) every page zooms at once. Prints page-open
+and repaint p50/p95/max, errors, /liveness p50/p95/max in each phase, server and browser CPU
+per repaint, websocket bytes received per repaint, and the server's RSS. Bounded: every wait
+times out (30 s), the whole run stops after `--budget` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_dashboard import build_store  # noqa: E402
+from bench_ingest import START  # noqa: E402
+from browser import CHROMIUM_ARGS, chromium_path, free_port  # noqa: E402
+
+from pipelines.timebase import NS  # noqa: E402
+
+HERE = Path(__file__).resolve().parents[2]
+DAY = 86400 * NS
+
+# The plot's image source: its `x` changes with every new frame; done one frame after that
+# (two animation frames: the image decoded and painted).
+JS_ARM = """() => {
+  let src = null;
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.type == 'ColumnDataSource' && m.data.dw !== undefined) src = m;
+  window.__bv_seen = src.data.x[0];
+  window.__bv_done = null;
+  const poll = () => {
+    if (src.data.x[0] !== window.__bv_seen) {
+      requestAnimationFrame(() => requestAnimationFrame(
+        () => { window.__bv_done = performance.now(); }));
+      return;
+    }
+    requestAnimationFrame(poll);
+  };
+  window.__bv_t0 = performance.now();
+  requestAnimationFrame(poll);
+}"""
+
+
+SERVER: dict[str, int] = {}  # "pid" of the server process
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by the server (with its children) and by everything else this
+    benchmark started (Chromium, Playwright's driver)."""
+    def total(procs) -> float:
+        out = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                out += t.user + t.system
+            except psutil.Error:
+                pass
+        return out
+
+    server = psutil.Process(SERVER["pid"])
+    served = [server, *server.children(recursive=True)]
+    ids = {p.pid for p in served}
+    rest = [p for p in psutil.Process().children(recursive=True) if p.pid not in ids]
+    return total(served), total(rest)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of values (nan when empty)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(int(round(q / 100 * (len(s) - 1))), len(s) - 1)]
+
+
+def start_server(repo: Path, store: Path, port: int, extra: list[str]) -> subprocess.Popen:
+    """`belvedere serve` from `repo` (its code first on the path) on loopback."""
+    log = open(f"/tmp/bench-load-serve-{port}.log", "w")
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen([sys.executable, "-m", "belvedere", "serve", "--store", str(store),
+                             "--address", "127.0.0.1", "--port", str(port), *extra],
+                            cwd=repo, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {log.name}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"server did not answer in 120 s; see {log.name}")
+
+
+class Liveness(threading.Thread):
+    """Asks /liveness every 100 ms and keeps the latencies (ms); a failure counts as 10 s."""
+
+    def __init__(self, base: str):
+        super().__init__(daemon=True)
+        self.base = base
+        self.times: list[float] = []
+        self.at: list[float] = []  # time.monotonic() of each ask
+        self.failures = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        """Poll until stopped."""
+        while not self.stop.is_set():
+            self.at.append(time.monotonic())
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.base + "/liveness", timeout=10) as r:
+                    r.read()
+                self.times.append((time.perf_counter() - t) * 1e3)
+            except OSError:
+                self.failures += 1
+                self.times.append(10_000.0)
+            self.stop.wait(0.1)
+
+
+async def session(browser, url: str, zooms: int, seed: int, out: dict,
+                  opened: asyncio.Barrier, zoomed: asyncio.Barrier, phase: dict) -> None:
+    """One page: open, wait for the plot and for every other session to have opened theirs,
+    then zoom `zooms` times timing each repaint."""
+    rng = random.Random(seed)
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await ctx.new_page()
+    received = [0]
+
+    def on_ws(ws) -> None:
+        ws.on("framereceived", lambda payload: received.__setitem__(
+            0, received[0] + len(payload)))
+
+    page.on("websocket", on_ws)
+    page.on("pageerror", lambda exc: out["errors"].append(f"page error: {exc}"))
+    arrived = zoomed_here = False
+    try:
+        t = time.perf_counter()
+        await page.goto(url, timeout=120_000)
+        await page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0",
+                                     timeout=120_000)
+        await page.wait_for_selector("canvas", timeout=120_000)
+        out["open"].append((time.perf_counter() - t) * 1e3)
+        arrived = True
+        await opened.wait()
+        if "zoom_start" not in phase:
+            phase["zoom_start"] = time.monotonic()
+            phase["cpu0"] = cpu_seconds()
+        await page.wait_for_timeout(rng.uniform(0, 500))
+        box = await page.locator("canvas").first.bounding_box()
+        start_bytes = received[0]
+        done = 0
+        for i in range(zooms):
+            await page.mouse.move(box["x"] + box["width"] * rng.uniform(0.2, 0.8),
+                                  box["y"] + box["height"] * 0.5)
+            await page.evaluate(JS_ARM)
+            await page.mouse.wheel(0, -240 if i % 2 == 0 else 200)
+            try:
+                await page.wait_for_function("() => window.__bv_done !== null", timeout=30_000)
+            except Exception:
+                out["errors"].append(f"session {seed}: zoom {i} not repainted in 30 s")
+                continue
+            out["repaint"].append(await page.evaluate("() => window.__bv_done - window.__bv_t0"))
+            done += 1
+            await page.wait_for_timeout(rng.uniform(100, 400))
+        if done:
+            out["bytes"].append((received[0] - start_bytes) / done)
+        zoomed_here = True
+        await zoomed.wait()
+        if "cpu1" not in phase:  # every page still open: their CPU is still counted
+            phase["cpu1"] = cpu_seconds()
+            phase["zoom_end"] = time.monotonic()
+        text = await page.content()
+        if "Traceback" in text or "could not be built" in text:
+            out["errors"].append(f"session {seed}: the page shows an error")
+    except Exception as exc:  # counted and reported, the other sessions go on
+        out["errors"].append(f"session {seed}: {type(exc).__name__}: {exc}")
+    finally:
+        if not arrived:
+            await opened.wait()  # the others must not wait for this one forever
+        if not zoomed_here:
+            await zoomed.wait()
+        await ctx.close()
+
+
+async def drive(url: str, sessions: int, zooms: int, budget: float) -> dict:
+    """All sessions at once in one Chromium."""
+    from playwright.async_api import async_playwright
+
+    out: dict = {"repaint": [], "errors": [], "bytes": [], "open": []}
+    opened, zoomed = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path(), headless=True,
+                                           args=CHROMIUM_ARGS)
+        try:
+            jobs = [session(browser, url, zooms, k, out, opened, zoomed,
+                            out.setdefault("phase", {}))
+                    for k in range(sessions)]
+            await asyncio.wait_for(asyncio.gather(*jobs), timeout=budget)
+        except TimeoutError:
+            out["errors"].append(f"the run hit its budget of {budget:.0f} s")
+        finally:
+            await browser.close()
+    return out
+
+
+def main() -> None:
+    """Build the store if needed, serve it, load it, print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--zooms", type=int, default=10)
+    ap.add_argument("--repo", type=Path, default=HERE, help="checkout whose server is run")
+    ap.add_argument("--dir", type=Path, default=Path("/tmp/bench-dash"))
+    ap.add_argument("--budget", type=float, default=600.0, help="seconds for the whole load")
+    ap.add_argument("--server-args", default="", help="extra `belvedere serve` options")
+    ap.add_argument("--browser-nice", type=int, default=10,
+                    help="niceness of the browsers (0: same priority as the server)")
+    args = ap.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    store = args.dir / "big.zarr"
+    build_store(store, 10**9)
+    port = free_port()
+    proc = start_server(args.repo.resolve(), store, port, args.server_args.split())
+    SERVER["pid"] = proc.pid
+    base = f"http://127.0.0.1:{port}"
+    url = (f"{base}/waveforms?streams=BV.BIG.00.HHZ&from={START.ns // 10**6}"
+           f"&to={(START.ns + 30 * DAY) // 10**6}")
+    idle = Liveness(base)
+    idle.start()
+    time.sleep(3)
+    idle.stop.set()
+    idle.join()
+    live = Liveness(base)
+    live.start()
+    if args.browser_nice:
+        # The browsers run on the users' machines in a deployment, not on the server's: here
+        # they share its two cores, so they yield to it (this thread and what it starts from
+        # now on: Playwright's driver and Chromium; the server and the /liveness thread keep
+        # their priority).
+        os.nice(args.browser_nice)
+    t = time.monotonic()
+    try:
+        out = asyncio.run(drive(url, args.sessions, args.zooms, args.budget))
+    finally:
+        live.stop.set()
+        live.join()
+        rss = sum(p.memory_info().rss for p in [psutil.Process(proc.pid),
+                                                *psutil.Process(proc.pid).children()]) / 1e6
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    rep = out["repaint"]
+    z0 = out["phase"].get("zoom_start", float("inf"))
+    live_open = [ms for at, ms in zip(live.at, live.times, strict=True) if at < z0]
+    live_zoom = [ms for at, ms in zip(live.at, live.times, strict=True) if at >= z0]
+    print(f"server: {args.repo} {args.server_args}; browsers at nice {args.browser_nice}")
+    print(f"{args.sessions} sessions x {args.zooms} zooms in {time.monotonic() - t:.0f} s: "
+          f"{len(rep)} repaints, {len(out['errors'])} errors")
+    print(f"repaint ms: p50 {pct(rep, 50):.0f}, p95 {pct(rep, 95):.0f}, max "
+          f"{max(rep) if rep else float('nan'):.0f} (target p95 < 500)")
+    op = out["open"]
+    print(f"page open ms (all sessions at once): p50 {pct(op, 50):.0f}, p95 {pct(op, 95):.0f}")
+    for label, vals in (("while the pages open", live_open), ("while they zoom", live_zoom)):
+        print(f"/liveness ms {label}: p50 {pct(vals, 50):.1f}, p95 {pct(vals, 95):.1f}, max "
+              f"{max(vals, default=float('nan')):.1f} ({len(vals)} asked)")
+    ph = out["phase"]
+    if "cpu1" in ph and rep:
+        wall = ph["zoom_end"] - ph["zoom_start"]
+        srv, rest = (ph["cpu1"][k] - ph["cpu0"][k] for k in (0, 1))
+        print(f"while zooming ({wall:.0f} s on {psutil.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.1f}): server CPU {srv / len(rep) * 1e3:.0f} ms per repaint,"
+              f" browser CPU {rest / len(rep) * 1e3:.0f} ms per repaint")
+    print(f"/liveness: {live.failures} failed; idle p50 {pct(idle.times, 50):.1f} ms "
+          "(target < 100 at any load)")
+    if out["bytes"]:
+        print(f"websocket bytes received per repaint: median "
+              f"{statistics.median(out['bytes']) / 1e3:.1f} kB")
+    print(f"server RSS after the load: {rss:.0f} MB")
+    for e in out["errors"][:10]:
+        print("  error:", e)
+
+
+if __name__ == "__main__":
+    main()
