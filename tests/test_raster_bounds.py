@@ -30,8 +30,9 @@ _FEW_ULPS = textwrap.dedent("""
     scale = float(np.max(np.maximum(hi - center, center - lo)))
     for level, h in ((1, 8), (1, 53), (1, 110), (0, 8), (0, 53)):
         w = Window("x", level, 0, 10.0, lo, hi if level else lo)
-        m = raster.band_mask(w, 0, 10 * n, 1200, h, center, scale)
-        assert m.shape == (h, 1200) and m.any(), (level, h)
+        for draw in (raster.band_mask, raster.datashader_band_mask):
+            m = draw(w, 0, 10 * n, 1200, h, center, scale)
+            assert m.shape == (h, 1200) and m.any(), (draw.__name__, level, h)
     print("drawn")
 """)
 
@@ -57,7 +58,8 @@ def _absolute_mask(window: Window, t1_ns: int, width: int, height: int, center: 
     return np.flipud(canvas.line(zig, "x", "y", agg=ds.any()).values.astype(bool))
 
 
-def test_ordinary_bands_draw_as_in_their_own_coordinates():
+def test_the_reference_kernel_draws_ordinary_bands_as_in_their_own_coordinates():
+    # The Datashader reference (which the numpy kernel is compared with) draws in band units.
     rng = np.random.default_rng(4)
     counts = np.cumsum(rng.integers(-40, 41, 4000)).astype(np.float64)
     lo, hi = counts[::2].copy(), counts[1::2].copy()
@@ -68,7 +70,7 @@ def test_ordinary_bands_draw_as_in_their_own_coordinates():
     center = float(np.nanmedian((lo + hi) / 2))
     scale = float(np.nanmax(np.maximum(hi - center, center - lo)))
     reach = scale * (height / 2.0) / (height / 2.0 - raster.MARGIN_PX)
-    ours = raster.band_mask(w, 0, t1, width, height, center, scale)
+    ours = raster.datashader_band_mask(w, 0, t1, width, height, center, scale)
     theirs = _absolute_mask(w, t1, width, height, center, reach)
     differ = np.count_nonzero(ours != theirs)
     assert differ <= 0.005 * theirs.sum(), differ  # float rounding at pixel edges only
