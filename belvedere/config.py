@@ -52,6 +52,12 @@ class ServeSettings(Section):
     tile_url: str | None = None
     prefix: str = Field("", description="URL path prefix behind a reverse proxy, e.g. /belvedere")
     use_xheaders: bool = Field(False, description="trust the proxy's X-Forwarded-* headers")
+    num_procs: int = Field(1, ge=0, description="server processes sharing the port (0: per core)")
+    threads: int = Field(2, ge=1, description="worker threads per process for pages and frames")
+    queue: int = Field(60, ge=0, description="page builds and frames that may wait for a thread")
+    snapshot_threads: int = Field(1, ge=1, description="snapshots rendered at once per process")
+    snapshot_queue: int = Field(2, ge=0, description="snapshots that may wait (503 past it)")
+    chunk_cache_mb: int = Field(256, ge=0, description="decoded chunks kept per process (MB)")
 
     @field_validator("stores", "allow_websocket_origin")
     @classmethod
@@ -275,7 +281,9 @@ CLI_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
               "address": ("serve", "address"),
               "allow_websocket_origin": ("serve", "allow_websocket_origin"),
               "tile_url": ("serve", "tile_url"), "prefix": ("serve", "prefix"),
-              "use_xheaders": ("serve", "use_xheaders")},
+              "use_xheaders": ("serve", "use_xheaders"),
+              **{k: ("serve", k) for k in ("num_procs", "threads", "queue", "snapshot_threads",
+                                           "snapshot_queue", "chunk_cache_mb")}},
     "ingest": {"store": ("ingest", "store"), "workers": ("ingest", "workers"),
                "snap_tolerance": ("ingest", "snap_tolerance"),
                "scheduler": ("dask", "scheduler"), "catalog": ("ingest", "catalog")},

@@ -133,6 +133,16 @@ def test_every_key_has_an_environment_variable():
         assert var in names
 
 
+
+def test_the_servers_worker_options_come_from_the_file_and_the_environment(tmp_path):
+    s = load(write(tmp_path, "[serve]\nthreads = 4\nchunk_cache_mb = 64\n"),
+             env={"BELVEDERE_SERVE_QUEUE": "10", "BELVEDERE_SERVE_NUM_PROCS": "0"})
+    assert (s.serve.threads, s.serve.chunk_cache_mb, s.serve.queue) == (4, 64, 10)
+    assert s.serve.num_procs == 0 and s.serve.snapshot_queue == 2  # the rest: defaults
+    with pytest.raises(ConfigError, match=r"\[serve\] threads"):
+        load(write(tmp_path, "[serve]\nthreads = 0\n"), env={})
+
+
 # -- the command line -------------------------------------------------------------------------
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO
         ) -> subprocess.CompletedProcess:

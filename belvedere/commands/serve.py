@@ -72,6 +72,9 @@ def serve(
     store, port, address = cfg.stores, cfg.port, cfg.address
     allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
     prefix, use_xheaders = cfg.prefix, cfg.use_xheaders
+    num_procs, threads, queue = cfg.num_procs, cfg.threads, cfg.queue
+    snapshot_threads, snapshot_queue = cfg.snapshot_threads, cfg.snapshot_queue
+    chunk_cache_mb = cfg.chunk_cache_mb
     if not store:
         fail("no store: give --store, or serve.stores in the config / BELVEDERE_SERVE_STORES", 2,
              soft_wrap=False)
