@@ -9,7 +9,9 @@ browser from the plot on screen, exactly as shown.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import panel as pn
 
@@ -53,6 +55,30 @@ def page_base() -> str:
     req = getattr(getattr(pn.state.curdoc, "session_context", None), "request", None)
     path = getattr(req, "path", "") if req is not None else ""
     return f"http://{host}{path}" if host else ""
+
+
+def fdsn_html(base: str, locked: dict[str, str]) -> str:
+    """Where programs read this view's data: the FDSN services under the server's root, the
+    ObsPy line, and a dataselect URL when the streams are NET.STA.LOC.CHA codes or wildcards."""
+    root = base.rsplit("/", 1)[0] if "://" in base else "."
+    lines = [f"FDSN web services (dataselect, station, availability): "
+             f"<code>{html.escape(root)}/fdsnws/</code>; in ObsPy: "
+             f"<code>Client({html.escape(repr(root))})</code>"]
+    codes = {tuple(c.strip().split(".")) for c in locked.get("streams", "").split(",")
+             if c.strip()}
+    columns = [sorted({c[i] or "--" for c in codes}) for i in range(4)] \
+        if codes and all(len(c) == 4 for c in codes) else []
+    # A GET names each code's list, i.e. their product: link only when that is exactly the view.
+    if columns and math.prod(map(len, columns)) == len(codes) and locked.get("from") \
+            and locked.get("to"):
+        parts = {k: ",".join(col) for k, col in zip(("net", "sta", "loc", "cha"), columns,
+                                                      strict=True)}
+        query = urlencode({**parts, "start": locked["from"].rstrip("Z"),
+                           "end": locked["to"].rstrip("Z")}, safe="*,?:")
+        url = f"{root}/fdsnws/dataselect/1/query?{query}"
+        lines.append(f"<a href='{html.escape(url)}'>These waveforms as miniSEED</a> "
+                     "(FDSN dataselect)")
+    return "".join(f"<div style='margin-top:6px;color:#667'>{x}</div>" for x in lines)
 
 
 def iframe_snippet(url: str, page: str, height: int | None = None) -> str:
@@ -133,7 +159,7 @@ class ShareControl:
             f"<div class='bv-share'><a href='{html.escape(snap)}' download>"
             "Snapshot (HTML, opens without a server)</a>"
             f"<div style='margin-top:6px;color:#667'>PNG at any size: "
-            f"<code>{html.escape(cli)}</code></div></div>")
+            f"<code>{html.escape(cli)}</code></div>{fdsn_html(base, locked)}</div>")
 
 
 def for_page(page: str, args: dict[str, str], figure: str,

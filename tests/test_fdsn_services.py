@@ -332,3 +332,34 @@ def test_belvederes_client_given_the_servers_url_reads_what_the_store_holds(arch
         same_traces(got, want)
     inv = over_http.get_stations(network="IU", station="ANMO", level="response")
     assert inv.select(channel="LHZ")[0][0][0].response.instrument_sensitivity.value > 0
+
+
+def test_the_overview_names_the_services_and_their_links_answer(archive, base):
+    import panel as pn
+
+    from dashboard.pages.overview import OverviewPage
+    from dashboard.sources import Sources
+
+    layout = OverviewPage(Sources([archive[1]]), {}).__panel__()
+    text = " ".join(str(p.object) for p in layout.select(pn.pane.HTML))
+    for service in ("dataselect", "station", "availability"):
+        assert f"./fdsnws/{service}/1/" in text
+        with urllib.request.urlopen(f"{base}/fdsnws/{service}/1/", timeout=60) as r:
+            assert r.status == 200
+
+
+def test_the_share_panel_gives_the_service_root_and_a_dataselect_link_that_works(client, base):
+    from dashboard.share import fdsn_html
+
+    text = fdsn_html(f"{base}/waveforms", {"streams": "IU.ANMO.00.LH?",
+                                          "from": "2010-01-01T01:00:00Z",
+                                          "to": "2010-01-01T01:10:00Z"})
+    assert f"<code>{base}/fdsnws/</code>" in text
+    url = text.split("href='", 1)[1].split("'", 1)[0].replace("&amp;", "&")
+    st = read(io.BytesIO(urllib.request.urlopen(url, timeout=60).read()))
+    assert {tr.id for tr in st} == {"IU.ANMO.00.LHZ"} and st[0].stats.npts == 600
+    # Codes whose product is wider than the view get no link (a GET cannot say them exactly).
+    wide = fdsn_html(f"{base}/waveforms", {"streams": "IU.ANMO.00.LHZ,BW.BGLD..EHE",
+                                          "from": "2010-01-01T01:00:00Z",
+                                          "to": "2010-01-01T01:10:00Z"})
+    assert "href=" not in wide and "/fdsnws/" in wide

@@ -133,6 +133,14 @@ class OverviewPage(Page):
         asked = self.args.get("store")
         store = asked if asked in self.sources.labels else None
         if not self.embed:
+            body.insert(0, pn.pane.HTML(
+                "<div class='bv-services' style='color:#445;font-size:13px'>Programs read these "
+                "stores through the FDSN web services: "
+                "<a href='./fdsnws/dataselect/1/'>dataselect</a>, "
+                "<a href='./fdsnws/station/1/'>station</a>, "
+                "<a href='./fdsnws/availability/1/'>availability</a> (ObsPy: "
+                "<code>Client(\"this server's address\")</code>)</div>",
+                sizing_mode="stretch_width", margin=(0, 12)))
             body.insert(0, share.for_page("", self.args, "timeline"))
         return chrome.page("", *body, store=store or self.sources.labels[0], embed=self.embed,
                            title=self.title)
