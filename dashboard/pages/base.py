@@ -8,16 +8,18 @@ from typing import ClassVar
 
 import panel as pn
 
+from dashboard import chrome
 from dashboard import theme as themes
 from dashboard.sources import Sources
 from dashboard.state import is_embed
+from pipelines.store import UnknownStreamError
 
 
 class SnapshotError(Exception):
     """A snapshot that cannot be made as asked (unknown view, bad parameters, no data)."""
 
 
-__all__ = ["Page", "SnapshotError", "SnapshotParts", "style_and_fit"]
+__all__ = ["Page", "PatternStreams", "SnapshotError", "SnapshotParts", "style_and_fit"]
 
 
 @dataclass
@@ -61,3 +63,22 @@ def style_and_fit(figs: list, theme: str, fit: tuple[int, int] | None) -> list:
             f.width = fit[0]
             f.height = max((fit[1] - 60) // len(figs), 150)
     return figs
+
+
+class PatternStreams:
+    """Mixed into a page whose streams can be typed as wildcards (`state.pattern`): the
+    pattern selects the streams, or a message says why it cannot (the page keeps what it
+    shows). The page has `state` (with `select`), `messages` and `url`."""
+
+    def _on_pattern(self, event) -> None:
+        pattern = event.new.strip()
+        if not pattern:
+            return
+        try:
+            names = self.state.select(pattern)
+        except (UnknownStreamError, ValueError) as exc:
+            self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
+            return
+        self.messages[:] = []
+        self.state.streams = names
+        self.url.write()  # the wildcards may now say what the names said

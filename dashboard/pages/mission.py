@@ -37,7 +37,7 @@ from dashboard import chrome, raster, share
 from dashboard import theme as themes
 from dashboard.bands import style_bands
 from dashboard.frames import PALETTE, clip_to_data, make_frame
-from dashboard.pages.base import SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import MissionState, QuerySync, data_span
 from pipelines.mission.tdi import (
@@ -392,7 +392,7 @@ def _store_of(sources, args: dict[str, str], errors: list[str]) -> str:
 
 
 # -- the page -----------------------------------------------------------------------------
-class MissionPage(TimeRangePage):
+class MissionPage(PatternStreams, TimeRangePage):
     """One session's mission view: widgets, figures, and the URL they are kept in."""
 
     slug = "mission"
@@ -511,19 +511,6 @@ class MissionPage(TimeRangePage):
         if span is not None:  # another family: show all of it
             self.state.set_range(*span)
         self.state.param.update(pattern=event.new, streams=names)
-
-    def _on_pattern(self, event) -> None:
-        pattern = event.new.strip()
-        if not pattern:
-            return
-        try:
-            names = self.state.select(pattern)
-        except (UnknownStreamError, ValueError) as exc:
-            self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
-            return
-        self.messages[:] = []
-        self.state.streams = names
-        self.url.write()  # the wildcards may now say what the names said
 
     def _on_streams(self, event) -> None:
         s = self.state

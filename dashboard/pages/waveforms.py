@@ -30,7 +30,7 @@ from dashboard import chrome, encode, filters, share, tiles, work
 from dashboard import theme as themes
 from dashboard.bands import band_px, event_label, event_marks, style_bands
 from dashboard.frames import make_frame
-from dashboard.pages.base import SnapshotError, SnapshotParts
+from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import (
     EVENT_AFTER_NS,
@@ -40,7 +40,7 @@ from dashboard.state import (
     WaveformState,
     data_span,
 )
-from pipelines.store import Store, UnknownStreamError
+from pipelines.store import Store
 from pipelines.timebase import format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ OVERVIEW_HEIGHT = 90
 AXES_PX = 70  # height the x axis and toolbar take around the bands
 
 
-class WaveformsPage(TimeRangePage):
+class WaveformsPage(PatternStreams, TimeRangePage):
     """One session's waveform view: widgets, the plot, and the URL they are kept in."""
 
     slug = "waveforms"
@@ -308,19 +308,6 @@ class WaveformsPage(TimeRangePage):
         return n * self.band
 
     # -- reacting -------------------------------------------------------------------------
-    def _on_pattern(self, event) -> None:
-        pattern = event.new.strip()
-        if not pattern:
-            return
-        try:
-            names = self.state.select(pattern)
-        except (UnknownStreamError, ValueError) as exc:
-            self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
-            return
-        self.messages[:] = []
-        self.state.streams = names
-        self.url.write()  # the wildcards may now say what the names said
-
     def _on_streams(self, event) -> None:
         if self.state.pattern and not self.state.pattern_applies():
             self.state.pattern = ""  # picked by hand: the wildcards no longer say what is shown
