@@ -254,10 +254,7 @@ class AvailabilityPage(Page):
     @classmethod
     def checked(cls, sources, args: dict[str, str]) -> AvailabilityPage:
         """The page of a URL with no bad value and some data; SnapshotError otherwise."""
-        try:
-            sources.resolve(args.get("store"))
-        except ValueError as exc:
-            raise SnapshotError(str(exc)) from exc
+        cls.snapshot_label(sources, args)  # an unserved store: SnapshotError, not a page
         page = cls(sources, args)
         if page.errors:
             raise SnapshotError("; ".join(page.errors))

@@ -4,7 +4,7 @@ also give its figures, data inline, to a snapshot."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import panel as pn
 
@@ -52,6 +52,28 @@ class Page(pn.viewable.Viewer):
         """The page's figures with their data inline, for the URL state `args`; SnapshotError
         when the state has a bad value. `fit` (width, height) sizes them for a PNG."""
         raise NotImplementedError
+
+    @staticmethod
+    def snapshot_label(sources: Sources, args: dict[str, str]) -> str:
+        """The label of the store a snapshot shows (`store=`); SnapshotError when unserved."""
+        try:
+            return sources.resolve(args.get("store"))
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from exc
+
+    @classmethod
+    def snapshot_state(cls, sources: Sources, args: dict[str, str], state_class: Any,
+                       now: int) -> tuple[str, Any, Any]:
+        """(label, store, state) of a streams page's snapshot; SnapshotError for a bad value
+        or a store with no streams."""
+        label = cls.snapshot_label(sources, args)
+        store = sources.store(label)
+        state, errors = state_class.from_query(store, label, args, now)
+        if errors:
+            raise SnapshotError("; ".join(errors))
+        if not state.streams:
+            raise SnapshotError(f"store {label} holds no streams")
+        return label, store, state
 
 
 def style_and_fit(figs: list, theme: str, fit: tuple[int, int] | None) -> list:

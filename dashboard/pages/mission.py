@@ -37,7 +37,7 @@ from dashboard import chrome, raster, share
 from dashboard import theme as themes
 from dashboard.bands import style_bands
 from dashboard.frames import PALETTE, clip_to_data, make_frame
-from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.base import PatternStreams, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import MissionState, QuerySync, data_span
 from pipelines.mission.tdi import (
@@ -550,16 +550,7 @@ class MissionPage(PatternStreams, TimeRangePage):
                  fit: tuple[int, int] | None) -> SnapshotParts:
         """The figures with their data inline: the bands (A/E/T included) as one PNG, the
         light curves with error band and GTIs, the ASD of the window."""
-        try:
-            label = sources.resolve(args.get("store"))
-        except ValueError as exc:
-            raise SnapshotError(str(exc)) from exc
-        store = sources.store(label)
-        state, errors = MissionState.from_query(store, label, args, now_ns())
-        if errors:
-            raise SnapshotError("; ".join(errors))
-        if not state.streams:
-            raise SnapshotError(f"store {label} holds no streams")
+        label, store, state = cls.snapshot_state(sources, args, MissionState, now_ns())
         n = n_bands(store, state.streams)
         band = band_px(n) if fit is None else max((fit[1] - SNAPSHOT_AXES_PX - 60) // (n + 4),
                                                   12)

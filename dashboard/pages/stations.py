@@ -223,10 +223,7 @@ class StationsPage(Page):
     def snapshot(cls, sources, args: dict[str, str], theme: str,
                  fit: tuple[int, int] | None) -> SnapshotParts:
         """The map with its data inline, never on map tiles: a snapshot fetches nothing."""
-        try:
-            sources.resolve(args.get("store"))
-        except ValueError as exc:
-            raise SnapshotError(str(exc)) from exc
+        cls.snapshot_label(sources, args)  # an unserved store: SnapshotError, not a page
         page = cls(sources, args)
         pattern = args.get("streams", "").strip()
         try:

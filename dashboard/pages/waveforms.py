@@ -30,7 +30,7 @@ from dashboard import chrome, encode, filters, share, tiles, work
 from dashboard import theme as themes
 from dashboard.bands import band_px, event_label, event_marks, style_bands
 from dashboard.frames import make_frame
-from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts
+from dashboard.pages.base import PatternStreams, SnapshotParts
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import (
     EVENT_AFTER_NS,
@@ -387,16 +387,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
     def snapshot(cls, sources, args: dict[str, str], theme: str,
                  fit: tuple[int, int] | None) -> SnapshotParts:
         """The bands as zoomable tiles (see `tiles`), with the earthquakes of the range."""
-        try:
-            label = sources.resolve(args.get("store"))
-        except ValueError as exc:
-            raise SnapshotError(str(exc)) from exc
-        store = sources.store(label)
-        state, errors = WaveformState.from_query(store, label, args, now_ns())
-        if errors:
-            raise SnapshotError("; ".join(errors))
-        if not state.streams:
-            raise SnapshotError(f"store {label} holds no streams")
+        label, store, state = cls.snapshot_state(sources, args, WaveformState, now_ns())
         body, meta = tiles.tiled_bands(store, state, theme, fit)
         meta["query"] = state.to_query(False)
         return SnapshotParts(body, meta, label, store.url)
