@@ -65,6 +65,8 @@ def analyse_cmd(
             overrides[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             overrides[key.strip()] = text
+    if analysis == "filter":  # the configured bands unless --param gives others
+        overrides.setdefault("bands", list(cfg.views.bands))
     try:
         parameters(analysis, overrides)
         t0, t1 = parse_range(from_, to) if (from_ or to) else (None, None)

@@ -102,7 +102,7 @@ class HelicorderState(TimeWindow):
                 errors.append(f"stream={name!r} is not a stream with samples on a grid")
             name = names[0] if names else ""
         if not name and regular:
-            name = max(regular, key=lambda n: store[n].n_samples)
+            name = max(regular, key=lambda n: (n.endswith("Z"), store[n].n_samples))
         s.stream = name
         stream = store[name] if name else None
         if stream is not None:
