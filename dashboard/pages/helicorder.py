@@ -234,7 +234,7 @@ def marks(store: Store, state: HelicorderState) -> dict[str, dict[str, list]]:
             r = (t - t0) // row
             out[kind]["x"].append((t - t0 - r * row) / (60 * NS))
             # Above the trace's centre line, so a mark does not hide the arrival it marks.
-            out[kind]["y"].append(-int(r) + (0.0 if kind == "pick" else 0.42))
+            out[kind]["y"].append(-int(r) + (0.0 if kind == "pick" else 0.25))
             out[kind]["label"].append(label)
             out[kind]["when"].append(format_time(int(t)))
 
@@ -322,7 +322,8 @@ def helicorder_figure(heli: Helicorder, state: HelicorderState, marks_: dict, th
                         angle=math.pi / 2 if kind == "pick" else 0.0, name=kind)
         if kind == "event":
             fig.text(x="x", y="y", text="label", source=src, x_offset=9, y_offset=-2,
-                     text_font_size="11px", text_color="#6b5200", text_baseline="bottom")
+                     text_font_size="11px", text_color="#222", text_baseline="bottom",
+                     background_fill_color="#ffffff", background_fill_alpha=0.8)
         renderers.append(r)
     if renderers:
         fig.add_tools(HoverTool(renderers=renderers, tooltips=[("", "@label"), ("", "@when")]))
