@@ -36,12 +36,12 @@ from dashboard.bands import event_label
 from dashboard.frames import UNITS, physical_units
 from dashboard.helicorder import (
     MAX_ROWS,
-    PALETTE,
     PERCENTILE,
     ROW_MINUTES,
     Helicorder,
     auto_row_minutes,
     make_helicorder,
+    palette,
 )
 from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.state import QuerySync, TimeWindow
@@ -295,7 +295,7 @@ def helicorder_figure(heli: Helicorder, state: HelicorderState, marks_: dict, th
                                                                0.5 + clip),
                  tools=[], toolbar_location="above", min_border_left=10, min_border_right=60,
                  output_backend="canvas")
-    img = ColumnDataSource({"url": [encode.png_data_url(heli.index, PALETTE)], "x": [0.0],
+    img = ColumnDataSource({"url": [encode.png_data_url(heli.index, palette(theme))], "x": [0.0],
                             "y": [-(rows - 0.5 + clip)], "dw": [row_min], "dh": [rows + 2 * clip]})
     fig.image_url(url="url", x="x", y="y", w="dw", h="dh", anchor="bottom_left", source=img)
     step = max(1, math.ceil(rows / 48))  # at most ~48 labels
