@@ -84,15 +84,15 @@ def median_ms(fn, reps: int = REPS) -> float:
 
 def interleaved(a, b, reps: int = REPS) -> tuple[float, float, float, float]:
     """Median wall ms of a and b, measured alternately (a, b, a, b ...), and their median CPU
-    ms (this thread's: on a shared, loaded machine the wall time is mostly waiting)."""
+    ms (the process's, every thread: on a shared, loaded machine wall time is mostly waiting)."""
     a(), b()
     ta, tb, ca, cb = [], [], [], []
     for _ in range(reps):
         for fn, acc, cpu in ((a, ta, ca), (b, tb, cb)):
-            t, c = time.perf_counter(), time.thread_time()
+            t, c = time.perf_counter(), time.process_time()
             fn()
             acc.append((time.perf_counter() - t) * 1e3)
-            cpu.append((time.thread_time() - c) * 1e3)
+            cpu.append((time.process_time() - c) * 1e3)
     return (statistics.median(ta), statistics.median(tb), statistics.median(ca),
             statistics.median(cb))
 
