@@ -322,8 +322,9 @@ def helicorder_figure(heli: Helicorder, state: HelicorderState, marks_: dict, th
                         angle=math.pi / 2 if kind == "pick" else 0.0, name=kind)
         if kind == "event":
             fig.text(x="x", y="y", text="label", source=src, x_offset=9, y_offset=-2,
-                     text_font_size="11px", text_color="#222", text_baseline="bottom",
-                     background_fill_color="#ffffff", background_fill_alpha=0.8)
+                     text_font_size="11px", text_baseline="bottom", background_fill_alpha=0.8,
+                     text_color="#f0f0f0" if theme == "dark" else "#222",
+                     background_fill_color="#1b1f27" if theme == "dark" else "#ffffff")
         renderers.append(r)
     if renderers:
         fig.add_tools(HoverTool(renderers=renderers, tooltips=[("", "@label"), ("", "@when")]))
