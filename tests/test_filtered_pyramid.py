@@ -148,3 +148,23 @@ def test_bad_bands_are_refused_with_the_form_to_use():
         parameters("filter", {"bands": ["bp8-2"]})
     assert [b.name for b in filtered.bands_of({"bands": ["0.5-2", "HP 1 Hz", [1, 8]]})] == \
         ["bp0.5-2", "hp1", "bp1-8"]
+
+
+def test_samples_shown_zoomed_in_are_the_same_filter_across_the_day_edge(store):
+    # Where a view shows samples, the stored band filters them on the fly with its padding:
+    # the same values as the whole filtered in one piece, across midnight (burst included).
+    from dashboard import filters
+
+    st = open_store(store["url"])
+    s = st[CH]
+    src = filters.stored_band(s, filters.FilterSpec("bandpass", 0.5, 2.0))
+    assert src is not None and src.describe() == "band-pass 0.5-2 Hz (stored band)"
+    midnight = DAY0.ns + 86400 * 10**9
+    w = src.read_window(midnight - 120 * 10**9, midnight + 120 * 10**9, max_points=4800)
+    assert w.is_raw and len(w.lo) == int(240 * RATE)
+    i0, y = reference(store["url"], "bp0.5-2")
+    a = int(round(s.index_of(w.t0_ns))) - i0
+    assert np.max(np.abs(w.lo - y[a:a + len(w.lo)])) < 0.01
+    # Zoomed out, the same source reads the stored pyramid (a level, not samples).
+    wide = src.read_window(DAY0.ns, DAY0.ns + 2 * 86400 * 10**9, max_points=1200)
+    assert wide.level >= 2 and np.isfinite(wide.hi).sum() > 1000
