@@ -445,7 +445,8 @@ class HelicorderPage(Page):
         self.state.set_range(t0, t1)
 
     # -- drawing --------------------------------------------------------------------------
-    def _make(self, state_query: dict[str, str]):
+    def _make(self):
+        """(helicorder, what, units, marks) of the state, or the exception (shown, not raised)."""
         try:
             heli, what, units = draw(self.store, self.state)
             return heli, what, units, marks(self.store, self.state)
@@ -461,13 +462,13 @@ class HelicorderPage(Page):
             return
         doc = pn.state.curdoc
         if work.on_worker() or doc is None or doc.session_context is None:
-            self._show(self._make({}))
+            self._show(self._make())
             return
         if self._drawing:
             self._wanted = True
             return
         try:
-            future = work.FRAMES.submit(self._make, {})
+            future = work.FRAMES.submit(self._make)
         except work.Busy as exc:
             self.notes[:] = [chrome.alert(f"{exc}.", "warning")]
             return
