@@ -30,6 +30,7 @@ from pipelines.store import (
     merge_segments,
     runs_of,
 )
+from pipelines.store.segments import cut_out
 from pipelines.timebase import utc_iso
 
 EPOCH_SEP = "~"
@@ -250,18 +251,10 @@ def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.n
     if real.all():
         return w.segments
     t0, t1 = int(w.time_of(i0)), int(w.time_of(i0 + len(new)))
-    seg = w.segments
-    keep = []
-    for s, e in seg:  # cut the written span out, then add back the real runs
-        if e <= t0 or s >= t1:
-            keep.append((int(s), int(e)))
-        else:
-            if s < t0:
-                keep.append((int(s), t0))
-            if e > t1:
-                keep.append((t1, int(e)))
-    runs = [(int(w.time_of(i0 + a)), int(w.time_of(i0 + b))) for a, b in runs_of(real)]
-    return merge_segments(np.zeros((0, 2), dtype=np.int64), keep + runs)
+    # Cut the written span out, then add back the real runs.
+    keep = cut_out(w.segments, t0, t1)
+    runs = np.asarray(runs_of(real), dtype=np.int64).reshape(-1, 2) + i0
+    return merge_segments(keep, np.asarray(w.time_of(runs), dtype=np.int64).reshape(-1, 2))
 
 
 __all__ = ["Piece", "ChannelAppender", "AppendOutcome", "epoch_names", "channel_of"]
