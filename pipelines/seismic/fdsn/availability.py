@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.seismic.fdsn.select import QueryError, Selection, codes_of, matching_streams
+from pipelines.seismic.fdsn.station import last_ingest
 from pipelines.store import Store
 from pipelines.timebase import NS, utc_iso
 
@@ -42,14 +43,6 @@ class Source:
     updated_ns: int | None = None
     restriction: str = "OPEN"
     pieces: list[np.ndarray] = field(default_factory=list)
-
-
-def _updated(stream) -> int | None:
-    from pipelines.timebase import parse_time
-
-    stamps = [p.get("ingested_at") for p in stream.attrs.get("provenance", [])
-              if isinstance(p, dict) and p.get("ingested_at")]
-    return parse_time(max(stamps)) if stamps else None
 
 
 def _clip(segments: np.ndarray, t0: int | None, t1: int | None) -> np.ndarray:
@@ -91,7 +84,7 @@ def sources(stores: list[Store], selections: list[Selection], q: AvailabilityQue
             key = (codes, rate)
             src = by_key.setdefault(key, Source(codes, rate, np.zeros((0, 2), np.int64)))
             src.pieces.append(seg)
-            up = _updated(stream)
+            up = last_ingest(stream)
             if up is not None:
                 src.updated_ns = max(src.updated_ns or up, up)
     out = []
