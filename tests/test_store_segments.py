@@ -116,3 +116,15 @@ def test_a_short_list_stays_inline(tmp_path):
     s = open_store(str(tmp_path / "s.zarr"))["XX.FEW.00.HHZ"]
     assert isinstance(s.attrs["segments"], list) and len(s.attrs["segments"]) == 4
     assert not (tmp_path / "s.zarr/XX.FEW.00.HHZ/segments").exists()
+
+
+def test_the_presence_mask_of_many_runs_equals_one_slice_per_run():
+    rng = np.random.default_rng(3)
+    starts = np.cumsum(rng.integers(2, 40, 500))
+    seg = np.stack([starts, starts + rng.integers(1, 2, 500)], axis=1)  # runs apart
+    for i0, i1 in ((0, int(seg[-1, 1]) + 5), (37, 4000), (seg[10, 0], seg[300, 1])):
+        want = np.zeros(i1 - i0, dtype=bool)
+        for a, b in seg.tolist():
+            want[max(a, i0) - i0:max(min(b, i1) - i0, 0)] = True
+        got = mask_of(seg, int(i0), int(i1))
+        assert want.sum() > 64 and np.array_equal(got, want)

@@ -70,6 +70,11 @@ def mask_of(seg_idx: np.ndarray, i0: int, i1: int) -> np.ndarray:
     lo = np.searchsorted(seg_idx[:, 1], i0, side="right")
     hi = np.searchsorted(seg_idx[:, 0], i1, side="left")
     part = np.clip(seg_idx[lo:hi], i0, i1) - i0
+    if len(part) <= 64:  # a few runs: slices, no pass over the mask per run
+        mask = np.zeros(n, dtype=bool)
+        for a, b in part.tolist():
+            mask[a:b] = True
+        return mask
     edges = np.zeros(n + 1, dtype=np.int32)
     np.add.at(edges, part[:, 0], 1)
     np.add.at(edges, part[:, 1], -1)
