@@ -435,7 +435,7 @@ def test_the_overview_names_the_services_and_their_links_answer(archive, base):
 
     layout = OverviewPage(Sources([archive[1]]), {}).__panel__()
     text = " ".join(str(p.object) for p in layout.select(pn.pane.HTML))
-    for service in ("dataselect", "station", "availability"):
+    for service in ("dataselect", "station", "availability", "event"):
         assert f"./fdsnws/{service}/1/" in text
         with urllib.request.urlopen(f"{base}/fdsnws/{service}/1/", timeout=60) as r:
             assert r.status == 200

@@ -128,3 +128,39 @@ def test_the_presence_mask_of_many_runs_equals_one_slice_per_run():
             want[max(a, i0) - i0:max(min(b, i1) - i0, 0)] = True
         got = mask_of(seg, int(i0), int(i1))
         assert want.sum() > 64 and np.array_equal(got, want)
+
+
+def _gappy_file(path: Path, first_s: int, n: int) -> list:
+    """An ObsPy-written Steim2 file of `n` one-second runs (10 Hz) two seconds apart."""
+    from obspy import Stream, Trace, UTCDateTime
+
+    rng = np.random.default_rng(first_s)
+    traces = [Trace(np.cumsum(rng.integers(-50, 51, 10)).astype(np.int32), header={
+        "network": "XX", "station": "ING", "location": "00", "channel": "HHZ",
+        "sampling_rate": 10.0, "starttime": UTCDateTime(2024, 6, 1) + first_s + 2 * k})
+        for k in range(n)]
+    Stream(traces).write(str(path), format="MSEED", encoding="STEIM2", reclen=512)
+    return traces
+
+
+def test_a_file_of_many_gaps_ingests_sample_for_sample_and_fills_the_gaps_of_another(tmp_path):
+    from pipelines.seismic.ingest import ingest_seismic
+
+    even = _gappy_file(tmp_path / "even.mseed", 0, 400)
+    odd = _gappy_file(tmp_path / "odd.mseed", 1, 400)  # exactly the gaps of the first
+    store = str(tmp_path / "s.zarr")
+    ingest_seismic(store, [str(tmp_path / "even.mseed")])
+    s = open_store(store)["XX.ING.00.HHZ"]
+    runs = s.read_segments()
+    assert len(runs) == len(s.segments) == 400
+    for (t, v), tr in zip(runs, even, strict=True):
+        assert t == tr.stats.starttime.ns
+        np.testing.assert_array_equal(v, tr.data)
+    ingest_seismic(store, [str(tmp_path / "odd.mseed")])
+    s = open_store(store)["XX.ING.00.HHZ"]
+    (t, v), = s.read_segments()  # one run: the odd seconds filled every gap
+    assert t == even[0].stats.starttime.ns and len(s.segments) == 1
+    np.testing.assert_array_equal(v, np.concatenate([x for pair in zip(even, odd, strict=True)
+                                                     for x in (pair[0].data, pair[1].data)]))
+    win = s.read_window(*s.span_ns, max_points=100)
+    assert np.nanmin(win.lo) == v.min() and np.nanmax(win.hi) == v.max()
