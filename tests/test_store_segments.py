@@ -33,7 +33,7 @@ def reference_merge(spans: list[tuple[int, int]]) -> list[list[int]]:
 span = hs.tuples(hs.integers(0, 200), hs.integers(1, 30)).map(lambda t: (t[0], t[0] + t[1]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(hs.lists(span, max_size=12), hs.lists(span, max_size=4), hs.integers(0, 240),
        hs.integers(0, 240))
 def test_merge_cut_and_mask_agree_with_a_reference_model(old, new, a, b):
