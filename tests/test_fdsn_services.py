@@ -332,6 +332,7 @@ def test_the_event_service_answers_obspys_client_from_the_catalogue(client, base
     assert status == 200 and lines[0].startswith("#EventID")
     assert [line.split("|")[0] for line in lines[1:]] == [
         "anmo-2010", "20120404_0000039", "20120404_0000038", "20120404_0000041"]
+    assert lines[-1].split("|")[9:] == ["mb", "4.40", "", "KYRGYZSTAN"]
     assert read_events(io.StringIO(body.decode()), format="EVENTTXT")[0].origins[0].latitude == 35.5
     for path, root in (("catalogs", b"<Catalogs>"), ("contributors", b"<Contributors>")):
         status, _, body = http(f"{base}/fdsnws/event/1/{path}")

@@ -68,8 +68,10 @@ class QueryHandler(FdsnHandler):
             events = ev.select_events(self.stores(), q)
             if not events:
                 return None
-            cat = ev.catalog(events, q.includearrivals, "Belvedere event service")
-            return ev.as_text(cat) if fmt == "text" else ev.as_quakeml(cat)
+            if fmt == "text":
+                return ev.as_text(events)
+            return ev.as_quakeml(ev.catalog(events, q.includearrivals,
+                                            "Belvedere event service"))
 
         body = await self.run(work)
         if body is None:

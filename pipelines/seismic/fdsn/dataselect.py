@@ -142,8 +142,9 @@ def _piece(stream: Stream, data, p: int, q: int, dtype: np.dtype, header: dict,
     except Exception:  # an ingest replaced the shard between its index and its chunks
         values = data[p:q]
     values = np.asarray(values)
-    if not values.dtype.isnative:
-        values = values.astype(values.dtype.newbyteorder("="))
+    # zarr gives '<i4': ObsPy's writer byte-swaps any explicit order, so make it '='.
+    values = (values.view(values.dtype.newbyteorder("=")) if values.dtype.isnative
+              else values.astype(values.dtype.newbyteorder("=")))
     return encode(values.astype(dtype, copy=False), int(stream.time_of(p)), header, enc)
 
 

@@ -147,8 +147,25 @@ def as_quakeml(cat) -> bytes:
     return buf.getvalue()
 
 
-def as_text(cat) -> bytes:
-    """A catalog in the FDSN event text format (ObsPy's EVENTTXT writer)."""
-    buf = io.StringIO()
-    cat.write(buf, format="EVENTTXT")
-    return buf.getvalue().encode("utf-8")
+TEXT_HEADER = ("#EventID|Time|Latitude|Longitude|Depth/km|Author|Catalog|Contributor|"
+               "ContributorID|MagType|Magnitude|MagAuthor|EventLocationName")
+
+
+def as_text(events: list[dict[str, Any]]) -> bytes:
+    """Events in the FDSN event text format (its header and 13 columns; unknown values
+    empty). Written here: ObsPy's EVENTTXT writer fails on an origin without a place."""
+    from pipelines.timebase import utc_iso
+
+    def num(v: float | None, fmt: str) -> str:
+        return "" if v is None else format(v, fmt)
+
+    lines = [TEXT_HEADER]
+    for e in events:
+        depth = None if e.get("depth_m") is None else e["depth_m"] / 1000.0
+        fields = [e["id"].rsplit("/", 1)[-1], utc_iso(int(e["time_ns"])).rstrip("Z"),
+                  num(e.get("latitude"), ".6f"), num(e.get("longitude"), ".6f"),
+                  num(depth, ".3f"), "", CATALOG, CONTRIBUTOR, "",
+                  e.get("magnitude_type") or "", num(e.get("magnitude"), ".2f"), "",
+                  e.get("description") or ""]
+        lines.append("|".join(f.replace("|", "/") for f in fields))
+    return ("\n".join(lines) + "\n").encode("utf-8")
