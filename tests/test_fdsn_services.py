@@ -337,8 +337,12 @@ def test_the_event_service_answers_obspys_client_from_the_catalogue(client, base
     for path, root in (("catalogs", b"<Catalogs>"), ("contributors", b"<Contributors>")):
         status, _, body = http(f"{base}/fdsnws/event/1/{path}")
         assert status == 200 and root in body
-    status, _, body = http(f"{base}/fdsnws/event/1/query?orderby=depth")
-    assert status == 400 and b"orderby='depth'" in body and b"Traceback" not in body
+    for query, words in (("orderby=depth", b"orderby='depth'"),
+                         ("updatedafter=2020-01-01", b"updatedafter is not supported"),
+                         ("minmag=abc", b"minmagnitude='abc' is not a number"),
+                         ("catalog=ISC", b"catalog='ISC'")):
+        status, _, body = http(f"{base}/fdsnws/event/1/query?{query}")
+        assert status == 400 and words in body and b"Traceback" not in body, body
 
 
 # -- availability ---------------------------------------------------------------------------

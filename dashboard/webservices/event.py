@@ -35,7 +35,8 @@ def query_of(req: params.Request) -> ev.EventQuery:
             raise QueryError(f"{name}={req.get(name)!r}: this server has one, {known!r} "
                              f"(/fdsnws/event/1/{name}s)")
     if req.get("updatedafter"):
-        params.parse_time("updatedafter", req.get("updatedafter"))
+        raise QueryError("updatedafter is not supported by this event service: the "
+                         "catalogue keeps no update times; select by starttime/endtime")
     limit, offset = req.get("limit"), req.get("offset")
     return ev.EventQuery(
         t0_ns=t0, t1_ns=t1, box=box, radius=params.radius(req), **nums,
