@@ -138,7 +138,8 @@ class OverviewPage(Page):
                 "stores through the FDSN web services: "
                 "<a href='./fdsnws/dataselect/1/'>dataselect</a>, "
                 "<a href='./fdsnws/station/1/'>station</a>, "
-                "<a href='./fdsnws/availability/1/'>availability</a> (ObsPy: "
+                "<a href='./fdsnws/availability/1/'>availability</a>, "
+                "<a href='./fdsnws/event/1/'>event</a> (ObsPy: "
                 "<code>Client(\"this server's address\")</code>)</div>",
                 sizing_mode="stretch_width", margin=(0, 12)))
             body.insert(0, share.for_page("", self.args, "timeline"))
