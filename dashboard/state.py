@@ -421,7 +421,7 @@ class StreamWindow(TimeWindow):
 class WaveformState(StreamWindow):
     """What /waveforms shows: streams, range, amplitude scale, units, filter, refresh."""
 
-    scale = param.Selector(default="trace", objects=list(SCALES), label="Amplitude")
+    scale = param.Selector(default="robust", objects=list(SCALES), label="Amplitude")
     units = param.Selector(default="counts", objects=list(UNITS), label="Units")
     filter_kind = param.Selector(default="none", objects=list(filters.KINDS), label="Filter")
     fmin = param.Number(default=1.0, label="fmin (Hz)")

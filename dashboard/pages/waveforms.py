@@ -95,8 +95,8 @@ class WaveformsPage(PatternStreams, TimeRangePage):
             p.streams, options=self.store.streams(), width=420, max_items=None, solid=False)
         self.time_widgets()
         self.w_scale = pn.widgets.RadioButtonGroup.from_param(
-            p.scale, options={"per trace": "trace", "shared": "shared"}, color="default",
-            margin=(22, 10, 5, 10))
+            p.scale, options={"robust": "robust", "max": "trace", "shared": "shared"},
+            color="default", margin=(22, 10, 5, 10))
         self.w_units = pn.widgets.RadioButtonGroup.from_param(
             p.units, options={"counts": "counts", "physical": "physical"}, color="default",
             margin=(22, 10, 5, 10))
