@@ -45,6 +45,12 @@ def phase_color(phase: str | None) -> str:
     return PHASE_COLORS.get(p[:1].upper(), OTHER_PHASE_COLOR)
 
 
+def pick_text(pick: dict[str, Any]) -> str:
+    """A pick's label: its phase ('trg' for a detection's trigger, which is long otherwise)."""
+    phase = str(pick.get("phase") or "pick")
+    return "trg" if phase == "trigger" else phase
+
+
 def label_lanes(x_px: np.ndarray, widths_px: np.ndarray, lanes: int = LANES,
                 gap_px: float = 4.0) -> np.ndarray:
     """The lane (0 = lowest) of each label starting at `x_px` (sorted) that keeps it clear of
@@ -62,18 +68,18 @@ def label_lanes(x_px: np.ndarray, widths_px: np.ndarray, lanes: int = LANES,
 
 def thin_marks(x_px: np.ndarray, weight: np.ndarray, min_px: float = EVENT_LABEL_PX
                ) -> list[tuple[int, int]]:
-    """Group marks (x sorted) whose neighbours lie within `min_px` of the group's first; per
-    group (index of its heaviest mark, marks in the group)."""
-    groups: list[tuple[int, int]] = []
-    i, n = 0, len(x_px)
-    while i < n:
-        j = i + 1
-        while j < n and x_px[j] - x_px[i] < min_px:
-            j += 1
-        best = i + int(np.argmax(weight[i:j]))
-        groups.append((best, j - i))
-        i = j
-    return groups
+    """Marks (x sorted) thinned so that no two shown lie within `min_px`: per mark shown,
+    (its index, marks it stands for); of marks too close, the heavier one stays."""
+    shown: list[list[int]] = []  # [index, count]
+    for i in range(len(x_px)):
+        if shown and x_px[i] - x_px[shown[-1][0]] < min_px:
+            last = shown[-1]
+            if weight[i] > weight[last[0]]:
+                last[0] = i  # moved right: further still from the mark shown before it
+            last[1] += 1
+            continue
+        shown.append([i, 1])
+    return [(i, c) for i, c in shown]
 
 
 @dataclass
@@ -110,7 +116,7 @@ def layout_picks(picks: list[dict[str, Any]], rows: dict[str, int], t0_ns: int, 
         out.ticks["color"].append(colour)
         by_row.setdefault(y, []).append(p)
     for y, row in by_row.items():
-        texts = [str(p.get("phase") or "pick") for p in row]
+        texts = [pick_text(p) for p in row]
         x_px = np.array([(int(p["time_ns"]) - t0_ns) * px_per_ns for p in row])
         lanes = label_lanes(x_px, np.array([len(t) * CHAR_PX + 3 for t in texts]),
                             lanes=max(1, min(LANES, int(0.5 / lane_h))))
