@@ -166,7 +166,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
                       source=self.img_src)
         self.label_src = ColumnDataSource({"x": [], "y": [], "text": []})
         fig.text(x="x", y="y", text="text", source=self.label_src, text_font_size="11px",
-                 text_color="#556", x_offset=6, text_baseline="top",
+                 text_color="#556", x_offset=6, text_baseline="top", name="band_labels",
                  background_fill_color=themes.DARK_BG if self.theme == "dark" else "#ffffff",
                  background_fill_alpha=0.75)
         self.badge_src = ColumnDataSource({"x": [], "y": [], "text": [], "color": []})
