@@ -8,6 +8,7 @@ One server (`belvedere serve`) over the store of `waveform_store` serves the mod
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -24,10 +25,12 @@ from browser import (
     served_dashboard,
 )
 from waveform_store import (
+    AMBER_S,
     DAY0_NS,
     P_NS,
     QUAKE_NS,
     RATE,
+    RED_S,
     S_NS,
     TONE_HZ,
     build,
@@ -35,7 +38,7 @@ from waveform_store import (
 )
 
 from dashboard.latency import COLORS
-from dashboard.picks import DETECTION_COLOR, PHASE_COLORS
+from dashboard.picks import DETECTION_COLOR
 from pipelines.timebase import NS, format_time, parse_time
 
 pytestmark = browser_marks()
@@ -75,8 +78,19 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     store = build(str(tmp_path_factory.mktemp("wave") / "wave.zarr"))
-    with served_dashboard([store]) as base:
-        yield base
+    # The latency thresholds from the configuration's environment variables.
+    env = {"BELVEDERE_LATENCY_AMBER_S": str(AMBER_S), "BELVEDERE_LATENCY_RED_S": str(RED_S)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with served_dashboard([store]) as base:
+            yield base
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def url(server: str, streams: str, t0_ns: int | None = None, t1_ns: int | None = None,
@@ -240,9 +254,10 @@ def test_latency_badges_turn_amber_and_red(server, page):
     img = frame_pixels(page, path=f"{SHOTS}/bv_wave_latency.png")
     h, w, _ = img.shape
     right = img[:, int(0.8 * w):]
-    bands = np.array_split(np.arange(h), 3)  # DEAD, LATE, LIVE from the top
-    for rows, level in zip(bands, ("red", "amber", "ok"), strict=True):
-        assert near_colour(right[rows[0]:rows[0] + 30], rgb(COLORS[level]), 30).sum() > 30, level
+    bands = np.array_split(np.arange(h), 3)  # LIVE, LATE, DEAD from the top
+    for rows, level in zip(bands, ("ok", "amber", "red"), strict=True):
+        top = right[rows[0]:rows[0] + len(rows) // 2]  # the badge, above the trace
+        assert near_colour(top, rgb(COLORS[level]), 30).sum() > 30, level
     # The overview lists every stream's latency.
     page.goto(server + "/")
     page.wait_for_selector("text=XW.LIVE.00.HHZ", timeout=30000)

@@ -35,8 +35,9 @@ def quake_day(tmp_path_factory):
     values = np.round(x).astype(np.int32)
     st = open_store(str(tmp_path_factory.mktemp("marks") / "s.zarr"), "a")
     w = st.create_stream("XW.Q.00.HHZ", RATE, T0, np.int32, {})
-    w.write(0, values)
-    w.update_pyramid(0, n)
+    i0 = round(w.index_of(T0))
+    w.write(i0, values)
+    w.update_pyramid(i0, i0 + n)
     w.commit()
     return st["XW.Q.00.HHZ"], values
 

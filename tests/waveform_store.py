@@ -1,6 +1,6 @@
 """The store the waveform tests look at: a day with one big earthquake (picks close together,
 detections from the real STA/LTA analysis), an hour crowded with small catalogue events, and
-three short streams that ended 20 s, 5 min and 2 h ago (latency badges)."""
+three short streams that ended 20 s, 40 min and 6 h ago (latency badges)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ NOISE = 100.0
 PEAK = 60000.0
 TONE_HZ = 2.5  # in the quiet station's noise: its dominant frequency
 DAY_STREAMS = ("XW.QUAK.00.HHE", "XW.QUAK.00.HHZ", "XW.CALM.00.HHZ")
-LIVE = {"XW.LIVE.00.HHZ": 20, "XW.LATE.00.HHZ": 300, "XW.DEAD.00.HHZ": 7200}  # s since last
+LIVE = {"XW.LIVE.00.HHZ": 20, "XW.LATE.00.HHZ": 2400, "XW.DEAD.00.HHZ": 6 * 3600}  # s since
+AMBER_S, RED_S = 900, 3 * 3600  # the thresholds the tests serve with (latency.* config keys)
 CROWD = 40  # small events between 03:00 and 04:00
 
 
@@ -43,8 +44,9 @@ def build(path: str) -> str:
     for name in DAY_STREAMS:
         w = st.create_stream(name, RATE, DAY0_NS, np.int32, {"units": "counts"})
         values = day_samples(name)
-        w.write(0, values)
-        w.update_pyramid(0, len(values))
+        i0 = round(w.index_of(DAY0_NS))
+        w.write(i0, values)
+        w.update_pyramid(i0, i0 + len(values))
         w.commit()
     now = now_ns()
     rng = np.random.default_rng(7)
@@ -52,8 +54,9 @@ def build(path: str) -> str:
         n = int(600 * RATE)
         first = (now - ago * NS - int(n / RATE * NS)) // NS * NS
         w = st.create_stream(name, RATE, first, np.int32, {"units": "counts"})
-        w.write(0, np.round(rng.normal(0, NOISE, n)).astype(np.int32))
-        w.update_pyramid(0, n)
+        i0 = round(w.index_of(first))  # the grid may start before the first sample
+        w.write(i0, np.round(rng.normal(0, NOISE, n)).astype(np.int32))
+        w.update_pyramid(i0, i0 + n)
         w.commit()
     events = [{"id": "big", "time_ns": QUAKE_NS, "latitude": 45.0, "longitude": 6.0,
                "depth_m": 8000.0, "magnitude": 5.1, "picks": [

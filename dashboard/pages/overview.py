@@ -93,8 +93,8 @@ def store_section(sources: Sources, label: str, theme: str) -> list[pn.viewable.
     if not names:
         items.append(chrome.alert("This store holds no streams yet.", "info"))
         return items
-    head = ("<tr><th>stream</th><th>rate (Hz)</th><th>first</th><th>last</th><th>samples</th>"
-            "<th>coverage</th><th>gaps</th><th>size</th></tr>")
+    head = ("<tr><th>stream</th><th>rate (Hz)</th><th>first</th><th>last</th><th>latency</th>"
+            "<th>samples</th><th>coverage</th><th>gaps</th><th>size</th></tr>")
     table = (f"<table class='bv-table'><thead>{head}</thead><tbody>"
              + "".join(stream_rows(sources, label, store, default)) + "</tbody></table>")
     items.append(pn.pane.HTML(table, stylesheets=themes.stylesheets(theme, TABLE_CSS),
