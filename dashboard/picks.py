@@ -15,6 +15,7 @@ thinning follows the zoom.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,10 @@ from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
 from dashboard.bands import EVENT_COLOR, EVENT_INK, event_label
-from pipelines.store import detection_counts, detections
+from pipelines.store import detections
+from pipelines.store.products import NETWORK, open_table
+
+log = logging.getLogger(__name__)
 
 PHASE_COLORS = {"P": "#e0218a", "S": "#00a3e0", "trigger": "#e69500"}  # magenta, cyan, amber
 OTHER_PHASE_COLOR = "#7f7f7f"
@@ -154,17 +158,55 @@ def layout_events(events: list[dict[str, Any]], t0_ns: int, t1_ns: int, width_px
     return cols
 
 
-def layout_detections(store: Any, t0_ns: int, t1_ns: int, width_px: int
+class Detections:
+    """A store's network detections, read once (a page's life): their times in memory
+    (8 bytes each) for counts per bin, and the detections themselves, with their triggers,
+    for windows that hold few. Reading the tables for every frame cost ~60 ms a frame."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self._all: list[dict[str, Any]] | None = None  # every detection, when few
+        self._found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        try:
+            self.times = np.sort(_times(store))
+            if len(self.times) <= 4 * MAX_DETECTIONS:
+                self._all = detections(store)
+        except Exception:  # a broken detection table must not hide the waveforms
+            log.exception("detections could not be read")
+            self.times = np.zeros(0, dtype=np.int64)
+
+    def counts(self, t0_ns: int, t1_ns: int, bins: int) -> np.ndarray:
+        """Detections per bin of [t0, t1)."""
+        edges = np.linspace(t0_ns, t1_ns, bins + 1).astype(np.int64)
+        return np.diff(np.searchsorted(self.times, edges, "left"))
+
+    def between(self, t0_ns: int, t1_ns: int) -> list[dict[str, Any]]:
+        """The detections of [t0, t1) (with their triggers)."""
+        if self._all is not None:
+            return [d for d in self._all if t0_ns <= d["time_ns"] < t1_ns]
+        key = (t0_ns, t1_ns)
+        if key not in self._found:
+            self._found = {key: detections(self.store, t0_ns, t1_ns)}
+        return self._found[key]
+
+
+def _times(store: Any) -> np.ndarray:
+    """The times of every network detection (the table's one column read)."""
+    tab = open_table(store, NETWORK, "detect")
+    return np.zeros(0, np.int64) if tab is None else np.asarray(tab.read()["time_ns"], np.int64)
+
+
+def layout_detections(found: Detections, t0_ns: int, t1_ns: int, width_px: int
                       ) -> tuple[dict[str, list], list[dict[str, Any]]]:
     """The detections of [t0, t1) on the top row ((x, size, text) columns), and their
     trigger picks when few enough to draw one by one (else none: counts per bin)."""
     cols: dict[str, list] = {"x": [], "size": [], "text": []}
-    total = int(detection_counts(store, t0_ns, t1_ns, 1)[0])
+    total = int(found.counts(t0_ns, t1_ns, 1)[0])
     if not total:
         return cols, []
     if total > MAX_DETECTIONS:
         bins = max(width_px // DETECTION_BIN_PX, 1)
-        counts = detection_counts(store, t0_ns, t1_ns, bins)
+        counts = found.counts(t0_ns, t1_ns, bins)
         step = (t1_ns - t0_ns) / bins
         for k in np.flatnonzero(counts):
             c = int(counts[k])
@@ -172,9 +214,8 @@ def layout_detections(store: Any, t0_ns: int, t1_ns: int, width_px: int
             cols["size"].append(float(min(6 + 2 * np.log2(c), 16)))
             cols["text"].append(str(c))
         return cols, []
-    found = detections(store, t0_ns, t1_ns)
     picks = []
-    for d in found:
+    for d in found.between(t0_ns, t1_ns):
         cols["x"].append(int(d["time_ns"]) / 1e6)
         cols["size"].append(8.0)
         cols["text"].append("")
@@ -187,8 +228,10 @@ class MarkLayers:
     computes a frame's marks (off the event loop: it may read detection tables), `show`
     puts them on the figure."""
 
-    def __init__(self, fig: figure, n: int, events: list[dict[str, Any]]):
+    def __init__(self, fig: figure, n: int, events: list[dict[str, Any]],
+                 store: Any = None):
         self.n = n
+        self.detections = Detections(store) if store is not None else None
         self.events = sorted(events, key=lambda e: int(e["time_ns"]))
         self.picks = sorted((p for e in events for p in (e.get("picks") or [])
                              if p.get("time_ns") is not None), key=lambda p: int(p["time_ns"]))
@@ -225,14 +268,16 @@ class MarkLayers:
         a, b = np.searchsorted(times, [t0_ns, t1_ns], "left")
         return items[int(a):int(b)]
 
-    def layout(self, store: Any, streams: list[str], t0_ns: int, t1_ns: int, width_px: int,
+    def layout(self, streams: list[str], t0_ns: int, t1_ns: int, width_px: int,
                band_px: int) -> dict[str, Any]:
         """The marks of the frame [t0, t1) drawn `width_px` wide, as source data."""
         rows = {name: self.n - 1 - i for i, name in enumerate(streams)}
-        try:
-            det, det_picks = layout_detections(store, t0_ns, t1_ns, width_px)
-        except Exception:  # a broken detection table must not hide the waveforms
-            det, det_picks = {"x": [], "size": [], "text": []}, []
+        det, det_picks = {"x": [], "size": [], "text": []}, []
+        if self.detections is not None:
+            try:
+                det, det_picks = layout_detections(self.detections, t0_ns, t1_ns, width_px)
+            except Exception:  # a broken detection table must not hide the waveforms
+                log.exception("detections could not be read")
         picks = self._between(self._pick_t, self.picks, t0_ns, t1_ns) + det_picks
         picks = layout_picks(picks, rows, t0_ns, t1_ns, width_px, band_px)
         events = layout_events(self._between(self._event_t, self.events, t0_ns, t1_ns),

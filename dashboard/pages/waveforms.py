@@ -188,7 +188,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
 
     def _add_events(self, fig, n: int) -> None:
         """Picks, earthquakes and detections (see `picks`), laid out again for each frame."""
-        self.marks = MarkLayers(fig, n, self.events)
+        self.marks = MarkLayers(fig, n, self.events, self.store)
         self.event_src = self.marks.event_src
         fig.add_tools(TapTool(renderers=[self.marks.event_marker], behavior="select"))
         self.event_src.selected.on_change("indices", self._on_event_tap)
@@ -314,7 +314,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         streams, t0, t1, width, height, options = job
         try:
             frame = make_frame(streams, t0, t1, width, height, options)
-            marks = self.marks.layout(self.store, [s.name for s in streams], t0, t1, width,
+            marks = self.marks.layout([s.name for s in streams], t0, t1, width,
                                       frame.band_height)
             return frame, encode.png_bytes(frame.index, themes.trace_palette(self.theme)), marks
         except Exception as exc:  # a broken chunk must not take the page down

@@ -16,8 +16,10 @@ changes (the overlap rule of `append`): the store is never half-written, a resta
 where it stopped, and running twice over the same bytes is a no-op.
 
 Changes come from watchfiles (inotify on Linux); `poll` seconds, or the absence of inotify,
-makes it poll instead. Every `RESCAN_S` the whole archive is looked at again (sizes only), so a
-missed event delays a file, never loses it.
+makes it poll instead. Changes that happen while a step is ingesting are not all reported
+afterwards (measured: a record appended then waited for the next full look), so the files
+written in the last `ACTIVE_S` are also looked at (their sizes) every `TICK_MS`, and every
+`RESCAN_S` the whole archive is: a missed event delays a file, never loses it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from pipelines.timebase import utc_iso
 log = logging.getLogger(__name__)
 
 RESCAN_S = 30.0  # the whole archive is looked at again this often, events or not
+TICK_MS = 1000  # files written lately are looked at (sizes) at least this often
+ACTIVE_S = 600.0  # a file written within this long counts as being written
 DEBOUNCE_MS = 400  # changes are gathered this long before a step
 KEEP_OFFSETS = 64  # files whose offsets a stream remembers (the most recent ones)
 SDS_NAME = re.compile(r"^([^.]*)\.([^.]*)\.([^.]*)\.([^.]*)\.[A-Z]\.\d{4}\.\d{3}$")
@@ -224,6 +228,12 @@ class Follower:
         main.commit(extra={"follow": follow})
         return app.outcome.written - before
 
+    def _grew(self, path: str) -> bool:
+        try:
+            return os.stat(path).st_size != self.offset(path)
+        except FileNotFoundError:
+            return False
+
     def changed(self) -> list[str]:
         """Files whose size differs from what was ingested of them (a full look, sizes only)."""
         out = []
@@ -245,15 +255,24 @@ class Follower:
         consolidate(self.store)
         last_scan = time.monotonic()
         force = poll is not None
+        # path -> when it last grew; the files written lately to begin with (what is written
+        # before the watch is set up raises no event)
+        active = {p: last_scan for p in self.files() if _age(p) < ACTIVE_S}
         while not stop.is_set():
             try:
                 for changes in self._watch(stop, force, poll or 1.0):
+                    now = time.monotonic()
                     paths = {p for _, p in changes if os.path.isfile(p)}
-                    if time.monotonic() - last_scan > RESCAN_S:
+                    paths |= {p for p in active if self._grew(p)}
+                    if now - last_scan > RESCAN_S:
                         paths |= set(self.changed())
-                        last_scan = time.monotonic()
+                        last_scan = now
                     if paths:
-                        report(self.step(paths, stop))
+                        done = self.step(paths, stop)
+                        report(done)
+                        active.update({p: now for p in paths})
+                    for p in [p for p, t in active.items() if now - t > ACTIVE_S]:
+                        del active[p]
                 return
             except (OSError, RuntimeError) as exc:
                 if force:
@@ -268,12 +287,20 @@ class Follower:
 
         return watchfiles.watch(*self.roots, stop_event=stop, force_polling=force,
                                 poll_delay_ms=int(poll * 1000), debounce=DEBOUNCE_MS,
-                                rust_timeout=int(RESCAN_S * 1000), yield_on_timeout=True,
+                                rust_timeout=TICK_MS, yield_on_timeout=True,
                                 raise_interrupt=False, recursive=True)
 
     def close(self) -> None:
         """Write the consolidated metadata (xarray opens the store in one read)."""
         consolidate(self.store)
+
+
+def _age(path: str) -> float:
+    """Seconds since the file was last written (inf when it is gone)."""
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _head(path: str) -> bytes:
