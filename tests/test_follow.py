@@ -183,3 +183,16 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     assert "stopped: 0 samples" in again.output(), again.output()
     assert (tmp_path / "live.zarr" / NAME / "zarr.json").read_bytes() == before
     assert os.path.exists(tmp_path / "live.zarr" / "zarr.json")
+
+
+def test_follow_refuses_what_it_cannot_watch_with_a_clear_message(tmp_path):
+    from conftest import run_cli
+
+    not_dir = tmp_path / "file.mseed"
+    not_dir.write_bytes(b"x")
+    res = run_cli("ingest", "seismic", "--follow", str(not_dir), "--store",
+                  str(tmp_path / "s.zarr"))
+    assert res.returncode == 2 and "not a folder" in res.stdout + res.stderr
+    res = run_cli("ingest", "seismic", str(tmp_path), "--poll", "2", "--store",
+                  str(tmp_path / "s.zarr"))
+    assert res.returncode == 2 and "--poll applies to --follow only" in res.stdout + res.stderr
