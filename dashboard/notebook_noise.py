@@ -10,11 +10,12 @@ from typing import Any
 import holoviews as hv
 import numpy as np
 
-from dashboard.notebook import DEFAULT_WIDTH, _dt, _ns
+from dashboard.notebook import DEFAULT_WIDTH, TIME_TOOLS, _dt, _ns
 from pipelines.store.products import PSD_STEP_NS, PsdProduct
 from pipelines.timebase import DAY_NS, parse_time
 
 __all__ = ["PsdFrame", "PsdSource", "psd_span", "psd_view", "view_of"]
+HOVER_TOOLS = {**TIME_TOOLS, "tools": ["hover", *TIME_TOOLS["tools"]]}
 
 PSD_HEIGHT = 260
 UNITS = "dB re 1 (m/s²)²/Hz"
@@ -91,9 +92,7 @@ class PsdSource:
             width=self.width, height=self.height, cmap=self.cmap, clim=self.clim,
             colorbar=True, clipping_colors={"NaN": (0, 0, 0, 0)}, xlabel="UTC",
             xlim=(_dt(t0), _dt(t1)),
-            ylabel="period", yticks=_period_ticks(periods), tools=["hover", "xwheel_zoom",
-                                                                    "xpan"],
-            active_tools=["xwheel_zoom"])
+            ylabel="period", yticks=_period_ticks(periods), **HOVER_TOOLS)
 
 
 def _default_clim(product: PsdProduct) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from dashboard.notebook import DEFAULT_WIDTH, _dt, _ns
+from dashboard.notebook import DEFAULT_WIDTH, TIME_TOOLS, _dt, _ns
 from dashboard.pages.resources import HEATMAP_WIDTH, JOB_COLUMNS, pick_bin
 from dashboard.state import WHATS
 from pipelines.timebase import NS
@@ -23,6 +23,7 @@ from pipelines.usage import aggregate
 
 __all__ = ["JobsSource", "MetricSource", "bin_edges", "jobs_view", "metric_view", "queue_view",
            "runs_view", "usage_span"]
+HOVER_TOOLS = {**TIME_TOOLS, "tools": ["hover", *TIME_TOOLS["tools"]]}
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
           "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a"]
@@ -104,7 +105,7 @@ class MetricSource:
                         label=f"{self.metric.group.basename}: {n} series, {what}").opts(
             width=self.width, height=self.height, cmap="viridis", clim=self.clim,
             colorbar=True, clipping_colors={"NaN": (1, 1, 1, 0)}, xlabel="UTC",
-            tools=["hover", "xwheel_zoom", "xpan"], active_tools=["xwheel_zoom"],
+            **HOVER_TOOLS,
             **({"ylabel": ""} if n <= 40 else {}), **opts)
 
 
@@ -222,7 +223,7 @@ class JobsSource:
         for g, color in zip(names, COLORS, strict=False):
             top = bottom + df[g].to_numpy()
             bars.append(hv.Rectangles((x0, bottom, x1, top), kdims=["time", "y0", "x1", "y1"],
-                                      label=g).opts(color=color, line_alpha=0))
+                                      label=g).opts(color=color, line_alpha=0, **TIME_TOOLS))
             bottom = top
         ylabel = WHATS[self.what]
         return hv.Overlay(bars).opts(
@@ -235,7 +236,8 @@ class JobsSource:
               pd.DataFrame({"running": [0], "pending": [0]},
                            index=pd.DatetimeIndex([np.datetime64(t0, "ns")], name="time_utc")))
         curves = [hv.Curve((rp.index.values, rp[c].to_numpy()), kdims=["time"], vdims=["jobs"],
-                           label=c).opts(color=color, line_width=2, interpolation="steps-post")
+                           label=c).opts(color=color, line_width=2, interpolation="steps-post",
+                                         **TIME_TOOLS)
                   for c, color in (("running", "#1d7a46"), ("pending", "#b0361f"))]
         return hv.Overlay(curves).opts(width=self.width, height=self.height, xlabel="UTC",
                                        title="Jobs running and pending",
