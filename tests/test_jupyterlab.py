@@ -188,8 +188,8 @@ def test_a_wheel_zoom_in_jupyterlab_redraws_the_notebook_view_at_a_finer_level(l
         assert levels_before and min(levels_before) >= 2, levels_before
         box = canvas.bounding_box()
         page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.5 * box["height"])
-        for _ in range(4):
-            page.mouse.wheel(0, -200)
+        for _ in range(6):  # about 50 times in: minutes of the 4 hours
+            page.mouse.wheel(0, -300)
             page.wait_for_timeout(150)
         # The kernel answers the RangeXY event with a new frame: wait for the pixels to move.
         after = before
@@ -209,4 +209,13 @@ def test_a_wheel_zoom_in_jupyterlab_redraws_the_notebook_view_at_a_finer_level(l
         assert len(levels_after) == len(levels_before)
         assert all(a < b for a, b in zip(levels_after, levels_before, strict=True)), (
             levels_before, levels_after)
+        # The noise section's layout renders too: the waveform and the spectrogram.
+        psd = page.locator(".jp-CodeCell", has_text="noise.psd_view(anmo")
+        psd.scroll_into_view_if_needed()
+        wait_until(lambda: psd.locator(".jp-OutputArea canvas").count() >= 2, 60,
+                   "the waveform + spectrogram layout did not render")
+        page.wait_for_timeout(1000)
+        shot = png_array(psd.locator(".jp-OutputArea").screenshot(
+            path=f"{SHOTS}/jupyterlab-psd.png"))
+        assert (shot.std(-1) > 30).mean() > 0.05  # colours of the spectrogram, not a blank
         assert not page.console_errors, page.console_errors
