@@ -197,7 +197,10 @@ class JobsSource:
             bin_name = f"{bin_ns // NS} s"
         # Whole bins on multiples of the bin, so a pan keeps the bars where they were.
         a, b = bin_edges(t0, t1, bin_ns)
-        jobs = self.store.jobs(JOB_COLUMNS, a, b)
+        # Only the columns this chart aggregates (the page reads JOB_COLUMNS once for all).
+        columns = (["submit", "start", "end"] if self.kind == "queue" else
+                   [self.by, "start", "end", "ncpus", "ngpus"])
+        jobs = self.store.jobs(columns, a, b)
         self.last = JobsFrame(t0, t1, bin_ns, bin_name, len(jobs))
         # The window, not the bins, sets the axis: the plot's range (RangeXY) stays the one
         # asked for instead of moving to the first bin's start.
