@@ -188,7 +188,8 @@ def test_a_drag_across_part_of_a_row_opens_that_part(base, browser):
 
 
 def test_a_stored_band_draws_a_whole_day_on_the_waveform_page(base, browser):
-    day = "from=2024-03-04T00:00:00Z&to=2024-03-05T00:00:00Z"
+    # Each trace's maximum fills its band (scale=trace): the filtered signal's shape shows.
+    day = "from=2024-03-04T00:00:00Z&to=2024-03-05T00:00:00Z&scale=trace"
     with new_page(browser, viewport=TALL) as pg:
         open_page(pg, f"{base}/waveforms?streams={CH}&{day}", model="waveforms", settle_ms=800)
         raw = frame_pixels(pg)
