@@ -94,6 +94,23 @@ class IngestSettings(Section):
     catalog: str | None = Field(None, description="datasets catalog file (TOML)")
 
 
+class ViewsSettings(Section):
+    """Filtered views: the standard bands kept as filtered pyramids (`belvedere analyse
+    filter`, the demo), which the waveform and helicorder pages then show at any span."""
+
+    bands: list[str] = Field(default_factory=lambda: ["hp1", "bp0.5-2", "bp1-8", "bp2-10",
+                                                      "lp0.1"],
+                             description="hpF, lpF or bpLOW-HIGH in Hz, e.g. bp0.5-2")
+
+    @field_validator("bands")
+    @classmethod
+    def _bands(cls, v: list[str]) -> list[str]:
+        from pipelines.analysis.filtered import check
+
+        check({"bands": v})  # a ValueError naming the band and the form to use
+        return v
+
+
 class LatencySettings(Section):
     """Latency badges (time since a stream's last sample) on /waveforms?refresh= and /."""
 
@@ -115,6 +132,7 @@ class Settings(Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
     latency: LatencySettings = Field(default_factory=LatencySettings)
+    views: ViewsSettings = Field(default_factory=ViewsSettings)
 
 
 # -- environment variables ------------------------------------------------------------------

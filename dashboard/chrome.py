@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 import panel as pn
 
-PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("availability", "Availability"),
-         ("stations", "Stations"), ("resources", "Resources"), ("mission", "Mission"))
+PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("helicorder", "Helicorder"),
+         ("availability", "Availability"), ("stations", "Stations"), ("resources", "Resources"),
+         ("mission", "Mission"))
 
 CSS = """
 .bv-header {display: flex; align-items: baseline; gap: 22px; padding: 8px 16px;

@@ -117,7 +117,10 @@ def read_trace(stream: Stream, t0_ns: int, t1_ns: int, width: int, options: Fram
     spec = options.filter
     window = None
     filtered = False
-    if spec.active:
+    band = filters.stored_band(stream, spec) if spec.active else None
+    if band is not None:  # a stored filtered pyramid: the same filter at every span
+        window, filtered = read_clipped(band, t0_ns, t1_ns, width), True
+    elif spec.active:
         sos = filters.design(spec, stream.sampling_rate)
         if sos is None:
             notes.append(f"{stream.name}: not filtered, {spec.fmin:g} Hz is above its Nyquist "

@@ -269,7 +269,7 @@ def test_availability_state_shares_the_codec(store):
 def test_build_app_routes_and_pages_build_outside_a_server(store):
     app = build_app([store.url])
     assert set(app) == {"/", "/waveforms", "/availability", "/stations", "/resources",
-                        "/mission"}
+                        "/mission", "/helicorder"}
     for route, factory in app.items():
         page = factory()
         assert isinstance(page, pn.viewable.Viewable), route

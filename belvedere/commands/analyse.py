@@ -1,4 +1,4 @@
-"""`belvedere analyse psd|rsam|detect`: analyses over a store's streams, on any cluster."""
+"""`belvedere analyse psd|rsam|detect|filter`: analyses over a store's streams, on any cluster."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 
 from belvedere.console import err, fail, out, progress_bar, settings_or_exit
 
-ANALYSES = ("psd", "rsam", "detect")
+ANALYSES = ("psd", "rsam", "detect", "filter")
 
 
 def _infrastructure(cluster: str, address: str | None, workers: int) -> str:
@@ -27,7 +27,7 @@ def _infrastructure(cluster: str, address: str | None, workers: int) -> str:
 
 def analyse_cmd(
     ctx: typer.Context,
-    analysis: Annotated[str, typer.Argument(help="psd, rsam or detect")],
+    analysis: Annotated[str, typer.Argument(help="psd, rsam, detect or filter")],
     streams: Annotated[list[str] | None, typer.Argument(
         help="Stream wildcards (default: every stream)")] = None,
     store: Annotated[str | None, typer.Option(
@@ -44,7 +44,8 @@ def analyse_cmd(
     config: Annotated[Path | None, typer.Option(
         "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
-    """Compute hourly PSDs, RSAM or STA/LTA detections into the store, day by day."""
+    """Compute hourly PSDs, RSAM, STA/LTA detections or filtered pyramids into the store, day
+    by day."""
     from pipelines.analysis.engine import AnalysisError, analyse, parameters, record_run
     from pipelines.ingest.clusters import ClusterError, use_cluster
     from pipelines.ingest.runner import scheduler_address
@@ -53,7 +54,7 @@ def analyse_cmd(
     from pipelines.usage.costs import RunMeter
 
     if analysis not in ANALYSES:
-        fail(f"unknown analysis {analysis!r}; choose psd, rsam or detect", 2)
+        fail(f"unknown analysis {analysis!r}; choose {', '.join(ANALYSES)}", 2)
     cfg = settings_or_exit(ctx, "ingest", config)
     if not cfg.ingest.store:
         fail("no store: give --store, or ingest.store in the config", 2, soft_wrap=False)
@@ -64,6 +65,8 @@ def analyse_cmd(
             overrides[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             overrides[key.strip()] = text
+    if analysis == "filter":  # the configured bands unless --param gives others
+        overrides.setdefault("bands", list(cfg.views.bands))
     try:
         parameters(analysis, overrides)
         t0, t1 = parse_range(from_, to) if (from_ or to) else (None, None)

@@ -57,6 +57,11 @@ def demo(
     out.print(f"store: {store}", highlight=False)
     if code not in (0, 1):
         raise typer.Exit(code)
+    from pipelines.analysis.engine import analyse  # the verticals' standard filtered bands
+
+    bands = analyse(store, "filter", ["BV.*.*.??Z"], workers=workers)
+    out.print(f"filtered pyramids: {bands.tasks} stream-days in {bands.seconds:.0f} s",
+              highlight=False)
     mission = demo_mission(base, size, SIZES[size].start)
     if serve:
         start_server([store, mission, usage], port, "127.0.0.1", [], show_url=True)

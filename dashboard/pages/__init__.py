@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboard.pages.availability import AvailabilityPage
 from dashboard.pages.base import Page, SnapshotError, SnapshotParts
+from dashboard.pages.helicorder import HelicorderPage
 from dashboard.pages.mission import MissionPage
 from dashboard.pages.overview import OverviewPage
 from dashboard.pages.resources import ResourcesPage
@@ -12,7 +13,8 @@ from dashboard.pages.waveforms import WaveformsPage
 
 PAGES: dict[str, type[Page]] = {
     "overview": OverviewPage, "waveforms": WaveformsPage, "availability": AvailabilityPage,
-    "stations": StationsPage, "resources": ResourcesPage, "mission": MissionPage}
+    "stations": StationsPage, "resources": ResourcesPage, "mission": MissionPage,
+    "helicorder": HelicorderPage}
 
-__all__ = ["PAGES", "Page", "SnapshotError", "SnapshotParts", "AvailabilityPage",
+__all__ = ["PAGES", "Page", "SnapshotError", "SnapshotParts", "AvailabilityPage", "HelicorderPage",
            "MissionPage", "OverviewPage", "ResourcesPage", "StationsPage", "WaveformsPage"]

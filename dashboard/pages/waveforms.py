@@ -110,7 +110,8 @@ class WaveformsPage(PatternStreams, TimeRangePage):
             margin=(22, 10, 5, 10))
         self.w_filter = pn.widgets.Select.from_param(
             p.filter_kind, options={"none": "none", "high-pass": "highpass",
-                                    "band-pass": "bandpass"}, width=110)
+                                    "band-pass": "bandpass", "low-pass": "lowpass"}, width=110)
+        self.w_band = filters.band_choice(self.state, self.streams)  # stored: any span
         self.w_fmin = pn.widgets.FloatInput.from_param(p.fmin, start=1e-4, step=0.5, width=90)
         self.w_fmax = pn.widgets.FloatInput.from_param(p.fmax, start=1e-4, step=0.5, width=90)
         self.w_refresh = pn.widgets.Select.from_param(p.refresh, width=100)
@@ -132,7 +133,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         return pn.Column(
             pn.Row(self.w_pattern, self.w_streams, self.w_event),
             pn.Row(self.w_from, self.w_to, self.w_quick, self.w_refresh, self.w_scale,
-                   self.w_units, self.w_filter, self.w_fmin, self.w_fmax),
+                   self.w_units, self.w_filter, self.w_fmin, self.w_fmax, self.w_band),
             sizing_mode="stretch_width")
 
     # -- the plot -------------------------------------------------------------------------

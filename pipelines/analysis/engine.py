@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from pipelines.analysis import detect, psd, rsam
+from pipelines.analysis import detect, filtered, psd, rsam
 from pipelines.ingest.runner import run_tasks
 from pipelines.store import (
     Store,
     consolidate,
     open_store,
+    require_filtered,
     require_psd,
     require_table,
     runs_of,
@@ -38,7 +39,7 @@ from pipelines.store import (
 from pipelines.store.products import NETWORK, day_key, open_table, require_product
 from pipelines.timebase import DAY_NS, NS, day_start_ns, utc_iso
 
-ANALYSES = {"psd": psd, "rsam": rsam, "detect": detect}
+ANALYSES = {"psd": psd, "rsam": rsam, "detect": detect, "filter": filtered}
 TRIGGER_COLUMNS = {"time_ns": "time", "end_ns": "time", "peak": "float", "day_ns": "time"}
 DETECTION_COLUMNS = {"time_ns": "time", "end_ns": "time", "count": "int", "day_ns": "time",
                      "streams": "str"}
@@ -112,6 +113,12 @@ def parameters(analysis: str, overrides: dict[str, Any] | None = None) -> dict[s
             raise AnalysisError(f"{analysis} has no parameter {k!r}; its parameters: "
                                 f"{', '.join(params) or 'none'}")
         params[k] = v
+    check = getattr(ANALYSES[analysis], "check", None)
+    if check is not None:
+        try:
+            check(params)
+        except ValueError as exc:
+            raise AnalysisError(f"{analysis}: {exc}") from None
     return params
 
 
@@ -167,6 +174,10 @@ def plan(store: Store, analysis: str, names: Sequence[str], t0_ns: int | None,
             issues.append(f"{name}: no RSAM band fits under its Nyquist frequency "
                           f"({s.sampling_rate / 2:g} Hz); give bands with --param")
             continue
+        if analysis == "filter" and not filtered.usable(params, s.sampling_rate):
+            issues.append(f"{name}: no filter band has its lowest corner under its Nyquist "
+                          f"frequency ({s.sampling_rate / 2:g} Hz); give bands with --param")
+            continue
         for day in _days(s.segments, t0_ns, t1_ns, s.period_ns):
             doc = None
             if analysis == "psd":
@@ -218,7 +229,7 @@ def run_day(task: DayTask) -> DayResult:
     present[off:off + len(raw)] = mask
     values[~present] = np.nan
     params = json.loads(task.params)
-    context = {}
+    context: dict[str, Any] = {"index0": i0}  # the grid index of values[0]
     if task.analysis == "psd":
         context["response"] = _response(task, store, s.sampling_rate)
     day = DayInput(task.stream, task.day_ns, int(s.time_of(i0)), s.sampling_rate, values,
@@ -277,6 +288,23 @@ class _Writer:
                 self.store, task.stream, "rsam", "rsam", rsam.ALGORITHM, self.params)
         prod.record_days(rec)
 
+    def _filter(self, task: DayTask, payload: dict[str, tuple], rec: dict) -> None:
+        prod = self._open.get(task.stream)
+        if prod is None:  # the product group first: it carries the analysis' marker
+            prod = self._open[task.stream] = require_product(
+                self.store, task.stream, "filter", "filter", filtered.ALGORITHM, self.params)
+        raw = self.store[task.stream]
+        for band in filtered.bands_of(self.params):
+            if band.name in payload:
+                key = (task.stream, band.name)
+                if key not in self._open:
+                    self._open[key] = require_filtered(self.store, raw, band.name,
+                                                       band.as_attrs())
+                b0, mn, mx = payload[band.name]
+                self._open[key].write_level1(b0, mn, mx)
+                self.values_written += int(np.isfinite(mn).sum())
+        prod.record_days(rec)
+
     def _detect(self, task: DayTask, payload: dict[str, np.ndarray], rec: dict) -> None:
         tab = self._open.get(task.stream)
         if tab is None:
@@ -331,7 +359,7 @@ def analyse(store_url: str, analysis: str, patterns: Sequence[str] = (),
     ----------
     store_url : str
         The store (written in place).
-    analysis : {"psd", "rsam", "detect"}
+    analysis : {"psd", "rsam", "detect", "filter"}
     patterns : sequence of str
         Stream wildcards (`BV.*.00.HH?`); empty: every stream.
     t0_ns, t1_ns : int or None

@@ -121,3 +121,13 @@ __all__ += [
     "station_xml",
     "station_xml_documents",
 ]
+
+# Filtered pyramids (filtered.py): a stream's min/max pyramid in standard filter bands.
+from pipelines.store.filtered import (  # noqa: E402
+    FilteredPyramid,
+    filtered_bands,
+    open_filtered,
+    require_filtered,
+)
+
+__all__ += ["FilteredPyramid", "filtered_bands", "open_filtered", "require_filtered"]

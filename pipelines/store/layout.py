@@ -53,6 +53,14 @@ CATALOG_GROUP = "_catalog"
 TMP_SUFFIX = ".rebase-tmp"  # a stream being rewritten; hidden from listings
 OLD_SUFFIX = ".rebase-old"  # the stream it replaces, during the swap
 
+# Filtered pyramids (pipelines/store/filtered.py, beside the streams under `_products`): the
+# min/max pyramid (levels 1.., float32, NaN empty) of a stream filtered in a standard band, on
+# the raw stream's grid. Version 1: `_products/<STREAM>/filter/<BAND>/pyramid/<k>/min|max`,
+# band, source stream and the source grid in the band group's attributes.
+FILTERED_KIND = "filtered-pyramid"
+FILTERED_VERSION = 1
+FILTERED_LAYOUT = "_products/<STREAM>/filter/<BAND>/pyramid/<k>/{min,max}"
+
 # Irregular streams (explicit timestamps).
 IRREGULAR_CHUNK = 2**18
 IRREGULAR_PYRAMID_CHUNK = 2**16

@@ -1,0 +1,209 @@
+"""The helicorder and the stored bands in a real browser: rows drawn in cycling colours with
+the clipped earthquake marked, a click or a drag on a row opening /waveforms on that window,
+and a band-passed day on the waveform page drawn from its stored filtered pyramid.
+
+One day of a real Steim2 SDS file (written by ObsPy) at 20 Hz: white noise, a slow 0.02 Hz
+swell that dominates the raw trace, and an earthquake-sized burst at 05:20, catalogued in a
+QuakeML file; ingested, its `bp0.5-2` band built by `belvedere analyse filter`, then served.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+from browser import (
+    browser_marks,
+    frame_pixels,
+    launch_chromium,
+    near_colour,
+    new_page,
+    open_page,
+    plot_frame,
+    served_dashboard,
+)
+from conftest import run_cli, sds_path
+from obspy import Stream, Trace, UTCDateTime
+from obspy.core.event import Catalog, Event, Magnitude, Origin
+
+from dashboard.helicorder import CLIP_COLOUR, ROW_COLOURS
+
+pytestmark = browser_marks()
+
+CH = "XX.HEL.00.HHZ"
+DAY = UTCDateTime(2024, 3, 4)
+RATE = 20.0
+QUAKE_S = 5 * 3600 + 20 * 60  # 05:20
+TALL = {"width": 1400, "height": 1500}  # the whole helicorder on screen
+SHOT_DIR = os.environ.get("BELVEDERE_SHOT_DIR")  # a folder to keep the screenshots in
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    d = tmp_path_factory.mktemp("heli")
+    n = int(86400 * RATE)
+    rng = np.random.default_rng(7)
+    t = np.arange(n) / RATE
+    x = rng.normal(0, 300.0, n) + 6000.0 * np.sin(2 * np.pi * 0.02 * t)
+    i = int(QUAKE_S * RATE)
+    m = int(90 * RATE)
+    x[i:i + m] += 60000.0 * np.sin(2 * np.pi * 1.2 * t[:m]) * np.exp(-t[:m] / 20.0)
+    net, sta, loc, cha = CH.split(".")
+    path = sds_path(d / "sds", net, sta, loc, cha, DAY)
+    path.parent.mkdir(parents=True)
+    Stream([Trace(np.round(x).astype(np.int32), header={
+        "network": net, "station": sta, "location": loc, "channel": cha,
+        "sampling_rate": RATE, "starttime": DAY})]).write(str(path), format="MSEED",
+                                                           encoding="STEIM2")
+    ev = Event(resource_id="smi:test/quake1", origins=[Origin(
+        time=DAY + QUAKE_S, latitude=45.0, longitude=6.0, depth=5000.0)],
+        magnitudes=[Magnitude(mag=4.1)])
+    qml = d / "events.xml"
+    Catalog(events=[ev]).write(str(qml), format="QUAKEML")
+    store = str(d / "heli.zarr")
+    out = run_cli("ingest", "seismic", str(d / "sds"), "--events", str(qml), "--store", store)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_cli("analyse", "filter", "--store", store, "--param", 'bands=["bp0.5-2"]')
+    assert out.returncode == 0, out.stdout + out.stderr
+    with served_dashboard([store], timeout=120) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as b:
+        yield b
+
+
+def status(pg, marker: str) -> str:
+    """The text of the status line holding `marker` (Panel's panes sit in shadow roots, which
+    Playwright's text locators pierce)."""
+    loc = pg.get_by_text(marker, exact=False)
+    loc.first.wait_for(timeout=30000)
+    return loc.first.inner_text()
+
+
+def shows(pg, text: str) -> bool:
+    """Whether any element of the page says `text`."""
+    return pg.get_by_text(text, exact=False).count() > 0
+
+
+def heli_url(base: str, **extra: str) -> str:
+    q = "&".join(f"{k}={v}" for k, v in {"stream": CH, "day": "2024-03-04", "row": "60",
+                                         **extra}.items())
+    return f"{base}/helicorder?{q}"
+
+
+def test_rows_cycle_colours_and_the_clipped_earthquake_is_marked(base, browser):
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, heli_url(base), model="helicorder", settle_ms=800)
+        img = frame_pixels(pg, "helicorder", path=SHOT_DIR and f"{SHOT_DIR}/heli_raw.png")
+        assert not pg.console_errors
+        text = status(pg, "rows of")
+        assert "24 rows of 1 h" in text and "auto, 99.5 % of the envelope" in text, text
+        h, w = img.shape[:2]
+        assert abs(h - plot_frame(pg, "helicorder")["height"]) <= 1  # all of it on screen
+        # 24 rows plus a row of clip margin above and below: row r's centre in the frame.
+        pitch = h / 26.0
+        hits = []
+        for r in range(24):
+            y = int((r + 1.5) * pitch)
+            band = img[max(y - 2, 0):y + 3, : int(w * 0.05)]  # the row's first 3 minutes
+            counts = [int(near_colour(band, rgb(c), 40).sum()) for c in ROW_COLOURS]
+            hits.append(int(np.argmax(counts)))
+        assert hits == [r % len(ROW_COLOURS) for r in range(24)], hits
+        # The earthquake (05:20, row 5, a third of the way along) is clipped: orange marks
+        # there, none on the quiet rows.
+        clip = near_colour(img, rgb(CLIP_COLOUR), 40)
+        ys, xs = np.nonzero(clip)
+        assert len(xs) > 20
+        assert np.all(np.abs(ys / pitch - 6.5) < 1.6), (ys.min() / pitch, ys.max() / pitch)
+        assert np.all((xs / w > 0.3) & (xs / w < 0.45)), (xs.min() / w, xs.max() / w)
+
+
+def half_row(text: str) -> float:
+    """The amplitude the status says reaches half a row."""
+    return float(re.search(r"half a row = (\S+) counts", text).group(1))
+
+
+def test_a_filtered_helicorder_shows_the_band(base, browser):
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, heli_url(base, scale="2000"), model="helicorder", settle_ms=800)
+        raw = frame_pixels(pg, "helicorder")
+        raw_auto = None
+        open_page(pg, heli_url(base, band="bp0.5-2", scale="2000"), model="helicorder",
+                  settle_ms=800)
+        band = frame_pixels(pg, "helicorder")
+        assert "band-pass 0.5-2 Hz (stored band)" in status(pg, "rows of")
+        open_page(pg, heli_url(base), model="helicorder", settle_ms=800)
+        raw_auto = half_row(status(pg, "rows of"))
+        open_page(pg, heli_url(base, band="bp0.5-2"), model="helicorder", settle_ms=800)
+        frame_pixels(pg, "helicorder", path=SHOT_DIR and f"{SHOT_DIR}/heli_bp.png")
+        band_auto = half_row(status(pg, "rows of"))
+    # At a fixed 2000 counts per half row the 6000-count swell is clipped all day long raw;
+    # band-passed, only the earthquake is.
+    clipped = [int(near_colour(img, rgb(CLIP_COLOUR), 40).sum()) for img in (raw, band)]
+    assert clipped[1] * 10 < clipped[0], clipped
+    # The automatic scale follows: the swell's amplitude raw, the band's noise filtered.
+    assert 4000 < raw_auto < 9000 and band_auto < raw_auto / 5, (raw_auto, band_auto)
+
+
+def test_a_click_on_a_row_opens_that_hour_in_waveforms(base, browser):
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, heli_url(base, band="bp0.5-2"), model="helicorder", settle_ms=800)
+        f = plot_frame(pg, "helicorder")
+        pitch = f["height"] / 26.0
+        with pg.expect_navigation(timeout=30000):
+            pg.mouse.click(f["x"] + f["width"] * 0.5, f["y"] + 9.5 * pitch)  # row 8
+        q = parse_qs(urlsplit(pg.url).query)
+        assert urlsplit(pg.url).path.endswith("/waveforms")
+        assert q["from"] == ["2024-03-04T08:00:00Z"] and q["to"] == ["2024-03-04T09:00:00Z"]
+        assert q["streams"] == [CH] and q["filter"] == ["bandpass"] and q["fmin"] == ["0.5"]
+
+
+def test_a_drag_across_part_of_a_row_opens_that_part(base, browser):
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, heli_url(base), model="helicorder", settle_ms=800)
+        f = plot_frame(pg, "helicorder")
+        pitch = f["height"] / 26.0
+        y = f["y"] + 3.5 * pitch  # row 2 (02:00-03:00)
+        with pg.expect_navigation(timeout=30000):
+            pg.mouse.move(f["x"] + f["width"] * 0.25, y)
+            pg.mouse.down()
+            pg.mouse.move(f["x"] + f["width"] * 0.4, y, steps=8)
+            pg.mouse.move(f["x"] + f["width"] * 0.5, y + 0.2 * pitch, steps=8)
+            pg.mouse.up()
+        q = parse_qs(urlsplit(pg.url).query)
+        t0, t1 = UTCDateTime(q["from"][0]), UTCDateTime(q["to"][0])
+        assert abs(t0 - (DAY + 2 * 3600 + 15 * 60)) < 60, t0
+        assert abs(t1 - (DAY + 2 * 3600 + 30 * 60)) < 60, t1
+
+
+def test_a_stored_band_draws_a_whole_day_on_the_waveform_page(base, browser):
+    # Each trace's maximum fills its band (scale=trace): the filtered signal's shape shows.
+    day = "from=2024-03-04T00:00:00Z&to=2024-03-05T00:00:00Z&scale=trace"
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, f"{base}/waveforms?streams={CH}&{day}", model="waveforms", settle_ms=800)
+        raw = frame_pixels(pg)
+        open_page(pg, f"{base}/waveforms?streams={CH}&{day}&filter=bandpass&fmin=0.5&fmax=2",
+                  model="waveforms", settle_ms=1200)
+        band = frame_pixels(pg, path=SHOT_DIR and f"{SHOT_DIR}/waveforms_bp_day.png")
+        text = status(pg, "1 pixel ≈")
+        assert "band-pass 0.5-2 Hz on 1 of 1 traces" in text, text
+        assert not shows(pg, "too long to filter")
+        # A band the store does not keep is still refused at this span, with the reason.
+        open_page(pg, f"{base}/waveforms?streams={CH}&{day}&filter=bandpass&fmin=0.5&fmax=3",
+                  model="waveforms", settle_ms=800)
+        status(pg, "too long to filter")
+    # Raw, the swell fills the band; band-passed, the noise is a thin line under the quake.
+    def ink(img):
+        return float((np.abs(img.astype(int) - 255).max(axis=-1) > 60).mean())
+    assert ink(band) < 0.5 * ink(raw), (ink(band), ink(raw))
