@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.access.hooks import queryauth
 from dashboard.webservices import availability, common, dataselect, station
 
 
@@ -21,6 +22,8 @@ def routes(sources: Any, prefix: str | None = None, limits: dict[str, int] | Non
         base = f"/fdsnws/{service}/1"
         for name, handler in queries.items():
             out.append((f"{base}/{name}/?", handler, kw))
+            if name == "query":  # the same behind HTTP digest, for what the user may see
+                out.append((f"{base}/queryauth/?", queryauth(handler), kw))
         for name, handler in (("version", common.VersionHandler),
                               ("application.wadl", common.WadlHandler),
                               ("", common.IndexHandler)):
