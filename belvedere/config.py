@@ -16,7 +16,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,9 @@ class DatasetAccess(Section):
         "streams `BV.ALPS.00.HH?`; none: the whole store (not even its name is shown)"))
     groups: list[str] = Field(default_factory=list, description=(
         "groups that may see it; none: public"))
-    embargo_until: date | datetime | None = Field(None, description=(
-        "public by itself from this UTC date or time on (checked on every request)"))
+    embargo_until: datetime | None = Field(None, description=(
+        "public by itself from this UTC date (or time) on, checked on every request: "
+        "2027-01-01 or 2027-01-01T12:00:00Z"))
 
     @field_validator("store")
     @classmethod
@@ -121,6 +122,21 @@ class DatasetAccess(Section):
         if not v.strip():
             raise ValueError("must name a store label (or `*` for every store)")
         return v.strip()
+
+    @field_validator("embargo_until", mode="before")
+    @classmethod
+    def _embargo(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                v = date.fromisoformat(v) if len(v.strip()) == 10 else datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError("write a date such as 2027-01-01 or a UTC time such as "
+                                 "2027-01-01T12:00:00Z") from None
+        if isinstance(v, date) and not isinstance(v, datetime):  # a date: its 00:00 UTC
+            v = datetime(v.year, v.month, v.day, tzinfo=UTC)
+        if isinstance(v, datetime) and v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        return v
 
     @field_validator("streams", "groups")
     @classmethod
