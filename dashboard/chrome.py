@@ -68,10 +68,15 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
     if pn.state.curdoc is not None:
         pn.state.curdoc.title = f"{title} · Belvedere"
     if embed:  # an iframe: the view alone, filling it
-        if any(isinstance(i, pn.pane.Alert) for i in items) and access_hooks.embed_login_html():
-            items = (*items, pn.pane.HTML(access_hooks.embed_login_html()))  # not a dead frame
+        if _has_alert(items) and access_hooks.embed_login_html():  # a login link, not a dead frame
+            items = (pn.pane.HTML(access_hooks.embed_login_html()), *items)
         return pn.Column(*items, sizing_mode="stretch_both", margin=0)
     return pn.Column(header(active, store), *items, sizing_mode="stretch_width")
+
+
+def _has_alert(items) -> bool:
+    return any(isinstance(i, pn.pane.Alert) or (isinstance(i, pn.layout.ListPanel)
+                                                and _has_alert(i.objects)) for i in items)
 
 
 def status_pane(theme: str) -> pn.pane.HTML:
