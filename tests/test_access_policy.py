@@ -259,3 +259,21 @@ def test_audit_lines_are_json_a_log_shipper_reads(tmp_path, store):
         "via": "password", "route": "/waveforms", "store": "acc.zarr",
         "stream": "YY.SEC.00.HHZ", "kind": "stream"}
     assert datetime.fromisoformat(lines[0]["time"].replace("Z", "+00:00"))
+
+
+def test_the_usage_store_is_for_its_groups_only(tmp_path, store):
+    import pandas as pd
+
+    from pipelines.demo.usage import generate_usage
+
+    usage = generate_usage(str(tmp_path / "usage.zarr"), pd.Timestamp("2024-02-05").value,
+                           days=1, n_jobs=50, nodes=2)
+    sources = Sources([store, usage])
+    sources.policy = Policy(usage_groups=frozenset({"hpc"}))
+    anon = sources.for_user(ANONYMOUS)
+    assert anon.usage_labels == [] and anon.labels == ["acc.zarr"]
+    with pytest.raises(ValueError, match="log in to see more"):
+        anon.usage()
+    ops = sources.for_user(User("ops", frozenset({"hpc"})))
+    assert ops.usage_labels == ["usage.zarr"] and ops.usage().n_jobs() == 50
+    assert sources.for_user(User("r", frozenset({"admin"}))).usage_labels == ["usage.zarr"]

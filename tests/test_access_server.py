@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
+import pandas as pd
 import pytest
 import requests
 from access_support import (
@@ -36,11 +37,14 @@ from obspy import UTCDateTime, read
 from obspy.clients.fdsn import Client
 from obspy.clients.fdsn.header import FDSNNoDataException, FDSNUnauthorizedException
 
+from pipelines.demo.usage import generate_usage
+
 # IU.ANMO.00.LHZ: station and channel codes (looked for where the request did not name them),
 # and its StationXML's coordinates and site (looked for everywhere)
 RESTRICTED = ("ANMO", "LHZ", "34.9459", "106.457", "Albuquerque")
 EMBARGOED = "F64"  # XX.F64..HHZ
 PUBLIC = ("BGLD", "XX.TEST")
+USAGE = ("usage.zarr",)  # the usage store: for the group hpc (and admins) only
 EMBARGO_S = 60  # the embargo ends this long after the configuration is written
 
 
@@ -48,15 +52,19 @@ EMBARGO_S = 60  # the embargo ends this long after the configuration is written
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("access")
     store = ingest(folder, run_cli)
+    usage = generate_usage(str(folder / "usage.zarr"), pd.Timestamp("2024-02-05").value,
+                           days=2, n_jobs=200, nodes=4)
     ends = datetime.now(UTC) + timedelta(seconds=EMBARGO_S)
     config = write_config(folder / "belvedere.toml", {
         "users_file": str(write_users(folder / "users.json")), "cookie_secret": SECRET,
         "audit_log": str(folder / "audit.jsonl"), "session_hours": 1.0,
+        "usage_groups": ["hpc"],
     }, [{"store": "fdsn.zarr", "streams": ["IU.*"], "groups": ["seismo"]},
         {"store": "fdsn.zarr", "streams": ["XX.F64.*"], "groups": ["seismo"],
          "embargo_until": ends.strftime("%Y-%m-%dT%H:%M:%SZ")}])
     port = free_port()
-    with serve_process(["--store", store, "--config", str(config)], port, timeout=150) as base:
+    with serve_process(["--store", store, "--store", usage, "--config", str(config)], port,
+                       timeout=150) as base:
         yield {"base": base, "folder": folder, "embargo_ends": ends.timestamp()}
 
 
@@ -121,7 +129,7 @@ def test_anonymous_crawl_never_sees_a_restricted_name_sample_or_metadata(server,
     pages = crawl(server["base"], anon, seeds())
     assert len(pages) > 30
     assert not [u for u, (status, _) in pages.items() if status >= 500]
-    assert leaks(pages, RESTRICTED) == {}
+    assert leaks(pages, RESTRICTED + USAGE) == {}
     if time.time() < server["embargo_ends"]:  # the whole crawl ran under the embargo
         assert leaks(pages, (EMBARGOED,)) == {}
     # the public streams are there: the crawl did see the pages' content
@@ -143,8 +151,8 @@ def test_a_member_of_the_group_finds_them_on_every_route(server, alice):
 
 
 def test_a_user_outside_the_group_sees_what_anonymous_sees(server, bob):
-    pages = crawl(server["base"], bob, seeds()[:4], max_requests=12)
-    assert leaks(pages, RESTRICTED) == {}
+    pages = crawl(server["base"], bob, seeds()[:6], max_requests=14)
+    assert leaks(pages, RESTRICTED + USAGE) == {}
     overview = page_document(server["base"] + "/", bob)[1]
     assert "bob" in overview and "BW.BGLD..EHE" in overview and "ANMO" not in overview
 
@@ -251,7 +259,8 @@ def test_every_read_of_restricted_data_is_in_the_audit_log(server, alice):
 def test_an_admin_sees_everything(server):
     root = login(server["base"], "root")
     text = page_document(server["base"] + "/", root)[1]
-    assert "IU.ANMO.00.LHZ" in text and "XX.F64..HHZ" in text
+    assert "IU.ANMO.00.LHZ" in text and "XX.F64..HHZ" in text and "usage.zarr" in text
+    assert "usage.zarr" in page_document(server["base"] + "/resources", root)[1]
 
 
 def test_the_embargo_ends_while_the_server_runs(server, anon):
