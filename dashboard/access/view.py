@@ -33,22 +33,27 @@ class UserStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
+    def hider(self) -> Callable[[str], bool]:
+        """The test of names hidden from the user, as of now."""
+        return self._view.policy.hider(self._label, self._view.user, self._view.clock())
+
     def allows(self, name: str) -> bool:
         """Whether the user may see this stream (by name)."""
-        return self._view.policy.allows_stream(self._label, name, self._view.user,
-                                               self._view.clock())
+        return not self.hider()(name)
 
     def hides(self, name: str) -> bool:
         """Whether a name (a stream, or `NET.STA..` for a station) is hidden from the user."""
-        return not self.allows(name)
+        return self.hider()(name)
 
     def streams(self) -> list[str]:
         """Names of the streams the user may see, sorted."""
-        return [n for n in self._store.streams() if self.allows(n)]
+        hidden = self.hider()
+        return [n for n in self._store.streams() if not hidden(n)]
 
     def streams_named(self, predicate: Callable[[str], bool]) -> list[str]:
         """The visible streams whose names satisfy `predicate(name)`."""
-        return self._store.streams_named(lambda n: predicate(n) and self.allows(n))
+        hidden = self.hider()
+        return self._store.streams_named(lambda n: predicate(n) and not hidden(n))
 
     def __contains__(self, name: str) -> bool:
         return self.allows(name) and name in self._store
@@ -73,7 +78,8 @@ class UserStore:
         if prefix:
             return self._store.nbytes(prefix) if self.allows(prefix) else 0
         every = self._store.streams()
-        names = [n for n in every if self.allows(n)]
+        hidden = self.hider()
+        names = [n for n in every if not hidden(n)]
         if len(names) == len(every):
             return self._store.nbytes()
         return sum(self._store.nbytes(n) for n in names)

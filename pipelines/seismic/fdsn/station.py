@@ -96,7 +96,7 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
             sta.channels.append(c)
 
     for store in stores:
-        hides = getattr(store, "hides", None) or (lambda name: False)  # a user's view of it
+        hides = getattr(store, "hider", lambda: lambda name: False)()  # a user's view of it
         for doc in reversed(station_xml_documents(store)):  # the newest document first
             inv = _inventory(store, doc["xxh3_128"])
             for n in inv:
