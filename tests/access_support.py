@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -120,14 +121,21 @@ def page_document(url: str, session: requests.Session) -> tuple[int, str]:
 
     path = urlsplit(url).path.rstrip("/")
     ws = urljoin(url, (path or "") + "/ws").replace("http", "ws", 1)
-    s = PageSession(session_id=get_session_id(token), websocket_url=ws)
-    s.connect()
-    try:
-        conn = s._connection
-        reply = conn._send_message_wait_for_reply(conn._protocol.create("PULL-DOC-REQ"))
-        body = json.dumps(reply.content)  # binary buffers (numbers) are left out
-    finally:
-        s.close()
+
+    def pull() -> str:
+        s = PageSession(session_id=get_session_id(token), websocket_url=ws)
+        s.connect()
+        try:
+            conn = s._connection
+            reply = conn._send_message_wait_for_reply(conn._protocol.create("PULL-DOC-REQ"))
+            return json.dumps(reply.content)  # binary buffers (numbers) are left out
+        finally:
+            s.close()
+
+    # In a thread of its own: Bokeh's client runs an event loop, and Playwright's sync API
+    # (the browser tests of the same module) keeps one marked running in this thread.
+    with ThreadPoolExecutor(1) as one:
+        body = one.submit(pull).result()
     return r.status_code, r.text + body
 
 
@@ -148,8 +156,6 @@ def crawl(base: str, session: requests.Session, seeds: list[str],
           max_requests: int = 80, threads: int = 2) -> dict[str, tuple[int, str]]:
     """Every seed URL and every same-server link found in the answers (pages pulled whole),
     level by level, a few requests at a time; url -> (status, text)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     root = urlsplit(base)
 
     def fetch(url: str) -> tuple[int, str]:
