@@ -132,8 +132,9 @@ class Policy:
         """A test of stream names of this store: true for those hidden from this user now.
 
         One regular expression of every pattern that hides something from the user (rules in
-        force that do not admit them): fnmatch per name and rule took 1.4 s over 10,000
-        names and three rules, this takes milliseconds."""
+        force that do not admit them): over 10,000 names and three rules, fnmatch per name
+        and rule took 114 ms here, this 8 ms (a page lists its store's streams several
+        times)."""
         if not self.allows_store(label, user, now_ns):
             return _everything
         if self.is_admin(user):
