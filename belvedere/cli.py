@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from belvedere.commands import analyse, demo, export, info, serve, snapshot
+from belvedere.commands import analyse, demo, export, info, serve, snapshot, users
 from belvedere.commands.ingest import dataset, mission, seismic, usage
 
 app = typer.Typer(help="Belvedere: seismic, mission and usage time series in Zarr stores, "
@@ -26,6 +26,7 @@ export.register(app)
 demo.register(app)
 serve.register(app)
 analyse.register(app)
+users.register(app)
 
 
 def main() -> None:

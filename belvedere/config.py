@@ -16,10 +16,18 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipelines.ingest.cluster_settings import DaskSettings
 
@@ -125,6 +133,125 @@ class LatencySettings(Section):
         return self
 
 
+class DatasetAccess(Section):
+    """One `[[access.datasets]]` entry: a store, or streams of it, public or for named groups."""
+
+    store: str = Field("*", description="store label (its folder name, `demo.zarr`), or a "
+                                        "wildcard; `*`: every store")
+    streams: list[str] = Field(default_factory=list, description=(
+        "stream wildcards within the store: a network `XX.*`, a station `BV.SECRET.*`, "
+        "streams `BV.ALPS.00.HH?`; none: the whole store (not even its name is shown)"))
+    groups: list[str] = Field(default_factory=list, description=(
+        "groups that may see it; none: public"))
+    embargo_until: datetime | None = Field(None, description=(
+        "public by itself from this UTC date (or time) on, checked on every request: "
+        "2027-01-01 or 2027-01-01T12:00:00Z"))
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must name a store label (or `*` for every store)")
+        return v.strip()
+
+    @field_validator("embargo_until", mode="before")
+    @classmethod
+    def _embargo(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                v = date.fromisoformat(v) if len(v.strip()) == 10 else datetime.fromisoformat(v)
+            except ValueError:
+                raise ValueError("write a date such as 2027-01-01 or a UTC time such as "
+                                 "2027-01-01T12:00:00Z") from None
+        if isinstance(v, date) and not isinstance(v, datetime):  # a date: its 00:00 UTC
+            v = datetime(v.year, v.month, v.day, tzinfo=UTC)
+        if isinstance(v, datetime) and v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        return v
+
+    @field_validator("streams", "groups")
+    @classmethod
+    def _entries(cls, v: list[str]) -> list[str]:
+        if any(not s.strip() for s in v):
+            raise ValueError("entries must not be empty")
+        return [s.strip() for s in v]
+
+
+class OidcSettings(Section):
+    """`[access.oidc]`: the campus single sign-on (an OpenID Connect provider)."""
+
+    issuer: str = Field("", description="issuer URL; its /.well-known/openid-configuration is "
+                                        "read for the endpoints (empty: no SSO login)")
+    client_id: str = ""
+    client_secret: str = ""
+    groups_claim: str = Field("groups", description="ID-token (or userinfo) claim holding "
+                                                    "the user's groups")
+    user_claim: str = Field("preferred_username", description="claim naming the user "
+                                                               "(`sub` when absent)")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    label: str = Field("campus login", description="the login button's text")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and not re.match(r"^https?://", v):
+            raise ValueError("must be an http(s) URL such as https://sso.example.org/realms/x")
+        return v
+
+
+class AccessSettings(Section):
+    """`[access]`: who may see what. No datasets and no usage groups: everything is public
+    (and no login is offered unless a users file or an OIDC issuer is given)."""
+
+    datasets: list[DatasetAccess] = Field(default_factory=list, description=(
+        "[[access.datasets]] entries; a stream is shown to a user when every entry that "
+        "names it (and whose embargo is not over) lists one of the user's groups"))
+    usage_groups: list[str] = Field(default_factory=list, description=(
+        "groups that may see the usage stores (/resources); none: public"))
+    admin_groups: list[str] = Field(default_factory=lambda: ["admin"], description=(
+        "groups that see everything"))
+    users_file: str | None = Field(None, description=(
+        "local accounts (hashed passwords), written by `belvedere users add`"))
+    cookie_secret: str = Field("", description=(
+        "signs the session cookie (32+ random characters; every process of the server "
+        "must share it); BELVEDERE_ACCESS_COOKIE_SECRET keeps it out of the file"))
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description=(
+        "a login lasts this long"))
+    cookie_samesite: str = Field("Lax", description=(
+        "Lax, Strict, or None (None: logins also count inside wiki iframes on another "
+        "site; needs HTTPS)"))
+    digest_realm: str = Field("FDSN", description="realm of the queryauth HTTP digest")
+    audit_log: str | None = Field(None, description=(
+        "JSON-lines file of every access to restricted data (who, what, when)"))
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+
+    @field_validator("cookie_samesite")
+    @classmethod
+    def _samesite(cls, v: str) -> str:
+        if v not in ("Lax", "Strict", "None"):
+            raise ValueError("write Lax, Strict or None")
+        return v
+
+    @field_validator("cookie_secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if v and len(v) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))'`)")
+        return v
+
+    @model_validator(mode="after")
+    def _login_needs_a_secret(self) -> AccessSettings:
+        if (self.users_file or self.oidc.issuer) and not self.cookie_secret:
+            raise ValueError("a login (users_file or oidc.issuer) needs [access] cookie_secret "
+                             "(32+ random characters) to sign its session cookie")
+        if self.oidc.issuer and not self.oidc.client_id:
+            raise ValueError("[access.oidc] issuer is set: give its client_id (and "
+                             "client_secret) as registered with the provider")
+        return self
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -133,6 +260,7 @@ class Settings(Section):
     dask: DaskSettings = Field(default_factory=DaskSettings)
     latency: LatencySettings = Field(default_factory=LatencySettings)
     views: ViewsSettings = Field(default_factory=ViewsSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
 
 # -- environment variables ------------------------------------------------------------------

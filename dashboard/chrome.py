@@ -8,6 +8,8 @@ from urllib.parse import urlencode
 
 import panel as pn
 
+from dashboard.access import hooks as access_hooks
+
 PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("helicorder", "Helicorder"),
          ("availability", "Availability"), ("stations", "Stations"), ("resources", "Resources"),
          ("mission", "Mission"))
@@ -19,6 +21,8 @@ CSS = """
 .bv-header a.active {color: #ffffff; font-weight: 600; border-bottom: 2px solid #7fb2e5;}
 .bv-header .bv-title {font-size: 19px; font-weight: 700; color: #ffffff; margin-right: 10px;}
 .bv-header .bv-store {margin-left: auto; font-size: 13px; color: #9fb3c8;}
+.bv-header .bv-who {margin-left: auto; font-size: 13px; color: #e8eef5;}
+.bv-header .bv-store + .bv-who {margin-left: 14px;} .bv-header .bv-who a {font-size: 13px;}
 """
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
@@ -53,6 +57,7 @@ def header(active: str, store: str | None = None, extra_query: dict[str, str] | 
         href = f"./{slug}{qs}"
         links.append(f'<a href="{html.escape(href)}"{cls}>{title}</a>')
     right = f'<span class="bv-store">store: {html.escape(store)}</span>' if store else ""
+    right += f'<span class="bv-who">{who}</span>' if (who := access_hooks.header_html()) else ""
     body = ('<div class="bv-header"><span class="bv-title">Belvedere</span>'
             + "".join(links) + right + "</div>")
     return pn.pane.HTML(body, stylesheets=[CSS], sizing_mode="stretch_width", margin=(6, 10))
@@ -64,8 +69,15 @@ def page(active: str, *items, store: str | None = None, embed: bool = False,
     if pn.state.curdoc is not None:
         pn.state.curdoc.title = f"{title} · Belvedere"
     if embed:  # an iframe: the view alone, filling it
+        if _has_alert(items) and access_hooks.embed_login_html():  # a login link, not a dead frame
+            items = (pn.pane.HTML(access_hooks.embed_login_html()), *items)
         return pn.Column(*items, sizing_mode="stretch_both", margin=0)
     return pn.Column(header(active, store), *items, sizing_mode="stretch_width")
+
+
+def _has_alert(items) -> bool:
+    return any(isinstance(i, pn.pane.Alert) or (isinstance(i, pn.layout.ListPanel)
+                                                and _has_alert(i.objects)) for i in items)
 
 
 def status_pane(theme: str) -> pn.pane.HTML:

@@ -25,6 +25,7 @@ from bokeh.application.handlers.handler import Handler
 from panel.io.state import set_curdoc
 
 from dashboard import chrome, chunks, state, work
+from dashboard.access import hooks as access_hooks
 from dashboard.sources import Sources
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def build_page(page_class, sources: Sources) -> pn.viewable.Viewable:
     to build shows the reason, the traceback goes to the server log only."""
     state.normalise_request()  # before Panel parses the request URI (a raw `?` in a value)
     args = state.query_args()
+    sources = sources.for_user(access_hooks.session_user(), "/" + page_class.slug)  # [access]
     try:  # laid out here too: a page may read the store while laying itself out
         return page_class(sources, args).__panel__()
     except Exception as exc:
@@ -136,7 +138,8 @@ class SnapshotHandler(tornado.web.RequestHandler):
 
         args = {k: _text(v[-1]) for k, v in self.request.arguments.items() if v}
         try:
-            snap = await work.SNAPSHOTS.run(build, view, self.sources, args)
+            sources = self.sources.for_user(access_hooks.request_user(self), f"/snapshot/{view}")
+            snap = await work.SNAPSHOTS.run(build, view, sources, args)
         except work.Busy as exc:
             self.set_header("Retry-After", "5")
             self._fail(503, f"snapshot: {exc}")
@@ -163,7 +166,7 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
           tile_url: str | None = None, prefix: str | None = None,
           use_xheaders: bool = False, num_procs: int = 1, threads: int = 2,
           queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2,
-          chunk_cache_mb: int = 256) -> None:
+          chunk_cache_mb: int = 256, access=None) -> None:
     """Serve the dashboard for these stores until interrupted (blocks).
 
     `prefix` serves every route under a path (/belvedere/waveforms) for a reverse proxy;
@@ -172,6 +175,7 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     per core); in each, `threads` build pages and frames with at most `queue` more waiting,
     `snapshot_threads` render snapshots with at most `snapshot_queue` more waiting;
     `chunk_cache_mb` of decoded store chunks are kept per process (see `chunks`).
+    `access` is the `[access]` configuration (who may see what; None: everything public).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     work.configure(threads, queue, snapshot_threads, snapshot_queue)
@@ -198,7 +202,8 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     from dashboard import webservices
 
     extra = [(r"/snapshot/([a-z]+)\.html", SnapshotHandler, {"sources": sources}),
-             *webservices.routes(sources, prefix)]  # FDSN services under /fdsnws/
+             *webservices.routes(sources, prefix),  # FDSN services under /fdsnws/
+             *access_hooks.install(sources, access, prefix or "")]  # /login, /logout
     # threaded=False: the server's own loop; the work goes to the pools of `work`.
     server = pn.serve(app, port=port, address=address,
                       websocket_origin=sorted(set(origins)), show=show, title=titles,
@@ -206,6 +211,7 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
                       use_xheaders=use_xheaders, extra_patterns=extra, start=False,
                       num_procs=num_procs)
     add_prebuild(server, sources, titles)
+    access_hooks.guard(server._tornado)  # a bad session cookie: 401 on every route
     server.start()
     server.io_loop.start()
 

@@ -110,6 +110,15 @@ def store_label(url: str) -> str:
 class Sources:
     """The stores given to the server, by label, in the order given (the first is the default)."""
 
+    policy = None  # [access]: set by dashboard.access.hooks.install; None: all public
+    audit = None
+
+    def for_user(self, user, route: str = ""):
+        """These sources as `user` may see them (every route reads the stores through this)."""
+        from dashboard.access.view import user_sources
+
+        return user_sources(self, user, route)
+
     def __init__(self, urls: list[str], tile_url: str | None = None):
         self.tile_url = tile_url  # map tiles, fetched by the browser; None: plain lon/lat axes
         from pipelines.usage.usage_store import is_usage_store

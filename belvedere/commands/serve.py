@@ -14,7 +14,7 @@ def start_server(stores: list[str], port: int, address: str, origins: list[str],
                  show_url: bool = False, tile_url: str | None = None, prefix: str = "",
                  use_xheaders: bool = False, num_procs: int = 1, threads: int = 2,
                  queue: int = 60, snapshot_threads: int = 1, snapshot_queue: int = 2,
-                 chunk_cache_mb: int = 256) -> None:
+                 chunk_cache_mb: int = 256, access=None) -> None:
     """Serve the dashboard over `stores` (blocks until the server stops)."""
     from dashboard.server import serve as serve_dashboard
 
@@ -25,7 +25,7 @@ def start_server(stores: list[str], port: int, address: str, origins: list[str],
                     allow_websocket_origin=origins or None, tile_url=tile_url, prefix=prefix,
                     use_xheaders=use_xheaders, num_procs=num_procs, threads=threads,
                     queue=queue, snapshot_threads=snapshot_threads,
-                    snapshot_queue=snapshot_queue, chunk_cache_mb=chunk_cache_mb)
+                    snapshot_queue=snapshot_queue, chunk_cache_mb=chunk_cache_mb, access=access)
 
 
 def serve(
@@ -93,7 +93,8 @@ def serve(
     start_server(store, port, address, allow_websocket_origin, show_url=True, tile_url=tile_url,
                  prefix=prefix, use_xheaders=use_xheaders, num_procs=num_procs,
                  threads=threads, queue=queue, snapshot_threads=snapshot_threads,
-                 snapshot_queue=snapshot_queue, chunk_cache_mb=chunk_cache_mb)
+                 snapshot_queue=snapshot_queue, chunk_cache_mb=chunk_cache_mb,
+                 access=settings.access)
 
 
 def register(app: typer.Typer) -> None:

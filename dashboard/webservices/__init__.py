@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.access.hooks import queryauth
 from dashboard.webservices import availability, common, dataselect, event, station
 
 
@@ -24,6 +25,9 @@ def routes(sources: Any, prefix: str | None = None, limits: dict[str, int] | Non
         base = f"/fdsnws/{service}/1"
         for name, handler in queries.items():
             out.append((f"{base}/{name}/?", handler, kw))
+            if name == "query" and service != "event":  # behind HTTP digest, for what the
+                # user may see (the event specification has no queryauth)
+                out.append((f"{base}/queryauth/?", queryauth(handler), kw))
         for name, handler in (("version", common.VersionHandler),
                               ("application.wadl", common.WadlHandler),
                               ("", common.IndexHandler)):

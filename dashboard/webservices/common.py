@@ -66,8 +66,10 @@ class FdsnHandler(tornado.web.RequestHandler):
         return f"{self.request.protocol}://{self.request.host}{root}/fdsnws/{tail}"
 
     def stores(self) -> list:
-        """The served data stores."""
-        return [self.sources.store(label) for label in self.sources.labels]
+        """The served data stores, as the user may see them (`query`: anonymous; `queryauth`:
+        who answered the digest challenge)."""
+        sources = self.sources.for_user(getattr(self, "user", None), self.request.path)
+        return [sources.store(label) for label in sources.labels]
 
     def request_params(self) -> params.Request:
         """GET arguments or the POST body, checked against the service's parameters."""

@@ -132,14 +132,19 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
             sta.channels.append(c)
 
     for store in stores:
+        hides = getattr(store, "hider", lambda: lambda name: False)()  # a user's view of it
         for doc in reversed(station_xml_documents(store)):  # the newest document first
             inv = _inventory(store, doc["xxh3_128"])
             doc_updated = parse_time(doc["ingested_at"]) if doc.get("ingested_at") else None
             for n in inv:
                 for s in n:
+                    if hides(f"{n.code}.{s.code}.."):
+                        continue
                     chans, seen = [], False
                     for c in s:
                         cid = f"{n.code}.{s.code}.{c.location_code}.{c.code}"
+                        if hides(cid):
+                            continue
                         epoch = f"{cid}@{_ns(c.start_date)}"
                         for q in queries:
                             if (q.selection.matches_codes((n.code, s.code, c.location_code,
