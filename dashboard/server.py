@@ -77,6 +77,7 @@ class PrebuildHandler(Handler):
                 self.application._set_session_prefix(doc)
             page = build_page(self.page_class, self.sources)
             pn.panel(page).server_doc(doc, title=self.title or doc.title, location=True)
+            _prepatch_css(doc)
         doc.validate()  # here, not on the loop (see `quiet_loop`): it walks every model
 
     async def on_session_created(self, session_context) -> None:
@@ -223,14 +224,45 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     server.io_loop.start()
 
 
+# doc -> the stylesheet URL prefix its models were given in the worker (see `_prepatch_css`).
+_CSS_PATCHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prepatch_css(doc) -> None:
+    """Give the document's stylesheets the URL prefix Panel gives them when it renders the
+    session's HTML page (on the loop: a walk over every model, ~100 ms a page under load),
+    here in the worker; `_patch_css_once` then skips that walk when the prefix is the same."""
+    from panel.io import resources
+    from panel.io.state import state as pn_state
+
+    dist = f"{pn_state.rel_path}/{resources.LOCAL_DIST}" if pn_state.rel_path \
+        else resources.LOCAL_DIST
+    for root in doc.roots:
+        resources.patch_model_css(root, dist_url=dist)
+    _CSS_PATCHED[doc] = dist
+
+
+def _patch_css_once(root, dist_url: str) -> None:
+    """Panel's `patch_model_css`, skipped for a document patched already for `dist_url`."""
+    from panel.io import resources
+
+    doc = root.document
+    if doc is not None and _CSS_PATCHED.get(doc) == dist_url:
+        return
+    resources.patch_model_css(root, dist_url=dist_url)
+
+
 def quiet_loop() -> None:
     """Keep the work that walks a whole document off the event loop: Bokeh validates each new
-    session's document there after its handlers ran (`PrebuildHandler` validates it in the
-    worker instead) and serialises it there for the browser's first request."""
+    session's document there after its handlers ran and Panel patches its stylesheets' URLs
+    when it renders the page (`PrebuildHandler` does both in the worker instead), and Bokeh
+    serialises the document there for the browser's first request."""
+    import panel.io.server
     from bokeh.server.session import ServerSession, _needs_document_lock
     from bokeh.settings import settings
 
     settings.perform_document_validation.set_value(False)
+    panel.io.server.patch_model_css = _patch_css_once  # what its page renderer calls
     if getattr(ServerSession._handle_pull, "_belvedere", False):
         return
 
@@ -243,9 +275,14 @@ def quiet_loop() -> None:
     def _handle_pull(self, message, connection):
         args = ("PULL-DOC-REPLY", message.header["msgid"], self.document)
 
+        def create():
+            msg = connection.protocol.create(*args)
+            msg.content_json  # noqa: B018 -- its JSON text too (kept by the message)
+            return msg
+
         async def reply():
             try:
-                return await work.FRAMES.run(connection.protocol.create, *args)
+                return await work.FRAMES.run(create)
             except work.Busy:
                 return connection.protocol.create(*args)
 
