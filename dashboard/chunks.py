@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.store import chunk_reader
+
 CACHE_MB = 256  # `belvedere serve --chunk-cache-mb`
 _tokens = itertools.count()
 
@@ -64,6 +66,8 @@ class CachedArray:
         self._cache = cache
         self._token = next(_tokens)
         self._chunk = int(array.chunks[0])
+        # Chunks of local arrays are read and decoded here, not through zarr (see there).
+        self._read_chunk = chunk_reader(array) if len(array.shape) == 1 else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._array, name)
@@ -72,6 +76,16 @@ class CachedArray:
     def shape(self) -> tuple[int, ...]:
         """The array's shape (as when it was opened)."""
         return self._array.shape
+
+    def _read(self, k: int) -> np.ndarray:
+        """Chunk k decoded (read again once if it fails: an ingest may replace its shard)."""
+        if self._read_chunk is None:
+            size = self._chunk
+            return np.asarray(self._array[k * size:min((k + 1) * size, self.shape[0])])
+        try:
+            return self._read_chunk(k)
+        except Exception:
+            return self._read_chunk(k)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if not isinstance(key, slice) or key.step not in (None, 1) or len(self.shape) != 1:
@@ -84,7 +98,7 @@ class CachedArray:
         for k in range(a // size, (b - 1) // size + 1):
             chunk = self._cache.get((self._token, k))
             if chunk is None:
-                chunk = np.asarray(self._array[k * size:min((k + 1) * size, self.shape[0])])
+                chunk = self._read(k)
                 self._cache.put((self._token, k), chunk)
             lo, hi = max(a - k * size, 0), min(b - k * size, len(chunk))
             parts.append(chunk[lo:hi])

@@ -93,11 +93,12 @@ def _paint(col: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, height: 
     return depth > 0
 
 
-def envelope_mask(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, height: int
-                  ) -> np.ndarray:
+def envelope_mask(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, height: int,
+                  one_run: bool = True) -> np.ndarray:
     """`polyline_mask` of the zigzag (x0, lo0), (x0, hi0), (x1, lo1), ... in pixel units,
     faster: the buckets of one column joined by the line light one run from their lowest to
-    their highest row, so only the joins between columns are drawn as slanted segments."""
+    their highest row, so only the joins between columns are drawn as slanted segments.
+    `one_run` False: always the general paint (the reference `_paint_spans` is tested on)."""
     x = np.asarray(x, dtype=np.float64)
     good = ~np.isnan(lo) & ~np.isnan(hi)
     if not good.any():
@@ -116,8 +117,29 @@ def envelope_mask(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, hei
     cross = joined & (c[1:] != c[:-1])  # joins from one column to another
     col_s, lo_s, hi_s = _slanted(c[:-1][cross], c[1:][cross], rh[:-1][cross],
                                  rl[1:][cross], width)
-    return _paint(np.concatenate([col_v, col_s]), np.concatenate([lo_v, lo_s]),
-                  np.concatenate([hi_v, hi_s]), width, height)
+    col, lo, hi = (np.concatenate(p) for p in ((col_v, col_s), (lo_v, lo_s), (hi_v, hi_s)))
+    if one_run and joined.all():
+        return _paint_spans(col, lo, hi, width, height)
+    return _paint(col, lo, hi, width, height)
+
+
+def _paint_spans(col: np.ndarray, lo: np.ndarray, hi: np.ndarray, width: int, height: int
+                 ) -> np.ndarray:
+    """`_paint` where each column's runs join into one (a line with no gap, its x never
+    decreasing, crosses a column once): its rows from the lowest run's to the highest's,
+    about 5x faster than summing run ends down every column."""
+    keep = (hi >= 0) & (lo < height) & (col >= 0) & (col < width)
+    col, lo, hi = col[keep], lo[keep], hi[keep]
+    bottom = np.full(width, height, dtype=np.int64)
+    top = np.full(width, -1, dtype=np.int64)
+    if len(col):
+        order = np.argsort(col, kind="stable")
+        col, lo, hi = col[order], lo[order], hi[order]
+        first = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+        bottom[col[first]] = np.minimum.reduceat(lo, first)
+        top[col[first]] = np.maximum.reduceat(hi, first)
+    rows = np.arange(height)[:, None]
+    return (rows >= bottom) & (rows <= top)
 
 
 def _slanted(xa: np.ndarray, xb: np.ndarray, ya: np.ndarray, yb: np.ndarray, width: int

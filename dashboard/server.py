@@ -13,6 +13,7 @@ request past its limit gets "busy, try again" (the page says it, the snapshot ro
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import traceback
@@ -78,6 +79,8 @@ class PrebuildHandler(Handler):
                 self.application._set_session_prefix(doc)
             page = build_page(self.page_class, self.sources)
             pn.panel(page).server_doc(doc, title=self.title or doc.title, location=True)
+            _prepatch_css(doc)
+        doc.validate()  # here, not on the loop (see `quiet_loop`): it walks every model
 
     async def on_session_created(self, session_context) -> None:
         """Build and lay out the page off the event loop (a "busy" page when the pool is
@@ -178,17 +181,28 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     `access` is the `[access]` configuration (who may see what; None: everything public).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if num_procs != 1:
+        log.warning("--num-procs %d: the processes share port %d and a page's websocket may "
+                    "reach another process than the one that served the page, which then "
+                    "builds it again; for production run one process per port behind a "
+                    "sticky proxy (deploy/nginx/belvedere.conf)", num_procs, port)
     work.configure(threads, queue, snapshot_threads, snapshot_queue)
     chunks.CACHE.max_bytes = int(chunk_cache_mb) * 2**20
     # The workers' Python (page layouts) holds the GIL; a thread that wants it waits up to the
     # switch interval each time. 1 ms instead of 5 keeps the event loop (and /liveness)
     # answering within milliseconds while they work, for a little more switching.
     sys.setswitchinterval(0.001)
+    quiet_loop()
     sources = Sources(list(stores), tile_url)
     app = build_app(sources)
     from dashboard import raster
 
     raster.warm_up()  # first-call costs before the first visitor waits for them
+    # What was loaded at start (modules, the stores' kept streams) lives as long as the
+    # server: out of the collector's way, a full collection (Panel runs one on the loop after
+    # sessions close) walks only the sessions' objects.
+    gc.collect()
+    gc.freeze()
     origins = list(allow_websocket_origin or [])
     # Bokeh only accepts websocket connections from the origins it is told about; the page
     # must work at both names of the loopback address and at the address it listens on.
@@ -214,6 +228,74 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     access_hooks.guard(server._tornado)  # a bad session cookie: 401 on every route
     server.start()
     server.io_loop.start()
+
+
+# doc -> the stylesheet URL prefix its models were given in the worker (see `_prepatch_css`).
+_CSS_PATCHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prepatch_css(doc) -> None:
+    """Give the document's stylesheets the URL prefix Panel gives them when it renders the
+    session's HTML page (on the loop: a walk over every model, ~100 ms a page under load),
+    here in the worker; `_patch_css_once` then skips that walk when the prefix is the same."""
+    from panel.io import resources
+    from panel.io.state import state as pn_state
+
+    dist = f"{pn_state.rel_path}/{resources.LOCAL_DIST}" if pn_state.rel_path \
+        else resources.LOCAL_DIST
+    for root in doc.roots:
+        resources.patch_model_css(root, dist_url=dist)
+    _CSS_PATCHED[doc] = dist
+
+
+def _patch_css_once(root, dist_url: str) -> None:
+    """Panel's `patch_model_css`, skipped for a document patched already for `dist_url`."""
+    from panel.io import resources
+
+    doc = root.document
+    if doc is not None and _CSS_PATCHED.get(doc) == dist_url:
+        return
+    resources.patch_model_css(root, dist_url=dist_url)
+
+
+def quiet_loop() -> None:
+    """Keep the work that walks a whole document off the event loop: Bokeh validates each new
+    session's document there after its handlers ran and Panel patches its stylesheets' URLs
+    when it renders the page (`PrebuildHandler` does both in the worker instead), and Bokeh
+    serialises the document there for the browser's first request."""
+    import panel.io.server
+    from bokeh.server.session import ServerSession, _needs_document_lock
+    from bokeh.settings import settings
+
+    settings.perform_document_validation.set_value(False)
+    panel.io.server.patch_model_css = _patch_css_once  # what its page renderer calls
+    if getattr(ServerSession._handle_pull, "_belvedere", False):
+        return
+
+    # A browser's first message asks for the whole document, which Bokeh serialises on the
+    # loop: 0.1-1 s a page (all its models' properties), the loop's largest block while pages
+    # open. Serialised in the worker pool instead, under the session's document lock (held
+    # while awaited), so nothing changes the document meanwhile: the events that change it
+    # run on the loop under that lock, and the workers hand their results back through it.
+    @_needs_document_lock
+    def _handle_pull(self, message, connection):
+        args = ("PULL-DOC-REPLY", message.header["msgid"], self.document)
+
+        def create():
+            msg = connection.protocol.create(*args)
+            msg.content_json  # noqa: B018 -- its JSON text too (kept by the message)
+            return msg
+
+        async def reply():
+            try:
+                return await work.FRAMES.run(create)
+            except work.Busy:
+                return connection.protocol.create(*args)
+
+        return reply()
+
+    _handle_pull._belvedere = True
+    ServerSession._handle_pull = _handle_pull
 
 
 def add_prebuild(server, sources: Sources, titles: dict[str, str]) -> None:

@@ -75,7 +75,12 @@ def _swap(value, table: dict[str, str]):
 
 
 def style_figure(fig: Plot, theme: str) -> Plot:
-    """Give a Bokeh figure the colours of `theme` (light: unchanged); returns it."""
+    """Give a Bokeh figure the colours of `theme` (light: unchanged) and no level-of-detail
+    repaints; returns it."""
+    # BokehJS paints a plot once more 500 ms after every paint that falls within 300 ms of an
+    # interaction (to redraw decimated glyphs in full): a whole repaint per zoom for nothing
+    # here, where the data is one server-drawn image.
+    fig.lod_interval = 0
     if theme != "dark":
         return fig
     fig.background_fill_color = DARK_BG

@@ -137,3 +137,75 @@ def test_the_served_streams_read_the_same_windows_as_the_store(stores, tmp_path)
     assert after[1] > before[1]
     tail = kept[name].read_window(after[1] - 10 * NS, after[1], max_points=10**6)
     assert np.nanmax(tail.hi) >= 990
+
+
+def test_the_one_run_per_column_paint_is_exactly_the_run_sum_paint():
+    """Envelopes with no gap take `_paint_spans` (one run per column); it lights exactly the
+    pixels the run-end sum lights, at every scale, width and height tried."""
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        n = int(rng.integers(2, 5000))
+        walk = np.cumsum(rng.normal(size=n)) * float(rng.choice([1e-3, 1.0, 1e4]))
+        lo = walk - np.abs(rng.normal(size=n)) * float(rng.choice([0.0, 0.5, 5.0]))
+        if trial % 5 == 0:
+            walk[n // 3] += 40 * np.ptp(walk)  # an outlier clipped beyond the band
+        w = Window("walk", 1, 0, 10.0, lo, walk)
+        width, height = int(rng.integers(16, 1400)), int(rng.integers(8, 200))
+        t1 = int(10.0 * n * float(rng.uniform(0.5, 1.5)))
+        c = float(np.nanmedian((lo + walk) / 2))
+        sc = float(np.nanmax(np.maximum(walk - c, c - lo))) or 1.0
+        fast = raster.band_mask(w, 0, t1, width, height, c, sc)
+        x, plo, phi = raster._pixels(w, 0, t1, width, height, c, sc * (height / 2.0)
+                                     / max(height / 2.0 - raster.MARGIN_PX, 0.5))
+        assert (plo <= phi).all()
+        slow = raster.envelope_mask(x, plo, phi, width, height, one_run=False)
+        assert np.array_equal(fast, np.flipud(slow)), trial
+
+
+def test_chunks_read_directly_equal_zarrs_for_every_layout(tmp_path):
+    """`chunk_reader` decodes what zarr decodes, for this layout's templates (sharded data and
+    pyramid chunks), the first layout's (unsharded, 2**18-bucket pyramid chunks, blosc zstd
+    without a block size), absent chunks and shards, a short last chunk and floats; arrays it
+    cannot read directly (another codec) give None and are read through zarr."""
+    import zarr
+    from zarr.codecs import BloscCodec, GzipCodec
+    from zarr.codecs.numcodecs import Delta
+
+    from dashboard.chunks import CachedArray, ChunkCache
+    from pipelines.store import chunk_reader, layout
+
+    root = zarr.open_group(str(tmp_path / "c.zarr"), mode="w")
+    rng = np.random.default_rng(3)
+    made = {
+        "data": root.create_array("data", **{**layout.stream_array("data", np.int32),
+                                             "shape": (3 * 2**19 + 77,)}),
+        "pyramid": root.create_array("pyr", **{**layout.stream_array("pyramid", np.int32),
+                                               "shape": (2**21 + 2**16 + 5,)}),
+        "first": root.create_array("first", shape=(2**18 * 3 + 1,), chunks=(2**18,),
+                                   dtype="int32", fill_value=np.iinfo(np.int32).min,
+                                   filters=[Delta(dtype="int32")],
+                                   compressors=[layout.FIRST_COMPRESSOR]),
+        "float": root.create_array("float", shape=(10_000,), chunks=(4096,), dtype="float64",
+                                   fill_value=np.nan, compressors=[BloscCodec(cname="lz4")]),
+    }
+    for name, arr in made.items():
+        n = arr.shape[0]
+        vals = (rng.normal(size=n) * 1e4).astype(arr.dtype)
+        arr[: n // 3] = vals[: n // 3]  # the rest never written: absent chunks and shards
+        arr[n - 100:] = vals[n - 100:]
+        ro = zarr.open_array(str(tmp_path / "c.zarr" / arr.path), mode="r")
+        read = chunk_reader(ro)
+        assert read is not None, name
+        c = int(ro.chunks[0])
+        for k in range(-(-n // c)):
+            ref = ro[k * c:min((k + 1) * c, n)]
+            got = read(k)
+            assert got.dtype == np.dtype(ro.dtype.name) and np.array_equal(got, ref,
+                                                                             equal_nan=True)
+        kept = CachedArray(ro, ChunkCache(2**26))
+        for a, b in ((0, n), (c - 3, c + 3), (n - 150, n), (5, 6)):
+            assert np.array_equal(kept[a:b], ro[a:b], equal_nan=True), (name, a, b)
+    other = root.create_array("gzip", shape=(100,), chunks=(10,), dtype="int32",
+                              compressors=[GzipCodec()])
+    assert chunk_reader(other) is None
+    assert np.array_equal(CachedArray(other)[3:40], other[3:40])

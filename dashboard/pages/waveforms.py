@@ -308,7 +308,8 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         if self._wanted is not None:  # the view moved on: draw where it is now
             self._start(doc)
             return
-        self._show(job, future.result())
+        with pn.io.hold(doc):  # one message to the browser: one repaint, not one per change
+            self._show(job, future.result())
 
     def _make(self, job):
         """(frame, PNG bytes, marks) of a render job, or the exception (shown, not raised)."""

@@ -11,7 +11,13 @@ and `irregular` (the two kinds of stream), `pyramid` (the min/max kernels), `seg
 >>> window = store["BV.ALPS.00.HHZ"].read_window(t0, t1)  # doctest: +SKIP
 """
 
-from pipelines.store._zarrio import fs_call, read_region, write_region, write_regions
+from pipelines.store._zarrio import (
+    chunk_reader,
+    fs_call,
+    read_region,
+    write_region,
+    write_regions,
+)
 from pipelines.store.backend import swap_group
 from pipelines.store.base import StreamBase
 from pipelines.store.consolidated import consolidate, is_consolidated
@@ -63,6 +69,7 @@ __all__ = [
     "Window",
     "aligned_origin",
     "check_layout_version",
+    "chunk_reader",
     "consolidate",
     "create_irregular",
     "describe",
