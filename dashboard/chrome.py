@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 import panel as pn
 
 PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("availability", "Availability"),
-         ("stations", "Stations"), ("resources", "Resources"), ("mission", "Mission"))
+         ("stations", "Stations"), ("resources", "Resources"), ("mission", "Mission"),
+         ("noise", "Noise"))
 
 CSS = """
 .bv-header {display: flex; align-items: baseline; gap: 22px; padding: 8px 16px;

@@ -36,7 +36,8 @@ from pipelines.timebase import format_time, now_ns
 __all__ = ["SnapshotError", "Snapshot", "build", "render_png", "check_output", "split_url",
            "view_of_path", "with_query", "chromium_path", "VIEWS"]
 
-VIEWS = ("overview", "waveforms", "availability", "stations", "resources", "mission")
+VIEWS = ("overview", "waveforms", "availability", "stations", "resources", "mission",
+         "noise")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 

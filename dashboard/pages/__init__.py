@@ -5,6 +5,7 @@ from __future__ import annotations
 from dashboard.pages.availability import AvailabilityPage
 from dashboard.pages.base import Page, SnapshotError, SnapshotParts
 from dashboard.pages.mission import MissionPage
+from dashboard.pages.noise import NoisePage
 from dashboard.pages.overview import OverviewPage
 from dashboard.pages.resources import ResourcesPage
 from dashboard.pages.stations import StationsPage
@@ -12,7 +13,8 @@ from dashboard.pages.waveforms import WaveformsPage
 
 PAGES: dict[str, type[Page]] = {
     "overview": OverviewPage, "waveforms": WaveformsPage, "availability": AvailabilityPage,
-    "stations": StationsPage, "resources": ResourcesPage, "mission": MissionPage}
+    "stations": StationsPage, "resources": ResourcesPage, "mission": MissionPage,
+    "noise": NoisePage}
 
 __all__ = ["PAGES", "Page", "SnapshotError", "SnapshotParts", "AvailabilityPage",
-           "MissionPage", "OverviewPage", "ResourcesPage", "StationsPage", "WaveformsPage"]
+           "MissionPage", "NoisePage", "OverviewPage", "ResourcesPage", "StationsPage", "WaveformsPage"]
