@@ -57,7 +57,8 @@ def analyse_cmd(
     cfg = settings_or_exit(ctx, "ingest", config)
     if not cfg.ingest.store:
         fail("no store: give --store, or ingest.store in the config", 2, soft_wrap=False)
-    overrides = {}
+    overrides = cfg.analysis.parameters(analysis)  # the config file's, then --param's
+    streams = streams or cfg.analysis.streams(analysis)
     for p in param:
         key, _, text = p.partition("=")
         try:
