@@ -57,9 +57,33 @@ def demo(
     out.print(f"store: {store}", highlight=False)
     if code not in (0, 1):
         raise typer.Exit(code)
+    demo_analyses(store, size, workers)
     mission = demo_mission(base, size, SIZES[size].start)
     if serve:
         start_server([store, mission, usage], port, "127.0.0.1", [], show_url=True)
+
+
+# The synthetic network has responses; the small demo analyses its vertical channels only.
+DEMO_ANALYSIS_STREAMS = {"small": ["BV.*.00.?HZ"]}
+
+
+def demo_analyses(store: str, size: str, workers: int) -> None:
+    """Hourly PSDs, RSAM and detections of the synthetic network (so /noise and /rsam have
+    data), each run recorded in the usage store like any `belvedere analyse` run."""
+    from pipelines.analysis.engine import analyse, record_run
+    from pipelines.usage.costs import RunMeter
+
+    streams = DEMO_ANALYSIS_STREAMS.get(size, ["BV.*"])
+    infra = f"local-threads-{workers}" if workers > 1 else "local"
+    with progress_bar("items") as bar:
+        for name in ("psd", "rsam", "detect"):
+            task = bar.add_task(f"{name}: stream-days", total=None)
+            meter = RunMeter(f"analyse-{name}", infra, " ".join(streams))
+            report = analyse(store, name, streams, workers=workers, infrastructure=infra,
+                             progress=lambda d, n, t=task: bar.update(t, completed=d, total=n))
+            record_run(report, meter, remote=False)
+            out.print(f"{name}: {report.tasks} stream-days in {report.seconds:.1f} s",
+                      highlight=False)
 
 
 def demo_mission(base: Path, size: str, start_utc: str) -> str:

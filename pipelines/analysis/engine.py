@@ -96,6 +96,7 @@ class AnalysisReport:
     issues: list[str] = field(default_factory=list)
     infrastructure: str = ""
     workers: int = 1
+    first_wait_s: float = 0.0  # from the start to the first result, less that task's own time
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -376,6 +377,8 @@ def analyse(store_url: str, analysis: str, patterns: Sequence[str] = (),
     if progress:
         progress(0, len(tasks))
     for done, (task, res) in enumerate(run_tasks(run_day, tasks, workers, scheduler), 1):
+        if done == 1:  # what starting the work cost (scheduling, workers, imports, planning)
+            report.first_wait_s = max(time.perf_counter() - t_start - res.seconds, 0.0)
         writer.write(task, res)
         report.samples_read += res.samples
         report.task_cpu_seconds += res.cpu_seconds
@@ -411,6 +414,11 @@ def record_run(report: AnalysisReport, meter: Any, remote: bool) -> None:
                                    "channel_days": report.channel_days,
                                    "samples_read": report.samples_read,
                                    "task_cpu_seconds": round(report.task_cpu_seconds, 3),
+                                   "task_seconds": round(report.task_seconds, 3),
+                                   # before `analyse` (a cluster's start-up) and before its
+                                   # first result
+                                   "startup_s": round(max(meter.elapsed() - report.seconds, 0)
+                                                      + report.first_wait_s, 3),
                                    "workers": report.workers}))
     if remote:  # the work ran on other machines: count its CPU too
         row["cpu_seconds"] += report.task_cpu_seconds
