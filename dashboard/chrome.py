@@ -10,7 +10,7 @@ import panel as pn
 
 PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("availability", "Availability"),
          ("stations", "Stations"), ("resources", "Resources"), ("mission", "Mission"),
-         ("noise", "Noise"))
+         ("noise", "Noise"), ("rsam", "RSAM"))
 
 CSS = """
 .bv-header {display: flex; align-items: baseline; gap: 22px; padding: 8px 16px;

@@ -217,8 +217,20 @@ class NoisePage(Page):
         chrome.set_status(self.line, text)
         self.url.write()
 
+    def _locked(self, fn) -> None:
+        """Run `fn` where Bokeh models may change: Panel calls param watchers outside the
+        document lock, a next-tick callback holds it."""
+        doc = self.density.fig.document if self.density is not None else None
+        doc = doc or pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            fn()
+        else:
+            doc.add_next_tick_callback(fn)
+
     def _reload(self, *events) -> None:
-        self.errors = []
+        self._locked(self._reload_now)
+
+    def _reload_now(self) -> None:
         try:
             self.state.resolve(now_ns())
         except ValueError as exc:
@@ -228,6 +240,9 @@ class NoisePage(Page):
         self._load()
 
     def _restack(self, *events) -> None:
+        self._locked(self._restack_now)
+
+    def _restack_now(self) -> None:
         if self.stack is None or self.density is None:
             return
         hist, self.used = self.stack.stack(**self.state.selection())
