@@ -71,6 +71,10 @@ class PsdStack:
     details: ns.TimeDetails
     edges: np.ndarray = field(default_factory=ns.db_edges)
     note: str = ""  # what was left out of a very long range
+    flat: np.ndarray | None = None  # (period, bin) cell per value, computed once
+
+    def __post_init__(self) -> None:
+        self.flat = ns.flat_cells(self.index, self.n_bins)
 
     @property
     def n_bins(self) -> int:
@@ -82,7 +86,8 @@ class PsdStack:
         """(histogram periods x dB bins, PSDs used) of the rows the selection keeps."""
         keep = ns.select(self.times_ns, hours=hours, weekdays=weekdays, months=months,
                          details=self.details)
-        return ns.histogram(self.index, keep, self.n_bins), int(keep.sum())
+        return ns.histogram_of_cells(self.flat, keep, len(self.periods), self.n_bins), \
+            int(keep.sum())
 
 
 def load_stack(prod: PsdProduct, stream: str, t0_ns: int, t1_ns: int) -> PsdStack:
@@ -114,22 +119,27 @@ def load_stack(prod: PsdProduct, stream: str, t0_ns: int, t1_ns: int) -> PsdStac
                 f"({sum(q - p for p, q in parts):,} rows)")
     else:
         parts = [(r0, r1)]
-    rows, times = [], []
-    from pipelines.store.products import from_centi_db
-
+    raws, times = [], []
     for p, q in parts:
         if q > p:
-            rows.append(from_centi_db(arr[p:q]))
+            raws.append(arr[p:q])
             times.append(np.arange(p, q, dtype=np.int64) * PSD_STEP_NS)
-    if not rows:
+    if not raws:
         return empty
-    db = np.concatenate(rows)
+    raw = np.concatenate(raws)
     t = np.concatenate(times)
-    have = np.isfinite(db).any(axis=1)
-    db, t = db[have], t[have]
+    have = (raw != ns.CENTI_FILL).any(axis=1)
+    raw, t = raw[have], t[have]
     edges = ns.db_edges()
-    return PsdStack(stream, periods, t, ns.bin_index(db, edges), ns.time_details(t), edges,
-                    note)
+    return PsdStack(stream, periods, t, ns.bin_index_centi(raw, _lut()), ns.time_details(t),
+                    edges, note)
+
+
+@lru_cache(maxsize=1)
+def _lut() -> np.ndarray:
+    # The stored values are int16 centi-dB: a table of all 65,536 bins one gather away is
+    # ~6x faster than binning their float values (measured: tests/bench/bench_noise.py).
+    return ns.centi_db_lut(ns.db_edges())
 
 
 # -- the density ----------------------------------------------------------------------------
@@ -184,17 +194,17 @@ def density_figure(stack: PsdStack, hist: np.ndarray, used: int, title: str = ""
     img_r = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=image,
                       color_mapper=mapper)
     p_lo, lo, p_hi, hi = noise_models()
-    fig.line(p_lo, lo, color=MODEL_COLOR, line_width=2.5, legend_label="NLNM / NHNM (Peterson)")
-    fig.line(p_hi, hi, color=MODEL_COLOR, line_width=2.5, legend_label="NLNM / NHNM (Peterson)")
+    # One renderer per kind of curve (Bokeh's cost is per model: a channel-year's first draw
+    # is mostly the figure's models, measured in tests/bench/bench_noise.py).
+    fig.multi_line([list(p_lo), list(p_hi)], [list(lo), list(hi)], color=MODEL_COLOR,
+                   line_width=2.5, legend_label="NLNM / NHNM (Peterson)")
     mode = ColumnDataSource({"x": data["periods"], "y": data["mode"]})
     fig.line("x", "y", source=mode, color="#e41a1c", line_width=2, legend_label="mode",
              name="mode")
-    pcts = []
-    for q, y, col in zip(percentiles, data["percentiles"], PERCENTILE_COLORS * 3, strict=False):
-        src = ColumnDataSource({"x": data["periods"], "y": y})
-        fig.line("x", "y", source=src, color=col, line_width=1.5, line_dash="dashed",
-                 legend_label=f"{q:g}th percentile")
-        pcts.append(src)
+    pct = ColumnDataSource(_percentile_lines(data, percentiles))
+    fig.multi_line("xs", "ys", source=pct, color="color", line_width=1.5, line_dash="dashed",
+                   legend_label=f"{', '.join(f'{q:g}' for q in percentiles)}th percentiles")
+    pcts = [pct]
     fig.add_tools(HoverTool(renderers=[img_r], tooltips=[("period", "$x{0.000} s"),
                                                          ("power", "$y{0} dB"),
                                                          ("probability", "@image{0.0} %")]))
@@ -206,14 +216,19 @@ def density_figure(stack: PsdStack, hist: np.ndarray, used: int, title: str = ""
     return DensityFigure(fig, image, mode, pcts, mapper)
 
 
+def _percentile_lines(data: dict, percentiles) -> dict:
+    n = len(data["percentiles"])
+    return {"xs": [data["periods"]] * n, "ys": data["percentiles"],
+            "color": list((PERCENTILE_COLORS * 3)[:n]), "q": list(percentiles)}
+
+
 def update_density(d: DensityFigure, stack: PsdStack, hist: np.ndarray, used: int,
                    percentiles=PERCENTILES) -> None:
     """Put a new stack in the figure (its sources changed in place: no new figure)."""
     data = density_data(stack, hist, percentiles)
     d.image.data = dict(d.image.data, image=[data["image"]])
     d.mode.data = {"x": data["periods"], "y": data["mode"]}
-    for src, y in zip(d.percentiles, data["percentiles"], strict=True):
-        src.data = {"x": data["periods"], "y": y}
+    d.percentiles[0].data = _percentile_lines(data, percentiles)
     d.fig.title.text = f"{stack.stream}: probability density of {used:,} PSDs"
 
 
@@ -266,7 +281,8 @@ const t0 = Math.floor(cb_obj.x / day) * day;
 const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
 const url = href.replace('{from}', encodeURIComponent(iso(t0)))
                 .replace('{to}', encodeURIComponent(iso(t0 + day)));
-if (window.self !== window.top) { window.open(url, '_blank'); } else { window.location.assign(url); }
+if (window.self !== window.top) { window.open(url, '_blank'); }
+else { window.location.assign(url); }
 """
 
 

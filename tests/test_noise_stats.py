@@ -138,3 +138,16 @@ def test_nan_values_are_counted_nowhere():
     empty = ns.histogram(idx, np.zeros(3, dtype=bool), len(edges) - 1)
     assert np.isnan(ns.mode(empty, edges)).all()
     assert np.isnan(ns.percentile(empty, edges, 50)).all()
+
+
+def test_stored_centi_db_bin_by_table_as_their_float_values_do():
+    from pipelines.store.products import from_centi_db
+
+    raw = np.arange(-32768, 32768, dtype=np.int64).astype(np.int16).reshape(-1, 128)
+    edges = ns.db_edges()
+    assert np.array_equal(ns.bin_index_centi(raw, ns.centi_db_lut(edges)),
+                          ns.bin_index(from_centi_db(raw), edges))
+    idx = ns.bin_index(from_centi_db(raw[::7]), edges)
+    keep = np.arange(len(idx)) % 3 == 0
+    assert np.array_equal(ns.histogram_of_cells(ns.flat_cells(idx, 150), keep, 128, 150),
+                          ns.histogram(idx, keep, 150))

@@ -18,4 +18,5 @@ PAGES: dict[str, type[Page]] = {
     "noise": NoisePage, "rsam": RsamPage}
 
 __all__ = ["PAGES", "Page", "SnapshotError", "SnapshotParts", "AvailabilityPage",
-           "MissionPage", "NoisePage", "OverviewPage", "ResourcesPage", "RsamPage", "StationsPage", "WaveformsPage"]
+           "MissionPage", "NoisePage", "OverviewPage", "ResourcesPage", "RsamPage",
+           "StationsPage", "WaveformsPage"]

@@ -108,6 +108,23 @@ def bin_index(db: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return idx
 
 
+CENTI_FILL = -32768  # the PSD product's int16 fill
+
+
+def centi_db_lut(edges: np.ndarray) -> np.ndarray:
+    """`bin_index` of every stored int16 centi-dB value (index: value + 32768), so stored rows
+    are binned by one gather, with the same bins as their float values would get."""
+    values = np.arange(-32768, 32768, dtype=np.int64)
+    lut = bin_index((values / 100.0).astype(np.float32), edges)
+    lut[0] = -1  # the fill: no value
+    return lut
+
+
+def bin_index_centi(raw: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """`bin_index` of stored int16 centi-dB rows through `centi_db_lut` (fill: -1)."""
+    return lut[raw.astype(np.int32) + 32768]
+
+
 def histogram(index: np.ndarray, keep: np.ndarray | None, n_bins: int) -> np.ndarray:
     """Counts per (period, dB bin) of the kept rows: PPSD's `current_histogram`.
 
@@ -131,6 +148,23 @@ def histogram(index: np.ndarray, keep: np.ndarray | None, n_bins: int) -> np.nda
     flat = flat[rows >= 0]
     counts = np.bincount(flat, minlength=n_per * n_bins)
     return counts.reshape(n_per, n_bins).astype(np.uint64)
+
+
+def flat_cells(index: np.ndarray, n_bins: int) -> np.ndarray:
+    """Each value's (period, dB bin) cell as one number (`period * n_bins + bin`; the cell past
+    the last for no value): computed once, a restack is then one `bincount` of the rows kept."""
+    n_per = index.shape[1]
+    cells = index.astype(np.int32) + np.arange(n_per, dtype=np.int32) * np.int32(n_bins)
+    cells[index < 0] = n_per * n_bins
+    return cells
+
+
+def histogram_of_cells(cells: np.ndarray, keep: np.ndarray | None, n_periods: int,
+                       n_bins: int) -> np.ndarray:
+    """`histogram` from `flat_cells` (the same counts)."""
+    rows = cells if keep is None else cells[keep]
+    counts = np.bincount(rows.ravel(), minlength=n_periods * n_bins + 1)
+    return counts[:n_periods * n_bins].reshape(n_periods, n_bins).astype(np.uint64)
 
 
 def cumulative(hist: np.ndarray) -> np.ndarray:
@@ -173,5 +207,6 @@ def density_percent(hist: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-__all__ = ["DB_BINS", "TimeDetails", "bin_index", "cumulative", "db_edges", "density_percent",
-           "histogram", "mode", "percentile", "select", "time_details"]
+__all__ = ["CENTI_FILL", "DB_BINS", "TimeDetails", "bin_index", "bin_index_centi",
+           "centi_db_lut", "cumulative", "db_edges", "density_percent", "flat_cells",
+           "histogram", "histogram_of_cells", "mode", "percentile", "select", "time_details"]

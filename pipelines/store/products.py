@@ -486,6 +486,7 @@ def station_xml(store: Store, digest: str) -> bytes:
 __all__ = ["NETWORK", "PRODUCTS_GROUP", "PRODUCTS_VERSION", "PSD_ROWS_PER_DAY", "PSD_STEP_NS",
            "Product", "PsdProduct", "TableProduct", "day_key", "detection_counts",
            "detections", "from_centi_db", "open_product", "open_psd", "open_series",
-           "open_table", "product_path", "product_streams", "put_station_xml", "require_product", "require_psd",
+           "open_table", "product_path", "product_streams",
+           "put_station_xml", "require_product", "require_psd",
            "require_table", "series_name", "series_writer", "station_xml",
            "station_xml_documents", "to_centi_db"]
