@@ -154,6 +154,12 @@ class DensityFigure:
     mapper: LinearColorMapper
 
 
+def _top(image: np.ndarray) -> float:
+    """The colour scale's top: the largest probability, at most DENSITY_MAX_PERCENT."""
+    vmax = float(np.nanmax(image)) if np.isfinite(image).any() else 1.0
+    return max(min(vmax, DENSITY_MAX_PERCENT), 1.0)
+
+
 def _period_edges(periods: np.ndarray) -> tuple[float, float]:
     step = 2 ** (1 / 16)  # half of the 1/8-octave step
     return float(periods[0] / step), float(periods[-1] * step)
@@ -183,9 +189,7 @@ def density_figure(stack: PsdStack, hist: np.ndarray, used: int, title: str = ""
                  title=title or f"{stack.stream}: probability density of {used:,} PSDs",
                  active_scroll="wheel_zoom")
     fig.toolbar.logo = None
-    vmax = float(np.nanmax(data["image"])) if np.isfinite(data["image"]).any() else 1.0
-    mapper = LinearColorMapper(palette=Viridis256, low=0.0,
-                               high=max(min(vmax, DENSITY_MAX_PERCENT), 1.0),
+    mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=_top(data["image"]),
                                nan_color=(0, 0, 0, 0))
     # The period bins are evenly spaced in log(period): an image between the mapped corners
     # puts every bin at its place on the log axis.
@@ -227,6 +231,7 @@ def update_density(d: DensityFigure, stack: PsdStack, hist: np.ndarray, used: in
     """Put a new stack in the figure (its sources changed in place: no new figure)."""
     data = density_data(stack, hist, percentiles)
     d.image.data = dict(d.image.data, image=[data["image"]])
+    d.mapper.high = _top(data["image"])  # as a page opened on this stack scales it
     d.mode.data = {"x": data["periods"], "y": data["mode"]}
     d.percentiles[0].data = _percentile_lines(data, percentiles)
     d.fig.title.text = f"{stack.stream}: probability density of {used:,} PSDs"

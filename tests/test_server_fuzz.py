@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 RSS_BOUND_MB = 1500  # the server over the demo stores idles near 400 MB
-PAGES = ["", "waveforms", "availability", "stations", "resources", "mission"]
-SNAPSHOTS = ["waveforms", "availability", "resources", "mission"]
+PAGES = ["", "waveforms", "availability", "stations", "resources", "mission", "noise", "rsam"]
+SNAPSHOTS = ["waveforms", "availability", "resources", "mission", "noise", "rsam"]
 ISSUE_URLS = [
     "/waveforms?streams=BV.ALPA.00.HH?&from=2024-03-05T00:00:00Z&to=2024-03-05T01:00:00Z",
     "/?theme=%e2%82", "/waveforms?theme=%e2%82", "/mission?theme=%e2%82&embed=%ff",
@@ -39,6 +39,9 @@ ISSUE_URLS = [
     "/waveforms?streams=IU.ADK.10.BHZ&from=2010-01-01&to=2020-01-01&embed=1",
     "/waveforms?streams=*", "/mission?streams=*", "/availability?streams=*",
     "/waveforms?streams=*&page=9999999999999999999999", "/snapshot/nope.html",
+    "/noise?from=0001-01-01&to=9999-12-31T23:59:59Z", "/rsam?from=0001-01-01&to=9999-12-31",
+    "/snapshot/noise.html?from=1800-01-02&to=2199-12-30&hours=1-0&weekdays=8&months=0",
+    "/snapshot/rsam.html?streams=*&from=1800-01-02&to=2199-12-30&series=%ff",
 ]
 TRACEBACK = ("Traceback (most recent call last)", "could not be built")
 
@@ -94,7 +97,8 @@ VALUES = st.one_of(st.sampled_from(["", "*", "BV.*", "BV.*.00.HH?", "?", "[", "1
                                     "dark", "light", "%e2%82", "%ff", "%00", "a%3Fb"]),
                    st.text(max_size=10))
 KEYS = ["streams", "store", "usage", "theme", "embed", "scale", "units", "filter", "fmin",
-        "fmax", "refresh", "event", "page", "by", "what", "metric"]
+        "fmax", "refresh", "event", "page", "by", "what", "metric", "stream", "hours",
+        "weekdays", "months", "series"]
 
 
 def encode(value: str) -> str:

@@ -13,6 +13,7 @@ interval and metric, e.g. `0.5-2Hz_600s_mean_abs`), `scale` (linear or log), `fr
 from __future__ import annotations
 
 import logging
+from fnmatch import fnmatchcase
 from typing import ClassVar
 
 import numpy as np
@@ -58,6 +59,21 @@ class RsamState(StreamWindow):
     scale = param.Selector(default="linear", objects=["linear", "log"], label="Scale")
     limit: ClassVar[int | None] = MAX_RSAM_STREAMS
     url_options: ClassVar[dict[str, str]] = {"scale": "scale"}
+
+    def select(self, pattern: str) -> list[str]:
+        """The streams with RSAM matching comma-separated wildcards (a page of `limit`);
+        ValueError when none does."""
+        if not pattern.strip():
+            raise ValueError("streams= is empty: give names or wildcards such as BV.*.00.HHZ")
+        have = product_streams(self._data, "rsam")
+        parts = [p.strip() for p in pattern.split(",") if p.strip()]
+        names = [n for n in have if any(fnmatchcase(n, p) for p in parts)]
+        if not names:
+            raise ValueError(f"no stream with RSAM matches {pattern!r} (belvedere analyse "
+                             "rsam computes it)")
+        self.matched = len(names)
+        a = (self.page - 1) * MAX_RSAM_STREAMS
+        return names[a:a + MAX_RSAM_STREAMS]
 
     @classmethod
     def from_query(cls, store, label: str, args: dict[str, str], now: int

@@ -48,7 +48,9 @@ def synthetic_psds(days: int, rate: float = 100.0, day0_ns: int = DAY0_NS, seed:
     p_lo, lo = get_nlnm()
     p_hi, hi = get_nhnm()
     lp = np.log10(periods)
-    base = 0.35 * np.interp(lp, np.log10(p_lo), lo) + 0.65 * np.interp(lp, np.log10(p_hi), hi)
+    # ObsPy lists the models from long to short periods; np.interp wants them increasing
+    base = (0.35 * np.interp(lp, np.log10(p_lo[::-1]), lo[::-1])
+            + 0.65 * np.interp(lp, np.log10(p_hi[::-1]), hi[::-1]))
     rng = np.random.default_rng(seed)
     t = day0_ns + np.arange(days * 48, dtype=np.int64) * 1800 * 10**9
     hour = (t // (3600 * 10**9)) % 24
