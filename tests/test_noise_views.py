@@ -39,7 +39,6 @@ from pipelines.analysis.throughput import throughput
 from pipelines.seismic.ingest import ingest_seismic
 from pipelines.store import open_store
 from pipelines.store.products import series_writer
-from pipelines.timebase import DAY_NS
 from pipelines.usage.costs import RunMeter
 from pipelines.usage.usage_store import UsageStore
 
