@@ -362,8 +362,8 @@ class ResourcesPage(Page):
             items += [pn.pane.Markdown("### Which resources for which analysis (measured "
                                        "from the recorded runs)", margin=(0, 12)),
                       throughput_table(runs),
-                      pn.pane.Markdown("### What preparing the data cost (ingest runs)",
-                                       margin=(0, 12)), runs_table(runs)]
+                      pn.pane.Markdown("### What preparing and analysing the data cost "
+                                       "(recorded runs)", margin=(0, 12)), runs_table(runs)]
         return items
 
     def __panel__(self) -> pn.viewable.Viewable:
