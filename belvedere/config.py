@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.ingest.cluster_settings import DaskSettings
 
@@ -149,6 +149,20 @@ class AnalysisSettings(Section):
         return list(getattr(self, f"{analysis}_streams", []) or [])
 
 
+class LatencySettings(Section):
+    """Latency badges (time since a stream's last sample) on /waveforms?refresh= and /."""
+
+    amber_s: float = Field(60.0, gt=0, description="seconds past which a badge is amber")
+    red_s: float = Field(600.0, gt=0, description="seconds past which it is red")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencySettings:
+        if self.red_s < self.amber_s:
+            raise ValueError(f"red_s ({self.red_s:g}) must not be below amber_s "
+                             f"({self.amber_s:g})")
+        return self
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -156,6 +170,7 @@ class Settings(Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    latency: LatencySettings = Field(default_factory=LatencySettings)
 
 
 # -- environment variables ------------------------------------------------------------------

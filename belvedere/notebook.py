@@ -13,8 +13,9 @@ from typing import Any
 from pipelines.seismic.client import Client as _Client
 from pipelines.store import IrregularStream, Store, Stream, open_datatree
 from pipelines.timebase import parse_time
+from pipelines.usage.usage_store import UsageStore
 
-__all__ = ["Client", "NotebookStore", "open_store"]
+__all__ = ["Client", "NotebookStore", "NotebookUsageStore", "open_store", "open_usage"]
 
 
 def _ns(t: Any) -> int | None:
@@ -34,6 +35,16 @@ class _Viewable:
         """This stream as a HoloViews DynamicMap that reads at the plot's resolution
         (see `dashboard.notebook.view`; `options`: scale, units, filter of FrameOptions)."""
         return _view([self], starttime, endtime, width, height, options)
+
+    def psd_view(self, starttime: Any = None, endtime: Any = None, width: int = 900,
+                 height: int = 260, **kwargs: Any):
+        """This stream's hourly PSDs (period x time) as a DynamicMap that reads the 30-minute
+        rows or the daily level at the plot's resolution (see
+        `dashboard.notebook_noise.psd_view`; kwargs: clim, cmap)."""
+        from dashboard.notebook_noise import view_of
+
+        return view_of(self.store, self.name, t0_ns=_ns(starttime), t1_ns=_ns(endtime),
+                       width=width, height=height, **kwargs)
 
 
 class NotebookStream(_Viewable, Stream):
@@ -58,6 +69,11 @@ class NotebookStore(Store):
         DynamicMap (see `dashboard.notebook.view`)."""
         return _view([self[n] for n in self.select(streams)], starttime, endtime, width,
                      height, options)
+
+    def psd_view(self, stream: str, starttime: Any = None, endtime: Any = None,
+                 **kwargs: Any):
+        """The PSDs of `stream` as a DynamicMap (see `NotebookStream.psd_view`)."""
+        return self[stream].psd_view(starttime, endtime, **kwargs)
 
     def to_datatree(self, streams: str | list[str] | None = None):
         """Every stream (or those matching `streams`) as one `xarray.DataTree`
@@ -100,6 +116,65 @@ def open_store(url: str) -> NotebookStore:
         `store.to_datatree()`, and everything `pipelines.store.Store` does.
     """
     return NotebookStore(url, mode="r")
+
+
+class NotebookUsageStore(UsageStore):
+    """A usage store (`pipelines.usage.usage_store.UsageStore`) with DynamicMap views of its
+    metrics and jobs (see `dashboard.notebook_usage`)."""
+
+    def view(self, metric: str | None = None, starttime: Any = None, endtime: Any = None,
+             width: int = 900, height: int | None = None, **kwargs: Any):
+        """A metric's series x time heatmap (the first metric by default), read from the
+        metric pyramid at the plot's resolution."""
+        from dashboard.notebook_usage import metric_view
+
+        names = self.metrics()
+        if not names:
+            raise ValueError(f"usage store {self.url} holds no metrics; ingest some with "
+                             "`belvedere ingest usage --prometheus URL`")
+        if metric is None:
+            metric = names[0]
+        elif metric not in names:
+            raise ValueError(f"no metric {metric!r} in {self.url}; it holds "
+                             f"{', '.join(names)}")
+        return metric_view(self.metric(metric), _ns(starttime), _ns(endtime), width, height,
+                           **kwargs)
+
+    def jobs_view(self, by: str = "infrastructure", what: str = "cpu", starttime: Any = None,
+                  endtime: Any = None, **kwargs: Any):
+        """CPU- or GPU-hours per bin stacked by `by`, re-binned on every zoom."""
+        from dashboard.notebook_usage import jobs_view
+
+        return jobs_view(self, by, what, _ns(starttime), _ns(endtime), **kwargs)
+
+    def queue_view(self, starttime: Any = None, endtime: Any = None, **kwargs: Any):
+        """Jobs running and pending over time, re-binned on every zoom."""
+        from dashboard.notebook_usage import queue_view
+
+        return queue_view(self, _ns(starttime), _ns(endtime), **kwargs)
+
+    def runs_view(self, **kwargs: Any):
+        """The project's own ingest runs: wall time per run, by kind."""
+        from dashboard.notebook_usage import runs_view
+
+        return runs_view(self, **kwargs)
+
+
+def open_usage(url: str) -> NotebookUsageStore:
+    """Open a usage store for reading, with views.
+
+    Parameters
+    ----------
+    url : str
+        Where the usage store is (a folder or an fsspec URL).
+
+    Returns
+    -------
+    NotebookUsageStore
+        `.jobs()`, `.metric(name)`, `.runs()` as `UsageStore`, plus `.view(metric)`,
+        `.jobs_view(by)`, `.queue_view()`, `.runs_view()`.
+    """
+    return NotebookUsageStore(url, mode="r")
 
 
 class Client(_Client):

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from dashboard import filters, raster
+from dashboard import amplitude, filters, raster
 from pipelines.store import Stream, Window
 from pipelines.timebase import NS, format_duration
 
 PALETTE = ("#1f4e99", "#b0361f", "#1d7a46", "#6a3d9a", "#8c5a00", "#0f7c8c")
-SCALES = ("trace", "shared")
+SCALES = ("robust", "trace", "shared")
 UNITS = ("counts", "physical")
 
 
@@ -23,7 +23,9 @@ UNITS = ("counts", "physical")
 class FrameOptions:
     """How traces are drawn: amplitude scale, units and filter."""
 
-    scale: str = "trace"  # "trace": each band fills its height; "shared": one true amplitude
+    # "robust": a high percentile of each trace's envelope fills its band (see `amplitude`);
+    # "trace": each trace's maximum does; "shared": one true amplitude
+    scale: str = "robust"
     units: str = "counts"  # "physical": divided by the StationXML sensitivity where known
     filter: filters.FilterSpec = field(default_factory=filters.FilterSpec)
 
@@ -39,6 +41,8 @@ class Trace:
     scale: float = 0.0
     filtered: bool = False
     present: bool = False  # any sample in the window
+    scale_kind: str = "trace"  # which scale (`amplitude.KINDS`)
+    clipped: float = 0.0  # fraction of buckets beyond the scale (robust)
 
     @property
     def label(self) -> str:
@@ -48,7 +52,9 @@ class Trace:
         level = "samples" if self.window.is_raw else f"envelope L{self.window.level}"
         if not self.scale:
             return f"flat at {self.center:.6g} {self.units} · {level}"
-        return f"±{self.scale:.3g} {self.units} · {level}"
+        clip = f", {100 * self.clipped:.2g} % clipped" if self.clipped else ""
+        return (f"±{self.scale:.3g} {self.units} ({amplitude.KINDS[self.scale_kind]}{clip})"
+                f" · {level}")
 
 
 @dataclass
@@ -157,6 +163,9 @@ def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height
         # Median of the bucket mid-points: the trace's level, not pulled by an earthquake.
         tr.center = float(np.nanmedian((lo + hi) / 2))
         tr.scale = float(np.nanmax(np.maximum(hi - tr.center, tr.center - lo)))
+        tr.scale_kind = options.scale
+        if options.scale == "robust":
+            tr.scale, tr.clipped = amplitude.robust_scale(lo, hi, tr.center)
     if options.scale == "shared":
         # True amplitude: one scale for every band (per unit: counts and m/s do not compare).
         by_unit: dict[str, float] = {}

@@ -13,9 +13,15 @@ import numpy as np
 from dashboard import frames
 from pipelines.timebase import NS
 
-__all__ = ["FrameSource", "events_overlay", "view"]
+__all__ = ["TIME_TOOLS", "FrameSource", "events_overlay", "view"]
 
 DEFAULT_WIDTH, BAND_HEIGHT = 900, 120
+# Time views zoom and pan along time only (the bands or periods stay put), in every element
+# of an overlay: HoloViews merges the overlay's tools from its elements' and would otherwise
+# add its default wheel zoom on both axes and make it the active one.
+TIME_TOOLS: dict[str, Any] = {"default_tools": ["save", "reset"],
+                              "tools": ["xpan", "xwheel_zoom", "xbox_zoom"],
+                              "active_tools": ["xpan", "xwheel_zoom"]}
 
 
 def _ns(x: Any) -> int:
@@ -59,8 +65,7 @@ class FrameSource:
         return hv.RGB(rgba, bounds=(_dt(t0), 0, _dt(t1), n), kdims=["time", "band"],
                       vdims=["R", "G", "B", "A"]).opts(
             width=self.width, height=self.height or BAND_HEIGHT * n, yticks=ticks,
-            ylim=(0, n), xlabel="UTC", ylabel="", tools=["xwheel_zoom", "xpan"],
-            active_tools=["xwheel_zoom"])
+            ylim=(0, n), xlabel="UTC", ylabel="", **TIME_TOOLS)
 
 
 def view(streams: list[Any], t0_ns: int | None = None, t1_ns: int | None = None,
@@ -113,11 +118,11 @@ def events_overlay(events: list[dict[str, Any]], bands: int = 1, color: str = "#
     over a `view` with `*`."""
     times = [_dt(e["time_ns"]) for e in events]
     lines = hv.VLines(times, kdims=["time"]).opts(color=color, line_dash="dashed",
-                                                  line_width=1)
+                                                  line_width=1, **TIME_TOOLS)
     labels = [(t, bands - 0.1, f"M{e['magnitude']:.1f}" if e.get("magnitude") is not None
                else "event") for t, e in zip(times, events, strict=True)]
     text = hv.Labels(labels, kdims=["time", "band"], vdims=["text"]).opts(
-        text_color=color, text_font_size="9pt", text_baseline="top")
+        text_color=color, text_font_size="9pt", text_baseline="top", **TIME_TOOLS)
     return lines * text
 
 

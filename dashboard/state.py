@@ -25,7 +25,7 @@ DEFAULT_STREAMS = 6  # streams shown when the URL names none
 MAX_STREAMS = 40  # more bands than this are unreadable at any screen height
 MISSION_MAX_STREAMS = 24
 AVAILABILITY_MAX_STREAMS = 100  # rows of the availability timeline
-REFRESH_CHOICES = {"off": 0, "10s": 10, "30s": 30, "1m": 60, "5m": 300}
+REFRESH_CHOICES = {"off": 0, "2s": 2, "5s": 5, "10s": 10, "30s": 30, "1m": 60, "5m": 300}
 EVENT_BEFORE_NS = 60 * NS  # a jump to an event shows it from a minute before...
 EVENT_AFTER_NS = 240 * NS  # ...to four minutes after (the waves across a regional network)
 SAFE = "*,?:/"  # kept readable in query strings (legal there)
@@ -421,7 +421,7 @@ class StreamWindow(TimeWindow):
 class WaveformState(StreamWindow):
     """What /waveforms shows: streams, range, amplitude scale, units, filter, refresh."""
 
-    scale = param.Selector(default="trace", objects=list(SCALES), label="Amplitude")
+    scale = param.Selector(default="robust", objects=list(SCALES), label="Amplitude")
     units = param.Selector(default="counts", objects=list(UNITS), label="Units")
     filter_kind = param.Selector(default="none", objects=list(filters.KINDS), label="Filter")
     fmin = param.Number(default=1.0, label="fmin (Hz)")

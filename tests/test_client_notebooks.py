@@ -53,5 +53,35 @@ def test_the_seismic_notebook_runs_under_nbclient_and_holds_the_expected_objects
     rendered = [o for c in nb.cells for o in c.get("outputs", [])
                 if "application/vnd.holoviews_exec.v0+json" in o.get("data", {})]
     assert rendered  # the DynamicMap was rendered to a Bokeh document
-    levels = texts[-1]
-    assert "BV.ALPA.00.HHZ" in levels and "envelope L" in levels
+    levels = next(t for t in texts if "envelope L" in t)
+    assert "BV.ALPA.00.HHZ" in levels
+    # the noise section: ObsPy's IU.ANMO day ingested, its PSDs computed by the commands,
+    # and the spectrogram read at its 30-minute rows (48 in the day)
+    assert "psd: 1 tasks computed" in joined
+    assert ":Image   [time,period]" in joined
+    assert "step_ns=1800000000000, rows=48" in texts[-1]
+
+
+@pytest.mark.slow
+def test_the_usage_notebook_draws_its_dynamicmaps_from_the_store(tmp_path, monkeypatch):
+    from pipelines.demo.usage import generate_usage
+    from pipelines.timebase import parse_time
+    from pipelines.usage.costs import usage_run_hook
+
+    demo = tmp_path / "demo"
+    usage = generate_usage(str(demo / "usage-small.zarr"), parse_time("2024-03-01"), days=10,
+                           n_jobs=500, nodes=4)
+    monkeypatch.setenv("BELVEDERE_USAGE_STORE", usage)
+    usage_run_hook("seismic", "an archive")(1000, 4000, False)  # as an ingest records itself
+    nb_path = tmp_path / "usage.ipynb"
+    shutil.copyfile(EXAMPLES / "usage.ipynb", nb_path)
+    monkeypatch.setenv("BELVEDERE_DEMO_DIR", str(demo))
+    monkeypatch.setenv("BELVEDERE_DEMO_SIZE", "small")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    nb = _execute_module().execute(nb_path, timeout=240)
+    joined = "\n".join(_texts(nb))
+    assert "bin_name='6 hours'" in joined  # ten days of jobs: bars of 6 hours
+    assert "MetricFrame(" in joined and "level=1" in joined  # 14,400 minutes: means of 16
+    assert ":Rectangles   [time,y0,x1,y1]" in joined
+    assert ":Scatter   [started]   (seconds)" in joined  # the recorded run

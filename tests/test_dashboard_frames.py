@@ -102,7 +102,7 @@ def test_scales_and_units(store):
     t0, t1 = T0_NS + 600 * NS, T0_NS + 1200 * NS  # quiet: noise and microseism only
     per = make_frame(streams, t0, t1, 600, 300, FrameOptions(scale="trace"))
     assert all(2 * NOISE < tr.scale < 10 * NOISE for tr in per.traces)
-    phys = make_frame(streams, t0, t1, 600, 300, FrameOptions(units="physical"))
+    phys = make_frame(streams, t0, t1, 600, 300, FrameOptions(scale="trace", units="physical"))
     assert phys.traces[0].units == "m/s"
     assert phys.traces[0].scale == pytest.approx(per.traces[0].scale / SENSITIVITY, rel=1e-6)
     assert phys.traces[1].units == "counts"  # BETA has no sensitivity...
@@ -225,7 +225,7 @@ def test_bad_url_values_become_messages_and_fallbacks(store):
     assert "from='yesterday-ish'" in text and "cannot read the time" in text
     assert "scale='huge'" in text and "fmax=2 Hz must be above fmin=5 Hz" in text
     assert "event='ev404'" in text
-    assert state.streams == store.streams()[:6] and state.scale == "trace"
+    assert state.streams == store.streams()[:6] and state.scale == "robust"
     assert not state.filter.active
     assert (state.t0_ns, state.t1_ns) == (T0_NS, END_NS)  # the whole span of the streams
     _, errors = parse_waveform_args(store, "s.zarr", {"from": "2024-03-01T03:00:00Z",

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from browser import free_port, serve_process
 from conftest import run_cli
-from fdsn_archive import ANMO_SEED, ANMO_XML, FLOAT32, GAPS, ingest
+from fdsn_archive import ANMO_SEED, ANMO_XML, FLOAT32, GAPS, NERIES, ingest
 from lxml import etree
-from obspy import UTCDateTime, read, read_inventory
+from obspy import UTCDateTime, read, read_events, read_inventory
 from obspy.clients.fdsn import Client
 from obspy.clients.fdsn.header import (
     FDSNBadRequestException,
@@ -77,7 +77,7 @@ def test_the_client_discovers_dataselect_and_station_under_the_prefix(client, ba
     assert {"dataselect", "station"} <= set(client.services)
     assert "starttime" in client.services["dataselect"]
     assert "level" in client.services["station"]
-    for service in ("dataselect", "station", "availability"):
+    for service in ("dataselect", "station", "availability", "event"):
         status, _, body = http(f"{base}/fdsnws/{service}/1/version")
         assert status == 200 and body.decode().replace(".", "").isdigit()
     assert http(base.replace(PREFIX, "") + "/fdsnws/dataselect/1/version")[0] == 404
@@ -90,6 +90,10 @@ def test_the_wadl_documents_parse_with_obspys_parser(base):
         assert {"starttime", "endtime", "network", "station", "location", "channel"} <= set(
             parsed)
         assert parsed["starttime"]["type"] is UTCDateTime
+    parsed = WADLParser(http(f"{base}/fdsnws/event/1/application.wadl")[2]).parameters
+    assert {"starttime", "minmagnitude", "latitude", "maxradius", "eventid", "orderby",
+            "includearrivals", "limit"} <= set(parsed)
+    assert parsed["minmagnitude"]["type"] is float
     body = http(f"{base}/fdsnws/availability/1/application.wadl")[2]
     doc = etree.fromstring(body)  # ObsPy's parser knows only dataselect, station and event
     ns = {"w": "http://wadl.dev.java.net/2009/02"}
@@ -265,6 +269,82 @@ def test_station_selection_by_box_and_time(client):
         client.get_stations(network="IU", starttime=UTCDateTime(2020, 1, 1))
 
 
+def test_station_selection_by_radius_across_the_antimeridian_and_by_update(client, base):
+    from obspy.geodetics import locations2degrees
+
+    anmo = read_inventory(str(ANMO_XML))[0][0]
+    d = locations2degrees(35.0, -106.0, anmo.latitude, anmo.longitude)
+    assert 0.3 < d < 0.8  # ANMO lies this far from (35, -106)
+    inv = client.get_stations(latitude=35, longitude=-106, maxradius=d + 0.01, level="channel")
+    assert inv.get_contents()["channels"] == ["IU.ANMO.00.LHZ"]  # the others have no place
+    for kw in ({"maxradius": d - 0.01}, {"minradius": d + 0.01, "maxradius": 180}):
+        with pytest.raises(FDSNNoDataException):
+            client.get_stations(latitude=35, longitude=-106, **kw)
+    # A box from 170 E to 100 W crosses the antimeridian and holds ANMO (106.5 W).
+    assert [n.code for n in client.get_stations(minlongitude=170, maxlongitude=-100)] == ["IU"]
+    with pytest.raises(FDSNNoDataException):
+        client.get_stations(minlongitude=170, maxlongitude=-110)
+    # Everything was ingested during this test run.
+    assert {n.code for n in client.get_stations(updatedafter=UTCDateTime(2020, 1, 1))} == {
+        "BW", "IU", "XX"}
+    with pytest.raises(FDSNNoDataException):
+        client.get_stations(updatedafter=UTCDateTime(2199, 1, 1))
+    status, _, body = http(f"{base}/fdsnws/station/1/query?lat=35&lon=-106&minradius=5"
+                           "&maxradius=2")
+    assert status == 400 and b"minradius=5 must be less than maxradius=2" in body
+
+
+# -- event ----------------------------------------------------------------------------------
+def test_the_event_service_answers_obspys_client_from_the_catalogue(client, base):
+    assert "event" in client.services
+    assert "eventid" in client.services["event"]
+    ref = {str(e.resource_id): e for e in read_events(str(NERIES))}
+    cat = client.get_events()  # newest first, no picks unless asked
+    assert len(cat) == len(ref) + 1
+    times = [e.origins[0].time for e in cat]
+    assert times == sorted(times, reverse=True)
+    for ev in cat:
+        if str(ev.resource_id) in ref:
+            r = ref[str(ev.resource_id)]
+            assert ev.origins[0].time == r.origins[0].time
+            assert ev.origins[0].latitude == r.origins[0].latitude
+            assert ev.magnitudes[0].mag == r.magnitudes[0].mag
+        assert not ev.picks
+    picked = client.get_events(includearrivals=True, minmagnitude=5)
+    assert len(picked) == 1 and [p.phase_hint for p in picked[0].picks] == ["P", "S"]
+    arrivals = picked[0].origins[0].arrivals
+    assert {a.pick_id for a in arrivals} == {p.resource_id for p in picked[0].picks}
+    near = client.get_events(latitude=35, longitude=-106, maxradius=1)
+    assert [str(e.resource_id) for e in near] == ["smi:local/event/anmo-2010"]
+    assert len(client.get_events(minlatitude=38, maxlatitude=40, minlongitude=30,
+                                 maxlongitude=50)) == 2
+    assert len(client.get_events(mindepth=5, maxdepth=12)) == 2  # 7 and 10 km
+    assert [e.magnitudes[0].mag for e in client.get_events(orderby="magnitude-asc",
+                                                           limit=2)] == [3.0, 4.3]
+    one = client.get_events(eventid="20120404_0000038")
+    assert [str(e.resource_id) for e in one] == ["quakeml:eu.emsc/event/20120404_0000038"]
+    assert len(client.get_events(starttime=UTCDateTime(2012, 4, 4, 14, 10),
+                                 endtime=UTCDateTime(2012, 4, 4, 14, 20))) == 1
+    with pytest.raises(FDSNNoDataException):
+        client.get_events(minmagnitude=9)
+    status, _, body = http(f"{base}/fdsnws/event/1/query?format=text&orderby=time-asc")
+    lines = body.decode().splitlines()
+    assert status == 200 and lines[0].startswith("#EventID")
+    assert [line.split("|")[0] for line in lines[1:]] == [
+        "anmo-2010", "20120404_0000039", "20120404_0000038", "20120404_0000041"]
+    assert lines[-1].split("|")[9:] == ["mb", "4.40", "", "KYRGYZSTAN"]
+    assert read_events(io.StringIO(body.decode()), format="EVENTTXT")[0].origins[0].latitude == 35.5
+    for path, root in (("catalogs", b"<Catalogs>"), ("contributors", b"<Contributors>")):
+        status, _, body = http(f"{base}/fdsnws/event/1/{path}")
+        assert status == 200 and root in body
+    for query, words in (("orderby=depth", b"orderby='depth'"),
+                         ("updatedafter=2020-01-01", b"updatedafter is not supported"),
+                         ("minmag=abc", b"minmagnitude='abc' is not a number"),
+                         ("catalog=ISC", b"catalog='ISC'")):
+        status, _, body = http(f"{base}/fdsnws/event/1/query?{query}")
+        assert status == 400 and words in body and b"Traceback" not in body, body
+
+
 # -- availability ---------------------------------------------------------------------------
 def avail(base: str, what: str, **params) -> tuple[int, str]:
     status, _, body = http(f"{base}/fdsnws/availability/1/{what}?"
@@ -332,6 +412,24 @@ def test_belvederes_client_given_the_servers_url_reads_what_the_store_holds(arch
         same_traces(got, want)
     inv = over_http.get_stations(network="IU", station="ANMO", level="response")
     assert inv.select(channel="LHZ")[0][0][0].response.instrument_sensitivity.value > 0
+    # Events and availability through the event and availability services.
+    for kw in ({}, {"minmagnitude": 4.0, "orderby": "time-asc"}, {"limit": 1}):
+        got, want = over_http.get_events(**kw), local.get_events(**kw)
+        assert len(want) > 0
+        assert [str(e.resource_id) for e in got] == [str(e.resource_id) for e in want]
+        assert [len(e.picks) for e in got] == [len(e.picks) for e in want]
+    assert sum(len(e.picks) for e in over_http.get_events()) == 2
+    for args in ((), ("BW", "*", "", "EH?"),
+                 ("BW", "BGLD", "", "EHE", UTCDateTime(2008, 1, 1, 0, 0, 5),
+                  UTCDateTime(2008, 1, 1, 0, 0, 15))):
+        want = local.get_availability(*args)
+        assert len(want) > 0 and over_http.get_availability(*args) == want
+        assert over_http.get_availability_extent(*args) == local.get_availability_extent(*args)
+    assert len(local.get_availability("BW")) == len(read(str(GAPS)))
+    window = ("BW", "BGLD", "", "EHE", UTCDateTime(2007, 12, 31, 23, 59, 50),
+              UTCDateTime(2008, 1, 1, 0, 1))
+    pct = local.get_availability_percentage(*window)
+    assert 0 < pct[0] < 1 and over_http.get_availability_percentage(*window) == pct
 
 
 def test_the_overview_names_the_services_and_their_links_answer(archive, base):
@@ -342,7 +440,7 @@ def test_the_overview_names_the_services_and_their_links_answer(archive, base):
 
     layout = OverviewPage(Sources([archive[1]]), {}).__panel__()
     text = " ".join(str(p.object) for p in layout.select(pn.pane.HTML))
-    for service in ("dataselect", "station", "availability"):
+    for service in ("dataselect", "station", "availability", "event"):
         assert f"./fdsnws/{service}/1/" in text
         with urllib.request.urlopen(f"{base}/fdsnws/{service}/1/", timeout=60) as r:
             assert r.status == 200

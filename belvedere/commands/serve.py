@@ -68,7 +68,11 @@ def serve(
     """Serve the dashboard over one or more stores."""
     from pipelines.store import StoreError, open_store
 
-    cfg = settings_or_exit(ctx, "serve", config).serve  # CLI > env > file > defaults
+    settings = settings_or_exit(ctx, "serve", config)  # CLI > env > file > defaults
+    cfg = settings.serve
+    from dashboard import latency
+
+    latency.configure(settings.latency.amber_s, settings.latency.red_s)
     store, port, address = cfg.stores, cfg.port, cfg.address
     allow_websocket_origin, tile_url = cfg.allow_websocket_origin, cfg.tile_url
     prefix, use_xheaders = cfg.prefix, cfg.use_xheaders

@@ -11,7 +11,7 @@ import panel as pn
 from dashboard import chrome
 from dashboard import theme as themes
 from dashboard.sources import Sources
-from dashboard.state import is_embed
+from dashboard.state import REFRESH_CHOICES, is_embed
 from pipelines.store import UnknownStreamError
 
 
@@ -19,7 +19,8 @@ class SnapshotError(Exception):
     """A snapshot that cannot be made as asked (unknown view, bad parameters, no data)."""
 
 
-__all__ = ["Page", "PatternStreams", "SnapshotError", "SnapshotParts", "style_and_fit"]
+__all__ = ["Page", "PatternStreams", "Refresh", "SnapshotError", "SnapshotParts",
+           "follow_latest", "style_and_fit"]
 
 
 @dataclass
@@ -104,3 +105,37 @@ class PatternStreams:
         self.messages[:] = []
         self.state.streams = names
         self.url.write()  # the wildcards may now say what the names said
+
+
+class Refresh:
+    """A page's `refresh=`: calls `tick()` every period of the choice (`REFRESH_CHOICES`) while
+    the session lives; `set` again to change or stop it ('off')."""
+
+    def __init__(self, tick):
+        self.tick = tick
+        self._callback = None
+
+    def set(self, choice: str) -> None:
+        """Run `tick` every `choice` (stopping the previous period)."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        seconds = REFRESH_CHOICES.get(choice, 0)
+        if seconds and pn.state.curdoc is not None:
+            self._callback = pn.state.add_periodic_callback(self.tick, int(seconds * 1000))
+
+    @property
+    def running(self) -> bool:
+        """True while `tick` is called periodically."""
+        return self._callback is not None
+
+
+def follow_latest(t0_ns: int, t1_ns: int, old_end: int | None, new_end: int | None
+                  ) -> tuple[int, int] | None:
+    """The window after new data arrived: when [t0, t1) reached the end of the data
+    (`old_end`), the same length moved on so that it reaches `new_end` with the same margin;
+    None when the view was elsewhere (someone is looking at the past) or nothing arrived."""
+    if old_end is None or new_end is None or new_end <= old_end or t1_ns < old_end:
+        return None
+    shift = new_end - old_end
+    return t0_ns + shift, t1_ns + shift

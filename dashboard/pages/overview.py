@@ -8,16 +8,16 @@ from urllib.parse import urlencode
 
 import panel as pn
 
-from dashboard import chrome, share
+from dashboard import chrome, latency, share
 from dashboard import theme as themes
 from dashboard.pages.availability import AvailabilityPage, timeline_figure
-from dashboard.pages.base import Page, SnapshotParts, style_and_fit
+from dashboard.pages.base import Page, Refresh, SnapshotParts, style_and_fit
 from dashboard.pages.resources import usage_summary
 from dashboard.pages.stations import TABLE_CSS
 from dashboard.sources import Sources
-from dashboard.state import data_span, main_span
+from dashboard.state import REFRESH_CHOICES, data_span, main_span
 from pipelines.store import Store
-from pipelines.timebase import format_duration, format_time
+from pipelines.timebase import format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ def _link(page: str, label: str, default: bool, text: str, **query: str) -> str:
 
 
 def stream_rows(sources: Sources, label: str, store: Store, default: bool) -> list[str]:
-    """One HTML table row per stream: rate, span, samples, coverage, gaps, size."""
+    """One HTML table row per stream: rate, span, latency, samples, coverage, gaps, size."""
     rows = []
+    now = now_ns()
     for st in store:
         span = st.span_ns
         samples = st.n_samples
@@ -62,6 +63,7 @@ def stream_rows(sources: Sources, label: str, store: Store, default: bool) -> li
             f"<tr><td>{link}</td><td>{st.sampling_rate:g}</td>"
             f"<td>{format_time(span[0]) if span else '—'}</td>"
             f"<td>{format_time(span[1]) if span else '—'}</td>"
+            f"<td>{latency.badge_html(latency.latency_s(span, now))}</td>"
             f"<td>{human_count(samples)}</td><td>{cov}</td><td>{len(st.gaps())}</td>"
             f"<td>{human_bytes(size)}</td></tr>")
     return rows
@@ -91,8 +93,8 @@ def store_section(sources: Sources, label: str, theme: str) -> list[pn.viewable.
     if not names:
         items.append(chrome.alert("This store holds no streams yet.", "info"))
         return items
-    head = ("<tr><th>stream</th><th>rate (Hz)</th><th>first</th><th>last</th><th>samples</th>"
-            "<th>coverage</th><th>gaps</th><th>size</th></tr>")
+    head = ("<tr><th>stream</th><th>rate (Hz)</th><th>first</th><th>last</th><th>latency</th>"
+            "<th>samples</th><th>coverage</th><th>gaps</th><th>size</th></tr>")
     table = (f"<table class='bv-table'><thead>{head}</thead><tbody>"
              + "".join(stream_rows(sources, label, store, default)) + "</tbody></table>")
     items.append(pn.pane.HTML(table, stylesheets=themes.stylesheets(theme, TABLE_CSS),
@@ -115,8 +117,9 @@ class OverviewPage(Page):
     slug = ""
     title = "Overview"
 
-    def __panel__(self) -> pn.viewable.Viewable:
-        """The whole page: one unreadable store must not hide the others."""
+    def sections(self) -> list[pn.viewable.Viewable]:
+        """A section per store and per usage store: one unreadable store must not hide the
+        others."""
         body: list[pn.viewable.Viewable] = []
         for label in self.sources.labels:
             try:
@@ -130,6 +133,23 @@ class OverviewPage(Page):
             except Exception as exc:
                 log.exception("usage summary of %s failed", label)
                 body.append(chrome.alert(f"Usage store {label} could not be read: {exc}"))
+        return body
+
+    def _refresh(self) -> None:
+        self.holder[:] = self.sections()
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        """The whole page; with `refresh=` (as /waveforms) the sections are read again every
+        period, so the latencies follow the data."""
+        self.holder = pn.Column(*self.sections(), sizing_mode="stretch_width")
+        body: list[pn.viewable.Viewable] = [self.holder]
+        choice = self.args.get("refresh", "").strip() or "off"
+        if choice not in REFRESH_CHOICES:
+            body.insert(0, chrome.alert(f"refresh={choice!r} is not one of "
+                                        f"{', '.join(REFRESH_CHOICES)}; not refreshing"))
+        else:
+            self.refresher = Refresh(self._refresh)
+            self.refresher.set(choice)
         asked = self.args.get("store")
         store = asked if asked in self.sources.labels else None
         if not self.embed:
@@ -138,7 +158,8 @@ class OverviewPage(Page):
                 "stores through the FDSN web services: "
                 "<a href='./fdsnws/dataselect/1/'>dataselect</a>, "
                 "<a href='./fdsnws/station/1/'>station</a>, "
-                "<a href='./fdsnws/availability/1/'>availability</a> (ObsPy: "
+                "<a href='./fdsnws/availability/1/'>availability</a>, "
+                "<a href='./fdsnws/event/1/'>event</a> (ObsPy: "
                 "<code>Client(\"this server's address\")</code>)</div>",
                 sizing_mode="stretch_width", margin=(0, 12)))
             body.insert(0, share.for_page("", self.args, "timeline"))

@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 
 import panel as pn
+from bokeh import events as bk_events
 from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
+    BoxAnnotation,
+    BoxSelectTool,
     ColumnDataSource,
     CrosshairTool,
     PanTool,
@@ -26,16 +29,17 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import chrome, encode, filters, share, tiles, work
+from dashboard import chrome, encode, filters, latency, measure, share, tiles, work
 from dashboard import theme as themes
-from dashboard.bands import band_px, event_label, event_marks, style_bands
-from dashboard.frames import make_frame
-from dashboard.pages.base import PatternStreams, SnapshotParts
+from dashboard.bands import band_px, event_label, style_bands
+from dashboard.frames import make_frame, physical_units
+from dashboard.pages.base import PatternStreams, Refresh, SnapshotParts, follow_latest
+from dashboard.pages.stations import TABLE_CSS
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
+from dashboard.picks import MarkLayers
 from dashboard.state import (
     EVENT_AFTER_NS,
     EVENT_BEFORE_NS,
-    REFRESH_CHOICES,
     QuerySync,
     WaveformState,
     data_span,
@@ -66,13 +70,17 @@ class WaveformsPage(PatternStreams, TimeRangePage):
                                   *chrome.alerts(state.notes, "info"),
                                   sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
+        self.measured = pn.pane.HTML("", sizing_mode="stretch_width", margin=(4, 12),
+                                     stylesheets=themes.stylesheets(self.theme, TABLE_CSS))
         self.share: share.ShareControl | None = None
         self.url = QuerySync(lambda: self.state.to_query(self.default_store))
-        self._refresh_cb = None
+        self.refresher = Refresh(self.refresh)
         self._wanted = None  # the render job waiting for the one being drawn
         self._drawing = False
         self.frame_bytes = 0  # PNG bytes of the last frame sent
         self.streams = [store[n] for n in state.streams]
+        span = data_span(store, state.streams) if state.streams else None
+        self._data_end = span[1] if span else None  # where the data ended at the last look
         self.events = store.events()
         self._build_widgets()
         self.plot_holder = pn.Column(sizing_mode="stretch_both" if self.embed
@@ -95,8 +103,8 @@ class WaveformsPage(PatternStreams, TimeRangePage):
             p.streams, options=self.store.streams(), width=420, max_items=None, solid=False)
         self.time_widgets()
         self.w_scale = pn.widgets.RadioButtonGroup.from_param(
-            p.scale, options={"per trace": "trace", "shared": "shared"}, color="default",
-            margin=(22, 10, 5, 10))
+            p.scale, options={"robust": "robust", "max": "trace", "shared": "shared"},
+            color="default", margin=(22, 10, 5, 10))
         self.w_units = pn.widgets.RadioButtonGroup.from_param(
             p.units, options={"counts": "counts", "physical": "physical"}, color="default",
             margin=(22, 10, 5, 10))
@@ -140,8 +148,11 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         # Headroom above the top band for the earthquake markers.
         y_range = Range1d(-0.5, n - 0.5 + 0.3)
         wheel = WheelZoomTool(dimensions="width")
-        tools = [PanTool(dimensions="width"), wheel, "xbox_zoom", ResetTool(), SaveTool(),
-                 CrosshairTool(dimensions="height", line_alpha=0.4)]
+        select = BoxSelectTool(dimensions="width", name="measure",
+                               description="Measure: drag over a window (peak-to-peak, RMS, "
+                                           "mean, dominant frequency of its samples)")
+        tools = [PanTool(dimensions="width"), wheel, "xbox_zoom", select, ResetTool(),
+                 SaveTool(), CrosshairTool(dimensions="height", line_alpha=0.4)]
         # Embedded, the plot fills its iframe (the bands share whatever height it has).
         size = ({"sizing_mode": "stretch_both", "min_height": n * 40 + AXES_PX} if self.embed
                 else {"sizing_mode": "stretch_width", "height": height})
@@ -155,8 +166,15 @@ class WaveformsPage(PatternStreams, TimeRangePage):
                       source=self.img_src)
         self.label_src = ColumnDataSource({"x": [], "y": [], "text": []})
         fig.text(x="x", y="y", text="text", source=self.label_src, text_font_size="11px",
-                 text_color="#556", x_offset=6, text_baseline="top")
+                 text_color="#556", x_offset=6, text_baseline="top", name="band_labels",
+                 background_fill_color=themes.DARK_BG if self.theme == "dark" else "#ffffff",
+                 background_fill_alpha=0.75)
+        self.badge_src = ColumnDataSource({"x": [], "y": [], "text": [], "color": []})
+        fig.text(x="x", y="y", text="text", source=self.badge_src, text_font_size="11px",
+                 text_color="#ffffff", text_align="right", text_baseline="top", x_offset=-4,
+                 background_fill_color="color", border_radius=3, padding=2, name="latency")
         self._add_events(fig, n)
+        self._add_measure(fig, select)
         themes.style_figure(fig, self.theme)
         self.fig = fig
         self.follow(fig)
@@ -169,26 +187,57 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         self.render()
 
     def _add_events(self, fig, n: int) -> None:
-        self.event_src, marks = event_marks(fig, self.events, n)
-        fig.add_tools(TapTool(renderers=[marks], behavior="select"))
+        """Picks, earthquakes and detections (see `picks`), laid out again for each frame."""
+        self.marks = MarkLayers(fig, n, self.events, self.store)
+        self.event_src = self.marks.event_src
+        fig.add_tools(TapTool(renderers=[self.marks.event_marker], behavior="select"))
         self.event_src.selected.on_change("indices", self._on_event_tap)
-        # Picks of the shown streams: a short tick in their band.
-        rows = {name: n - 1 - i for i, name in enumerate(self.state.streams)}
-        px, py0, py1, ptext = [], [], [], []
-        for e in self.events:
-            for p in e.get("picks") or []:
-                if p.get("stream") in rows and p.get("time_ns") is not None:
-                    y = rows[p["stream"]]
-                    px.append(ms(p["time_ns"]))
-                    py0.append(y - 0.42)
-                    py1.append(y + 0.42)
-                    ptext.append(str(p.get("phase") or "pick"))
-        if px:
-            src = ColumnDataSource({"x": px, "y0": py0, "y1": py1, "text": ptext})
-            fig.segment(x0="x", x1="x", y0="y0", y1="y1", source=src, line_color="#111",
-                        line_width=2)
-            fig.text(x="x", y="y1", text="text", source=src, x_offset=3, text_font_size="10px",
-                     text_baseline="top")
+
+    def _add_measure(self, fig, select: BoxSelectTool) -> None:
+        """A dragged selection measures the raw samples under it (see `measure`)."""
+        # The select tool needs a renderer to select in; an empty one never holds a point.
+        target = fig.scatter(x=[], y=[], size=0, name="measure_target")
+        select.renderers = [target]
+        self.selection = BoxAnnotation(visible=False, fill_color="#ffb000",
+                                       fill_alpha=0.12, line_color="#b07800", line_alpha=0.6,
+                                       name="measured", level="underlay")
+        fig.add_layout(self.selection)
+        fig.on_event(bk_events.SelectionGeometry, self._on_select)
+
+    def _on_select(self, event) -> None:
+        geometry = event.geometry or {}
+        if not event.final or geometry.get("type") != "rect":
+            return
+        t0, t1 = sorted((int(round(geometry["x0"] * 1e6)), int(round(geometry["x1"] * 1e6))))
+        if t1 > t0:
+            self.measure_window(t0, t1)
+
+    def measure_window(self, t0_ns: int, t1_ns: int) -> None:
+        """Measure [t0, t1) on every stream shown and show the table (off the event loop)."""
+        self.selection.update(left=ms(t0_ns), right=ms(t1_ns), visible=True)
+        streams, units = list(self.streams), self.state.units
+        doc = self.fig.document or pn.state.curdoc
+        if work.on_worker() or doc is None or doc.session_context is None:
+            self.measured.object = self._measure(streams, units, t0_ns, t1_ns)
+            return
+        try:
+            future = work.FRAMES.submit(self._measure, streams, units, t0_ns, t1_ns)
+        except work.Busy as exc:
+            self.notes[:] = [chrome.alert(f"{exc}.", "warning")]
+            return
+        work.deliver(doc, future, lambda f: setattr(self.measured, "object", f.result()))
+
+    @staticmethod
+    def _measure(streams, units: str, t0_ns: int, t1_ns: int) -> str:
+        found = []
+        for st in streams:
+            phys = physical_units(st) if units == "physical" else None
+            try:
+                found.append(measure.measure(st, t0_ns, t1_ns, *(phys or (None, "counts"))))
+            except Exception:  # a broken chunk: say so in its row, measure the others
+                log.exception("measurement failed")
+                found.append(measure.Measurement(st.name, "", why="could not be read"))
+        return measure.table_html(found, t0_ns, t1_ns)
 
     def _build_overview(self, n: int, span: tuple[int, int], main_range: Range1d):
         if not self.streams:
@@ -261,17 +310,19 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         self._show(job, future.result())
 
     def _make(self, job):
-        """(frame, PNG bytes) of a render job, or the exception (shown, not raised)."""
+        """(frame, PNG bytes, marks) of a render job, or the exception (shown, not raised)."""
         streams, t0, t1, width, height, options = job
         try:
             frame = make_frame(streams, t0, t1, width, height, options)
-            return frame, encode.png_bytes(frame.index, themes.trace_palette(self.theme))
+            marks = self.marks.layout([s.name for s in streams], t0, t1, width,
+                                      frame.band_height)
+            return frame, encode.png_bytes(frame.index, themes.trace_palette(self.theme)), marks
         except Exception as exc:  # a broken chunk must not take the page down
             log.exception("frame failed")
-            return exc, b""
+            return exc, b"", None
 
     def _show(self, job, made) -> None:
-        frame, png = made
+        frame, png, marks = made
         if isinstance(frame, Exception):
             self.notes[:] = [chrome.alert("Could not read this window from the store; the "
                                           "server log has the details.", "danger")]
@@ -284,6 +335,8 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         self.label_src.data = {"x": [ms(t0)] * len(frame.traces),
                                "y": [n - 1 - i + 0.47 for i in range(len(frame.traces))],
                                "text": [t.label for t in frame.traces]}
+        self.marks.show(marks)
+        self.badge_src.data = self._latency_badges(frame)
         px = (t1 - t0) / width
         filt = ""
         spec = options.filter
@@ -343,25 +396,45 @@ class WaveformsPage(PatternStreams, TimeRangePage):
                 return
 
     def _set_refresh(self) -> None:
-        if self._refresh_cb is not None:
-            self._refresh_cb.stop()
-            self._refresh_cb = None
-        seconds = REFRESH_CHOICES.get(self.state.refresh, 0)
-        if seconds and pn.state.curdoc is not None:
-            self._refresh_cb = pn.state.add_periodic_callback(self.refresh, seconds * 1000)
+        self.refresher.set(self.state.refresh)
         self.url.write()
 
     def refresh(self) -> None:
-        """Re-read the streams (new data may have arrived) and follow `now` in relative ranges."""
+        """Re-read the streams (new data may have arrived) and follow it: a relative range
+        (now-1h) follows `now`; a view that reached the end of the data moves on with it,
+        keeping its length; a view of the past stays where it is."""
+        old_end = self._data_end
         self.streams = [self.store[n] for n in self.state.streams]
+        span = self.data_span()
+        self._data_end = span[1] if span else None
         s = self.state
         if "now" in (s.from_text + s.to_text).lower():
             try:
                 s.resolve(now_ns())  # a new range renders through the window watcher
             except ValueError:
                 return
+            if self.is_drawn():
+                self.render()
+            return
+        moved = follow_latest(s.t0_ns, s.t1_ns, old_end, self._data_end)
+        if moved is not None:
+            s.set_range(*moved)  # renders through the window watcher
         else:
             self.render()
+
+    def _latency_badges(self, frame) -> dict[str, list]:
+        """One badge per band at its right end while the page follows the data."""
+        cols: dict[str, list] = {"x": [], "y": [], "text": [], "color": []}
+        if self.state.refresh == "off":
+            return cols
+        now, n = now_ns(), max(len(frame.traces), 1)
+        for i, st in enumerate(self.streams):
+            text, colour = latency.badge(latency.latency_s(st.span_ns, now))
+            cols["x"].append(ms(frame.t1_ns))
+            cols["y"].append(n - 1 - i + 0.47)
+            cols["text"].append(text)
+            cols["color"].append(colour)
+        return cols
 
     # -- page -----------------------------------------------------------------------------
     def __panel__(self) -> pn.viewable.Viewable:
@@ -372,7 +445,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
                 "waveforms", self._share_query, figure="waveforms",
                 locked=lambda: self._share_query(locked=True))
             body += [self.controls(), self.share.view()]
-        body += [self.plot_holder, self.status, self.notes]
+        body += [self.plot_holder, self.status, self.notes, self.measured]
         return chrome.page("waveforms", *body, store=self.state.store, embed=self.embed,
                            title=self.title)
 

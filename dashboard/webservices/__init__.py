@@ -1,11 +1,11 @@
-"""FDSN web services (dataselect, station, availability) served under /fdsnws/: the HTTP
+"""FDSN web services (dataselect, station, availability, event) served under /fdsnws/: the HTTP
 layer only; the queries are pipelines.seismic.fdsn."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dashboard.webservices import availability, common, dataselect, station
+from dashboard.webservices import availability, common, dataselect, event, station
 
 
 def routes(sources: Any, prefix: str | None = None, limits: dict[str, int] | None = None
@@ -17,7 +17,10 @@ def routes(sources: Any, prefix: str | None = None, limits: dict[str, int] | Non
     for service, queries in (("dataselect", {"query": dataselect.QueryHandler}),
                              ("station", {"query": station.QueryHandler}),
                              ("availability", {"extent": availability.ExtentHandler,
-                                               "query": availability.QueryHandler})):
+                                               "query": availability.QueryHandler}),
+                             ("event", {"query": event.QueryHandler,
+                                        "catalogs": event.CatalogsHandler,
+                                        "contributors": event.ContributorsHandler})):
         base = f"/fdsnws/{service}/1"
         for name, handler in queries.items():
             out.append((f"{base}/{name}/?", handler, kw))

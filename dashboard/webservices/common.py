@@ -167,4 +167,4 @@ class NotFoundHandler(FdsnHandler):
     def prepare(self) -> None:
         """Every method answers the same."""
         self.fail(404, f"No such FDSN resource: {self.request.path[:200]!r}. This server offers "
-                       "dataselect/1/, station/1/ and availability/1/ under /fdsnws/.")
+                       "dataselect/1/, station/1/, availability/1/ and event/1/ under /fdsnws/.")

@@ -12,7 +12,8 @@ from pipelines.timebase import NS, TIME_MAX_NS, TIME_MIN_NS
 ALIASES = {"net": "network", "sta": "station", "loc": "location", "cha": "channel",
            "start": "starttime", "end": "endtime", "minlat": "minlatitude",
            "maxlat": "maxlatitude", "minlon": "minlongitude", "maxlon": "maxlongitude",
-           "lat": "latitude", "lon": "longitude"}
+           "lat": "latitude", "lon": "longitude", "minmag": "minmagnitude",
+           "maxmag": "maxmagnitude", "magtype": "magnitudetype"}
 MAX_VALUE_CHARS = 2000  # longer than any list of codes a person writes; refuses 10 kB probes
 _TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})"
                    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?Z?$")
@@ -58,6 +59,23 @@ def parse_float(name: str, text: str, lo: float = -1e300, hi: float = 1e300) -> 
     if not lo <= v <= hi:
         raise QueryError(f"{name}={text!r} is outside [{lo:g}, {hi:g}]")
     return v
+
+
+RADIUS = ("latitude", "longitude", "minradius", "maxradius")
+
+
+def radius(req: Request) -> tuple[float, float, float, float] | None:
+    """(latitude, longitude, minradius, maxradius) in degrees, with the specification's
+    defaults (0, 0, 0, 180) for those not given; None when none is given."""
+    if all(req.get(n) is None for n in RADIUS):
+        return None
+    lat = parse_float("latitude", req.get("latitude") or "0", -90, 90)
+    lon = parse_float("longitude", req.get("longitude") or "0", -180, 180)
+    rmin = parse_float("minradius", req.get("minradius") or "0", 0, 180)
+    rmax = parse_float("maxradius", req.get("maxradius") or "180", 0, 180)
+    if rmin >= rmax:
+        raise QueryError(f"minradius={rmin:g} must be less than maxradius={rmax:g}")
+    return lat, lon, rmin, rmax
 
 
 def parse_int(name: str, text: str, lo: int = 0) -> int:

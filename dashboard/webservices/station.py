@@ -7,15 +7,9 @@ from dashboard.webservices.common import FdsnError, FdsnHandler
 from pipelines.seismic.fdsn import station as st
 from pipelines.seismic.fdsn.select import QueryError
 
-UNSUPPORTED = ("latitude", "longitude", "minradius", "maxradius", "updatedafter")
-
 
 def queries(req: params.Request) -> list[st.StationQuery]:
     """The station queries of a request."""
-    for name in UNSUPPORTED:
-        if req.get(name) is not None:
-            raise QueryError(f"{name} is not supported by this server; select by "
-                             "minlatitude/maxlatitude/minlongitude/maxlongitude instead")
     level = (req.get("level") or "station").lower()
     if level not in st.LEVELS:
         raise QueryError(f"level={level!r}: choose one of {', '.join(st.LEVELS)}")
@@ -30,7 +24,12 @@ def queries(req: params.Request) -> list[st.StationQuery]:
            params.parse_float("maxlatitude", req.get("maxlatitude") or "90", -90, 90),
            params.parse_float("minlongitude", req.get("minlongitude") or "-180", -180, 180),
            params.parse_float("maxlongitude", req.get("maxlongitude") or "180", -180, 180))
-    return [st.StationQuery(sel, level, box=box, **times) for sel in params.selections(req)]
+    if box[0] > box[1]:
+        raise QueryError(f"minlatitude={box[0]:g} is above maxlatitude={box[1]:g}")
+    updated = req.get("updatedafter")
+    extra = {"box": box, "radius": params.radius(req),
+             "updatedafter": params.parse_time("updatedafter", updated) if updated else None}
+    return [st.StationQuery(sel, level, **extra, **times) for sel in params.selections(req)]
 
 
 class QueryHandler(FdsnHandler):

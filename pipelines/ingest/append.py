@@ -30,9 +30,11 @@ from pipelines.store import (
     merge_segments,
     runs_of,
 )
+from pipelines.store.segments import cut_out
 from pipelines.timebase import utc_iso
 
 EPOCH_SEP = "~"
+HOLD_SAMPLES = 1 << 20  # the longest span of held pieces (see `ChannelAppender._held`)
 
 
 @dataclass
@@ -87,6 +89,11 @@ class ChannelAppender:
         # Samples written since the last flush, per epoch, as (i0, values): the pyramid is
         # computed from them instead of reading the samples back from the store.
         self._pending: dict[str, list[tuple[int, np.ndarray]]] = {}
+        # Consecutive pieces of one epoch whose samples are all new, over a span that holds
+        # no stored sample, written as one region when the next piece does not follow them
+        # (or at `flush`): a file of many short records between gaps otherwise encodes the
+        # same data chunk once per record (a file with 1e4 gaps took ~2 min, most of it so).
+        self._held: tuple[StreamWriter, list[tuple[int, np.ndarray]]] | None = None
 
     def _fits(self, w: StreamWriter, piece: Piece) -> bool:
         if not math.isclose(w.sampling_rate, piece.sampling_rate, rel_tol=1e-9):
@@ -125,7 +132,10 @@ class ChannelAppender:
         if not len(piece.values):
             return
         w = self._writer_for(piece)
+        if self._held is not None and self._held[0] is not w:
+            self._write_held()
         if piece.start_ns < w.start_ns:
+            self._write_held()
             w = w.rebase(piece.start_ns)
             self.writers[w.name] = w
             self.outcome.touched.pop(w.name, None)
@@ -142,11 +152,19 @@ class ChannelAppender:
         incoming = piece.values.astype(w.dtype, copy=False)
         t0, t1 = int(w.time_of(i0)), int(w.time_of(i1))
         others = self._other_epochs_overlap(w, t0, t1)
+        if self._held is not None:
+            held_end = self._held[1][-1][0] + len(self._held[1][-1][1])
+            if i0 < held_end or i1 - self._held[1][0][0] > HOLD_SAMPLES or others \
+                    or w.present_any(held_end, i1):
+                self._write_held()
         if not others and i0 >= 0 and not w.present_any(i0, i1):
             # The common case, all samples new: no masks over the piece.
-            w.write(i0, incoming)
+            if self._held is None:
+                self._held = (w, [])
+            self._held[1].append((i0, incoming))
             self._note_written(w, i0, incoming)
             return
+        self._write_held()
         accept = np.ones(n, dtype=bool)
         for a, b in others:
             ia = max(int(math.ceil(w.index_of(a) - 1e-9)), i0)
@@ -182,6 +200,26 @@ class ChannelAppender:
         w.segments = _segments_from_mask(w, i0 + a, new[a:b], present[a:b])
         self._note_written(w, i0 + a, merged[a:b], int(np.count_nonzero(new)))
 
+    def _write_held(self) -> None:
+        """Write the held pieces as one region (fill between them) and mark only the pieces'
+        own spans present."""
+        if self._held is None:
+            return
+        w, pieces = self._held
+        self._held = None
+        if len(pieces) == 1:
+            w.write(*pieces[0])
+            return
+        a = pieces[0][0]
+        b = pieces[-1][0] + len(pieces[-1][1])
+        region = np.full(b - a, fill_value_for(w.dtype), dtype=w.dtype)
+        for i0, v in pieces:
+            region[i0 - a:i0 - a + len(v)] = v
+        before = w.segments
+        w.write(a, region)
+        idx = np.array([(i0, i0 + len(v)) for i0, v in pieces], dtype=np.int64)
+        w.segments = merge_segments(before, np.asarray(w.time_of(idx), dtype=np.int64))
+
     def _note_written(self, w: StreamWriter, i0: int, values: np.ndarray,
                       new: int | None = None) -> None:
         self._pending.setdefault(w.name, []).append((i0, values))
@@ -201,6 +239,7 @@ class ChannelAppender:
         """Update pyramids over what changed and commit each touched epoch (segments last),
         recording `provenance` (one file's entry, or the entries of the files since the last
         flush)."""
+        self._write_held()
         if isinstance(provenance, dict):
             provenance = [provenance]
         conflicts_by = {}
@@ -250,18 +289,10 @@ def _segments_from_mask(w: StreamWriter, i0: int, new: np.ndarray, present: np.n
     if real.all():
         return w.segments
     t0, t1 = int(w.time_of(i0)), int(w.time_of(i0 + len(new)))
-    seg = w.segments
-    keep = []
-    for s, e in seg:  # cut the written span out, then add back the real runs
-        if e <= t0 or s >= t1:
-            keep.append((int(s), int(e)))
-        else:
-            if s < t0:
-                keep.append((int(s), t0))
-            if e > t1:
-                keep.append((t1, int(e)))
-    runs = [(int(w.time_of(i0 + a)), int(w.time_of(i0 + b))) for a, b in runs_of(real)]
-    return merge_segments(np.zeros((0, 2), dtype=np.int64), keep + runs)
+    # Cut the written span out, then add back the real runs.
+    keep = cut_out(w.segments, t0, t1)
+    runs = np.asarray(runs_of(real), dtype=np.int64).reshape(-1, 2) + i0
+    return merge_segments(keep, np.asarray(w.time_of(runs), dtype=np.int64).reshape(-1, 2))
 
 
 __all__ = ["Piece", "ChannelAppender", "AppendOutcome", "epoch_names", "channel_of"]

@@ -265,7 +265,7 @@ class Client:
                    mindepth: float | None = None, maxdepth: float | None = None,
                    minmagnitude: float | None = None, maxmagnitude: float | None = None,
                    eventid: str | None = None, limit: int | None = None,
-                   orderby: str = "time", **kwargs: Any):
+                   orderby: str = "time", includearrivals: bool = True, **kwargs: Any):
         """The store's catalogue as an ObsPy Catalog, as `fdsn.Client.get_events`.
 
         Parameters
@@ -283,6 +283,12 @@ class Client:
             At most this many events.
         orderby : {"time", "time-asc", "magnitude", "magnitude-asc"}
             FDSN's orders (the default, "time", is newest first).
+        includearrivals : bool
+            Include the picks (and an arrival per pick on the origin); FDSN's default is
+            false, this client's is true (the catalogue's picks are what it is read for).
+        **kwargs
+            `latitude`, `longitude`, `minradius`, `maxradius` (degrees), `magnitudetype`
+            and `offset`, as FDSN; others are passed on to a server.
 
         Returns
         -------
@@ -296,35 +302,28 @@ class Client:
                                         mindepth=mindepth, maxdepth=maxdepth,
                                         minmagnitude=minmagnitude, maxmagnitude=maxmagnitude,
                                         eventid=eventid, limit=limit, orderby=orderby,
-                                        **kwargs)
-        from obspy import Catalog
+                                        includearrivals=includearrivals, **kwargs)
+        from pipelines.seismic.fdsn import event as fdsn_event
 
-        t0, t1 = _ns(starttime), _ns(endtime)
-
-        def within(v: float | None, lo: float | None, hi: float | None) -> bool:
-            if lo is None and hi is None:
-                return True
-            return v is not None and (lo is None or v >= lo) and (hi is None or v <= hi)
-
-        events = []
-        for e in self.store.events():
-            depth_km = None if e.get("depth_m") is None else e["depth_m"] / 1000.0
-            if ((t0 is not None and e["time_ns"] < t0) or (t1 is not None and e["time_ns"] > t1)
-                    or not within(e.get("latitude"), minlatitude, maxlatitude)
-                    or not within(e.get("longitude"), minlongitude, maxlongitude)
-                    or not within(depth_km, mindepth, maxdepth)
-                    or not within(e.get("magnitude"), minmagnitude, maxmagnitude)
-                    or (eventid is not None and e["id"] != eventid)):
-                continue
-            events.append(e)
-        key, reverse = {"time": ("time_ns", True), "time-asc": ("time_ns", False),
-                        "magnitude": ("magnitude", True),
-                        "magnitude-asc": ("magnitude", False)}[orderby]
-        events.sort(key=lambda e: (e.get(key) is None, e.get(key) or 0), reverse=reverse)
-        if limit is not None:
-            events = events[:limit]
-        return Catalog(events=[_event(e) for e in events], creator=None,
-                       description=f"Belvedere store {self.store.url}")
+        radius = None
+        if any(kwargs.get(k) is not None for k in _RADIUS):
+            radius = (float(kwargs.get("latitude") or 0.0), float(kwargs.get("longitude") or 0.0),
+                      float(kwargs.get("minradius") or 0.0),
+                      float(kwargs.get("maxradius") or 180.0))
+        unknown = set(kwargs) - set(_RADIUS) - {"magnitudetype", "offset"}
+        if unknown:
+            raise TypeError(f"get_events() got unexpected arguments {sorted(unknown)}")
+        box = (-90.0 if minlatitude is None else minlatitude,
+               90.0 if maxlatitude is None else maxlatitude,
+               -180.0 if minlongitude is None else minlongitude,
+               180.0 if maxlongitude is None else maxlongitude)
+        q = fdsn_event.EventQuery(
+            t0_ns=_ns(starttime), t1_ns=_ns(endtime), box=box, radius=radius,
+            mindepth=mindepth, maxdepth=maxdepth, minmagnitude=minmagnitude,
+            maxmagnitude=maxmagnitude, magnitudetype=kwargs.get("magnitudetype"),
+            eventid=eventid, orderby=orderby, limit=limit, offset=kwargs.get("offset") or 1)
+        return fdsn_event.catalog(fdsn_event.select_events([self.store], q), includearrivals,
+                                  f"Belvedere store {self.store.url}")
 
     # -- availability (tsindex semantics) --------------------------------------------------
     def get_availability_extent(self, network: str | None = None, station: str | None = None,
@@ -422,6 +421,9 @@ class Client:
                    ) -> list[tuple[tuple[str, str, str, str], int, int, float]]:
         """(nslc, first sample ns, last sample ns, rate) of every segment meeting the window."""
         t0, t1 = _ns(starttime), _ns(endtime)
+        if self.fdsn is not None:
+            return [row for row in self._served_timespans(network, station, location, channel)
+                    if (t1 is None or row[1] <= t1) and (t0 is None or row[2] >= t0)]
         out = []
         for name, nslc in self._streams(network, station, location, channel):
             s = self.store[name]
@@ -433,7 +435,42 @@ class Client:
                     out.append((nslc, int(a), last, s.sampling_rate))
         return out
 
+    def _served_timespans(self, network, station, location, channel
+                          ) -> list[tuple[tuple[str, str, str, str], int, int, float]]:
+        """`_timespans` from the server's availability service (whole spans: the service
+        cuts spans to a window, tsindex does not, so none is sent)."""
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
 
+        query = {"format": "json"}
+        for key, value in (("network", network), ("station", station),
+                           ("location", location), ("channel", channel)):
+            if value is not None:
+                query[key] = ",".join(p or "--" for p in str(value).split(",")) or "--"
+        url = (f"{self.fdsn.base_url.rstrip('/')}/fdsnws/availability/1/query?"
+               + urllib.parse.urlencode(query))
+        try:
+            with urllib.request.urlopen(url, timeout=self.fdsn.timeout) as r:
+                if r.status == 204:
+                    return []
+                doc = json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            raise StoreError(f"{url}: the availability service answered {exc.code}: "
+                             f"{exc.read()[:300].decode('utf-8', 'replace')}") from None
+        out = []
+        for src in doc.get("datasources", []):
+            nslc = (src["network"], src["station"], src["location"], src["channel"])
+            rate = float(src["samplerate"])
+            spans = np.array([[a.rstrip("Z"), b.rstrip("Z")] for a, b in src["timespans"]],
+                             dtype="datetime64[ns]").astype(np.int64).reshape(-1, 2)
+            period = int(round(NS / rate))
+            out += [(nslc, int(a), int(b) - period, rate) for a, b in spans.tolist()]
+        return out
+
+
+_RADIUS = ("latitude", "longitude", "minradius", "maxradius")
 _LEVELS = ("network", "station", "channel", "response")
 
 
@@ -583,35 +620,6 @@ def _to_level(inv, level: str):
                 for c in s:
                     c.response = None
     return inv
-
-
-def _event(e: dict[str, Any]):
-    from obspy import UTCDateTime
-    from obspy.core.event import (
-        Event,
-        EventDescription,
-        Magnitude,
-        Origin,
-        Pick,
-        ResourceIdentifier,
-        WaveformStreamID,
-    )
-
-    origin = Origin(time=UTCDateTime(ns=int(e["time_ns"])), latitude=e.get("latitude"),
-                    longitude=e.get("longitude"), depth=e.get("depth_m"))
-    ev = Event(resource_id=ResourceIdentifier(e["id"]), origins=[origin])
-    ev.preferred_origin_id = origin.resource_id
-    if e.get("magnitude") is not None:
-        mag = Magnitude(mag=e["magnitude"], magnitude_type=e.get("magnitude_type"),
-                        origin_id=origin.resource_id)
-        ev.magnitudes = [mag]
-        ev.preferred_magnitude_id = mag.resource_id
-    if e.get("description"):
-        ev.event_descriptions = [EventDescription(text=e["description"])]
-    for p in e.get("picks") or []:
-        ev.picks.append(Pick(time=UTCDateTime(ns=int(p["time_ns"])), phase_hint=p.get("phase"),
-                             waveform_id=WaveformStreamID(seed_string=p["stream"])))
-    return ev
 
 
 def _fdsn_client(url: str, timeout: float, why: Exception):

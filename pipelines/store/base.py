@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import zarr
 
-from pipelines.store.segments import gaps_between
+from pipelines.store.segments import gaps_between, load_segments, stored_span
 from pipelines.timebase import NS, utc_iso
 
 if TYPE_CHECKING:
@@ -36,12 +36,32 @@ class StreamBase:
     def _load_attrs(self) -> None:
         raise NotImplementedError
 
+    def _set_stored_segments(self, value: Any) -> None:
+        """Note the stored `segments` attribute; a long list's array is read on first use."""
+        self._segments_attr = value
+        self._segments: np.ndarray | None = None
+        self._segment_idx: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def segments(self) -> np.ndarray:
+        """The (N, 2) int64 ns [start, end) spans of present samples, sorted."""
+        if self._segments is None:
+            self._segments = load_segments(self.group, self._segments_attr)
+        return self._segments
+
+    @segments.setter
+    def segments(self, value: np.ndarray) -> None:
+        self._segments = np.asarray(value, dtype=np.int64).reshape(-1, 2)
+        self._segment_idx = None
+
     @property
     def span_ns(self) -> tuple[int, int] | None:
         """[first sample, one past the last sample) in ns, or None when empty."""
-        if not len(self.segments):
+        if self._segments is None:
+            return stored_span(self._segments_attr)
+        if not len(self._segments):
             return None
-        return int(self.segments[0, 0]), int(self.segments[-1, 1])
+        return int(self._segments[0, 0]), int(self._segments[-1, 1])
 
     def gaps(self) -> np.ndarray:
         """The gaps between segments as (N, 2) int64 ns [start, end)."""

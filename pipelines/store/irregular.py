@@ -43,7 +43,7 @@ from pipelines.store.layout import (
     stream_kind,
     stream_marker,
 )
-from pipelines.store.segments import extend_segments
+from pipelines.store.segments import extend_segments, prune_segment_arrays, store_segments
 from pipelines.timebase import NS, day_start_ns, utc_iso
 
 if TYPE_CHECKING:
@@ -109,10 +109,11 @@ class IrregularStream(StreamBase):
         self.gap_ns = int(attrs["gap_ns"])
         self.factor = int(attrs.get("pyramid", {}).get("factor", PYRAMID_FACTOR))
         self.levels = int(attrs.get("pyramid", {}).get("levels", 0))
-        self.segments = np.asarray(attrs.get("segments", []), dtype=np.int64).reshape(-1, 2)
+        self._set_stored_segments(attrs.get("segments", []))
         self.sampling_rate = float(attrs.get("sampling_rate") or NS / max(self.base_ns, 1))
         self.period_ns = NS / self.sampling_rate
-        self.start_ns = int(self.segments[0, 0]) if len(self.segments) else self.origin_ns
+        span = self.span_ns
+        self.start_ns = span[0] if span else self.origin_ns
 
     # -- geometry --------------------------------------------------------------------------
     def width_ns(self, level: int) -> int:
@@ -484,15 +485,19 @@ class IrregularWriter(IrregularStream):
             attrs["first_ns"] = int(t[0])
             attrs["last_ns"] = int(attrs.get("last_ns") or t[n - 1])
         attrs["n"] = int(n)
-        attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
+        previous = attrs.get("segments")
+        store_segments(self.group, attrs, self.segments)
         if provenance:
             attrs["provenance"] = list(attrs.get("provenance", [])) + provenance
         if conflicts:
             attrs["conflicts"] = list(attrs.get("conflicts", [])) + conflicts
         self.group.attrs.put(attrs)
+        prune_segment_arrays(self.group, attrs, previous)
         self.attrs = attrs
         self._pending_n = int(n)
+        segments = self.segments
         self._load_attrs()
+        self.segments = segments  # as committed: no need to read them back
 
     def update_attrs(self, extra: dict[str, Any]) -> None:
         """Set metadata attributes without touching samples or segments."""

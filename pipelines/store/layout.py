@@ -1,4 +1,4 @@
-"""The on-disk layout (version 1): versions, kinds, chunking, codecs and the arrays' templates.
+"""The on-disk layout (version 2): versions, kinds, chunking, codecs and the arrays' templates.
 
 Every array the project creates takes its `create_array` parameters from a template here, so
 the layout is written down once. Changing a value here changes what new stores look like on
@@ -20,7 +20,9 @@ from zarr.codecs.numcodecs import Delta
 from pipelines import __version__
 from pipelines.store.errors import StoreError, StoreVersionError
 
-LAYOUT_VERSION = 1
+# Version 2 adds long segment lists stored as arrays ("Segment lists" below); a version 1
+# stream (inline list) reads the same, and one that comes to hold an array is marked 2.
+LAYOUT_VERSION = 2
 USAGE_LAYOUT_VERSION = 1
 # The `belvedere.kind` attribute of a stream group or a store root, as stored.
 STREAM_KIND = "stream"  # a regular stream (its class says `kind = "regular"`)
@@ -105,6 +107,34 @@ def time_attributes() -> dict[str, str]:
 # to the grid's length. Either way the times are `start_ns + i * 1e9 / sampling_rate`, which
 # `Stream.to_xarray` computes from the grid; a version 1 reader reads both alike.
 TIME_CHUNKS = "with-samples"
+
+
+# Segment lists ([start, end) int64 ns of the runs of present samples). Version 1: the
+# `segments` attribute of the stream group is a JSON list [[start, end], ...]. Version 2
+# keeps that form up to SEGMENTS_INLINE segments; a longer list is written as an (N, 2)
+# int64 array `segments/<generation>` of the stream group (one chunk, delta + zstd) and the
+# attribute becomes {"array": "segments/<g>", "generation": g, "count": N, "first_ns": ...,
+# "end_ns": ...}, so a stream's span needs no read of the array. A commit writes a new
+# generation before the attribute that names it and then drops all but the last two, so a
+# reader never sees a half-written list. Why the threshold: parsing the JSON attribute costs
+# ~1 us per segment (1e5 gaps: a 7.4 MB attribute, 0.1-0.3 s on every open) while reading
+# the array costs ~1-3 ms whatever its length, as much as ~1000 inline segments; streams
+# with few gaps (most) keep a single metadata read per open.
+SEGMENTS_INLINE = 1024
+SEGMENTS_GROUP = "segments"
+SEGMENTS_LAYOUT_VERSION = 2
+SEGMENTS_CHUNK = 2**20  # segments per chunk (16 MB raw): one chunk for any usual list
+SEGMENTS_COMPRESSOR = ZstdCodec(level=3)
+
+
+_SEGMENTS_FILTERS = [Delta(dtype="int64")]  # made once: zarr warns on each construction
+
+
+def segments_array(n: int) -> dict[str, Any]:
+    """The template of a segment-list array of `n` segments (`create_array(..., shape=(n, 2))`)."""
+    return {"chunks": (min(max(n, 1), SEGMENTS_CHUNK), 2), "dtype": "int64",
+            "fill_value": 0, "filters": _SEGMENTS_FILTERS,
+            "compressors": [SEGMENTS_COMPRESSOR], "dimension_names": ("segment", "edge")}
 
 
 def stream_marker(kind: str) -> dict[str, Any]:

@@ -36,7 +36,13 @@ from pipelines.store.layout import (
     stream_array,
     stream_marker,
 )
-from pipelines.store.segments import merge_segments, runs_of
+from pipelines.store.segments import (
+    mask_of,
+    merge_segments,
+    prune_segment_arrays,
+    runs_of,
+    store_segments,
+)
 from pipelines.timebase import NS, TIME_MIN_NS, day_start_ns, utc_iso
 
 if TYPE_CHECKING:
@@ -85,7 +91,7 @@ class Stream(StreamBase):
         self.start_ns = int(attrs["start_ns"])
         self.period_ns = period_ns(self.sampling_rate)
         self.dtype = np.dtype(attrs["dtype"])
-        self.segments = np.asarray(attrs.get("segments", []), dtype=np.int64).reshape(-1, 2)
+        self._set_stored_segments(attrs.get("segments", []))
         pyr = attrs.get("pyramid", {})
         self.factor = int(pyr.get("factor", PYRAMID_FACTOR))
         self.levels = int(pyr.get("levels", 0))
@@ -125,31 +131,26 @@ class Stream(StreamBase):
     @property
     def n_samples(self) -> int:
         """Number of samples actually present."""
-        if not len(self.segments):
-            return 0
-        return int(sum(self._segment_indices(s, e)[1] - self._segment_indices(s, e)[0]
-                       for s, e in self.segments))
-
-    def _segment_indices(self, s_ns: int, e_ns: int) -> tuple[int, int]:
-        return int(round(self.index_of(s_ns))), int(round(self.index_of(e_ns)))
+        seg = self.segment_indices()
+        return int((seg[:, 1] - seg[:, 0]).sum()) if len(seg) else 0
 
     def segment_indices(self) -> np.ndarray:
-        """Segments as [i0, i1) sample indices on the grid."""
-        if not len(self.segments):
-            return np.zeros((0, 2), dtype=np.int64)
-        return np.round((self.segments - self.start_ns) / self.period_ns).astype(np.int64)
+        """Segments as [i0, i1) sample indices on the grid (computed once per segment list:
+        every presence test of a write uses them)."""
+        seg = self.segments
+        cached = self._segment_idx
+        if cached is not None and cached[0] is seg:
+            return cached[1]
+        if not len(seg):
+            idx = np.zeros((0, 2), dtype=np.int64)
+        else:
+            idx = np.round((seg - self.start_ns) / self.period_ns).astype(np.int64)
+        self._segment_idx = (seg, idx)
+        return idx
 
     def present_mask(self, i0: int, i1: int) -> np.ndarray:
         """Boolean mask of the samples in [i0, i1) that are present per the segment list."""
-        mask = np.zeros(max(i1 - i0, 0), dtype=bool)
-        seg = self.segment_indices()
-        if not len(seg) or i1 <= i0:
-            return mask
-        lo = np.searchsorted(seg[:, 1], i0, side="right")
-        hi = np.searchsorted(seg[:, 0], i1, side="left")
-        for a, b in seg[lo:hi]:
-            mask[max(a, i0) - i0:min(b, i1) - i0] = True
-        return mask
+        return mask_of(self.segment_indices(), i0, i1)
 
     # -- reading --------------------------------------------------------------------------
     def read_raw(self, i0: int, i1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -687,7 +688,8 @@ class StreamWriter(Stream):
         """
         self.store.changing()
         attrs = dict(self.group.attrs)
-        attrs["segments"] = [[int(s), int(e)] for s, e in self.segments]
+        previous = attrs.get("segments")
+        store_segments(self.group, attrs, self.segments)
         if provenance:
             attrs["provenance"] = list(attrs.get("provenance", [])) + provenance
         if conflicts:
@@ -697,7 +699,9 @@ class StreamWriter(Stream):
             attrs.update(extra)
         # One put of zarr.json, atomic (temp file + rename) on a local store.
         _zarrio.put_group_attrs(self.group, attrs)
+        prune_segment_arrays(self.group, attrs, previous)
         self.attrs = attrs
+        self._segments_attr = attrs["segments"]
         self._pending_attrs.clear()
 
     def update_attrs(self, extra: dict[str, Any]) -> None:

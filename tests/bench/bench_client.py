@@ -10,11 +10,15 @@ Prints, measured in this run, median of `--repeat` runs per span (1200 x 120 px)
    with the ratio of the last to the first.
 2. `open_datatree` of a store of `--streams` streams: node by node and from consolidated
    metadata, and their ratio; and the time `consolidate` takes.
+3. The PSD spectrogram's RangeXY event (callback + Bokeh update) over a decade of PSDs, and
+   the usage views' (metric heatmap of 64 nodes x 90 days of minutes, jobs per bin of 20,000
+   jobs), per span, with the level each read.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -102,6 +106,65 @@ def datatree_times(base: Path, n_streams: int) -> None:
           f"{fast:.0f} ms (ratio {plain / fast:.2f}); consolidate {cons_ms:.0f} ms")
 
 
+def _event_ms(dmap, a: int, span: int, repeat: int, rng: np.random.Generator) -> float:
+    def event():
+        t0 = a + int(rng.integers(0, max(span // 10, 1)))
+        dmap.event(x_range=(np.datetime64(t0, "ns"), np.datetime64(t0 + span, "ns")))
+
+    return _median_ms(event, repeat)
+
+
+def product_frame_times(base: Path, repeat: int) -> None:
+    import holoviews as hv
+
+    from dashboard.notebook_noise import psd_view
+    from dashboard.notebook_usage import jobs_view, metric_view
+    from pipelines.demo.usage import generate_usage
+    from pipelines.store.products import PSD_ROWS_PER_DAY, open_psd, require_psd
+    from pipelines.timebase import DAY_NS, parse_time
+    from pipelines.usage.usage_store import open_usage_store
+
+    hv.extension("bokeh")
+    renderer = hv.renderer("bokeh")
+    rng = np.random.default_rng(1)
+    day0, days = parse_time("2015-01-01"), 3650
+    path = base / "client-psd-decade.zarr"
+    if not (path / "zarr.json").exists():  # a decade of 30-minute PSD rows on 65 periods
+        st = Store(str(path), "a")
+        periods = 2.0 ** (np.arange(65) / 8)
+        prod = require_psd(st, "BV.BIG.00.HHZ", 0, periods, {}, "bench")
+        for d in range(days):
+            db = -150 + 10 * rng.standard_normal((PSD_ROWS_PER_DAY, 65)).astype(np.float32)
+            prod.write_day(day0 + d * DAY_NS, db)
+    prod = open_psd(open_store(str(path)), "BV.BIG.00.HHZ")
+    dmap = psd_view(prod, "BV.BIG.00.HHZ", day0, day0 + days * DAY_NS, width=WIDTH,
+                    clim=(-180.0, -120.0))
+    renderer.get_plot(dmap)
+    print(f"{'PSD span':>10} {'event':>8} {'rows':>6} level")
+    for label, span in (("decade", days * DAY_NS), ("1 year", 365 * DAY_NS),
+                        ("1 month", 30 * DAY_NS), ("1 day", DAY_NS)):
+        ms = _event_ms(dmap, day0, span, repeat, rng)
+        last = dmap.callback.callable.last
+        print(f"{label:>10} {ms:6.1f}ms {last.rows:6d} {last.level}")
+    upath = base / "client-usage-90d.zarr"
+    u0 = parse_time("2024-01-01")
+    if not (upath / "zarr.json").exists():
+        generate_usage(str(upath), u0, days=90, n_jobs=20_000, nodes=64)
+    usage = open_usage_store(str(upath))
+    heat = metric_view(usage.metric("node_cpu"), width=WIDTH)
+    bars = jobs_view(usage, "user", width=WIDTH)
+    for dm in (heat, bars):
+        renderer.get_plot(dm)
+    print(f"{'usage span':>10} {'heatmap':>8} {'level':>5} {'jobs bars':>9} {'bin':>8}")
+    for label, span in (("90 days", 90 * DAY_NS), ("7 days", 7 * DAY_NS),
+                        ("1 day", DAY_NS), ("1 hour", 3600 * NS)):
+        h = _event_ms(heat, u0, span, repeat, rng)
+        level = heat.callback.callable.last.level
+        j = _event_ms(bars, u0, span, repeat, rng)
+        print(f"{label:>10} {h:6.1f}ms {level:5d} {j:7.1f}ms "
+              f"{bars.callback.callable.last.bin_name:>8}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--big", type=float, default=1e9)
@@ -111,9 +174,11 @@ def main() -> None:
     args = p.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     build_store(base / "big.zarr", int(args.big))
     frame_times(base / "big.zarr", args.repeat)
     datatree_times(base, args.streams)
+    product_frame_times(base, args.repeat)
 
 
 if __name__ == "__main__":

@@ -166,6 +166,15 @@ def zoom_times(store: Path, zooms: int = 12) -> tuple[list[float], float]:
     return times, rss
 
 
+def notebook_frame_times(path: Path) -> None:
+    """The notebook's DynamicMap (`store.view()`) on the same stream: its callback and a
+    RangeXY event with the Bokeh update, beside `make_frame` (from bench_client.py)."""
+    from bench_client import frame_times as dynamicmap_times
+
+    print("notebook DynamicMap frames on the big store, beside the dashboard's make_frame:")
+    dynamicmap_times(path, repeat=5)
+
+
 def main() -> None:
     """Build the stores if needed and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -190,6 +199,7 @@ def main() -> None:
     print(f"worst median single-stream frame on the big store: {worst:.1f} ms (target < 10); "
           f"ten stacked: {max(frames['big']['ten 1 h'], frames['big']['ten whole']):.1f} ms "
           "(target < 60)")
+    notebook_frame_times(stores["big"][0])
     if args.no_browser:
         return
     zoom = {}

@@ -41,6 +41,58 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
     return print_ingest_report(report, as_json)
 
 
+def run_follow(store: str, roots: list[str], inventory: list[str], snap_tolerance: float,
+               poll: float | None) -> int:
+    """Follow SDS roots until Ctrl-C (or SIGTERM), printing a line per step that wrote."""
+    import os
+    import signal
+    import threading
+
+    from belvedere.console import out
+    from pipelines.ingest.follow import Follower
+    from pipelines.seismic.stationxml import channel_metadata, read_inventories
+    from pipelines.store import StoreError
+    from pipelines.timebase import format_time, now_ns
+
+    missing = [r for r in roots if not os.path.isdir(r)]
+    if missing:
+        fail(f"--follow watches folders (SDS roots); not a folder: {', '.join(missing)}", 2,
+             soft_wrap=False, escape=True)
+    invs, issues = read_inventories(inventory)
+    for issue in issues:
+        out.print(f"warning: {issue.line()}", highlight=False, markup=False)
+    try:
+        follower = Follower(store, roots, snap_tolerance,
+                            metadata=lambda ch: channel_metadata(invs, ch) if invs else {})
+    except StoreError as exc:
+        fail(str(exc), 2, soft_wrap=False, escape=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop between files: every commit completes
+        signal.signal(sig, lambda *_: stop.set())
+    totals = {"samples": 0, "files": 0}
+
+    def report(step) -> None:
+        totals["samples"] += step.samples
+        totals["files"] += step.files
+        for issue in step.issues:
+            out.print(f"warning: {issue}", highlight=False, markup=False)
+        if step.files:
+            out.print(f"{format_time(now_ns())} +{step.samples:,} samples from {step.files} "
+                      f"file(s): {', '.join(sorted(step.streams))}", highlight=False,
+                      markup=False)
+
+    how = f"polling every {poll:g} s" if poll else "file events"
+    out.print(f"following {', '.join(roots)} into {store} ({how}); Ctrl-C stops",
+              highlight=False, markup=False)
+    try:
+        follower.run(stop, poll, report)
+    finally:
+        follower.close()
+    out.print(f"stopped: {totals['samples']:,} samples written from {totals['files']} file "
+              "step(s)", highlight=False, markup=False)
+    return 0
+
+
 def ingest_seismic_cmd(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="miniSEED files, folders, globs, SDS roots")],
@@ -54,6 +106,13 @@ def ingest_seismic_cmd(
     snap_tolerance: Annotated[float, typer.Option(
         min=0.0, max=0.5, help="Fraction of a sample within which times snap to the grid")] = 0.25,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep watching the SDS root(s) given and append what is written into "
+                         "them (grown and new day files, whole records only) until Ctrl-C")
+                      ] = False,
+    poll: Annotated[float | None, typer.Option(
+        min=0.05, help="With --follow: look for changes every SECONDS instead of waiting "
+                       "for file events (network file systems)")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
@@ -64,6 +123,11 @@ def ingest_seismic_cmd(
     if not cfg.ingest.store:
         fail("no store: give --store, or ingest.store in the config / BELVEDERE_INGEST_STORE", 2,
              soft_wrap=False)
+    if poll is not None and not follow:
+        fail("--poll applies to --follow only", 2, soft_wrap=False)
+    if follow:
+        raise typer.Exit(run_follow(cfg.ingest.store, paths, inventory,
+                                    cfg.ingest.snap_tolerance, poll))
     try:
         with use_cluster(cfg.dask) as address:
             code = run_seismic_ingest(cfg.ingest.store, paths, inventory, events,

@@ -11,8 +11,17 @@ from dataclasses import dataclass
 
 from pipelines.seismic.fdsn.select import Selection, codes_of
 from pipelines.store import Store, station_xml, station_xml_documents
+from pipelines.timebase import parse_time
+
+
+def last_ingest(stream) -> int | None:
+    """When a file was last ingested into a stream (ns), from its provenance."""
+    stamps = [p.get("ingested_at") for p in stream.attrs.get("provenance", [])
+              if isinstance(p, dict) and p.get("ingested_at")]
+    return parse_time(max(stamps)) if stamps else None
 
 LEVELS = ("network", "station", "channel", "response")
+WORLD = (-90.0, 90.0, -180.0, 180.0)
 _parsed: dict[str, object] = {}  # digest -> Inventory: documents are immutable by digest
 _lock = threading.Lock()
 
@@ -28,6 +37,14 @@ class StationQuery:
     endbefore: int | None = None
     endafter: int | None = None
     box: tuple[float, float, float, float] = (-90.0, 90.0, -180.0, 180.0)
+    # (latitude, longitude, minradius, maxradius) in degrees, or None: no radius constraint.
+    radius: tuple[float, float, float, float] | None = None
+    updatedafter: int | None = None  # ns: metadata ingested after this time only
+
+    @property
+    def geographic(self) -> bool:
+        """Whether the query constrains coordinates (box or radius)."""
+        return self.box != WORLD or self.radius is not None
 
 
 def _inventory(store: Store, digest: str):
@@ -59,7 +76,26 @@ def _epoch_ok(q: StationQuery, start_ns: int | None, end_ns: int | None) -> bool
 
 
 def _in_box(q: StationQuery, lat, lon) -> bool:
-    return q.box[0] <= float(lat) <= q.box[1] and q.box[2] <= float(lon) <= q.box[3]
+    """Within the latitude/longitude box (across the antimeridian when minlongitude >
+    maxlongitude) and the radius, as the FDSN station specification defines them."""
+    if lat is None or lon is None:
+        return not q.geographic
+    lat, lon = float(lat), float(lon)
+    lat0, lat1, lon0, lon1 = q.box
+    in_lon = lon0 <= lon <= lon1 if lon0 <= lon1 else (lon >= lon0 or lon <= lon1)
+    if not (lat0 <= lat <= lat1 and in_lon):
+        return False
+    if q.radius is None:
+        return True
+    from obspy.geodetics import locations2degrees
+
+    clat, clon, rmin, rmax = q.radius
+    d = float(locations2degrees(clat, clon, lat, lon))
+    return rmin <= d <= rmax
+
+
+def _updated_ok(q: StationQuery, updated_ns: int | None) -> bool:
+    return q.updatedafter is None or (updated_ns is not None and updated_ns > q.updatedafter)
 
 
 def _channels_given(sel: Selection) -> bool:
@@ -98,6 +134,7 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
     for store in stores:
         for doc in reversed(station_xml_documents(store)):  # the newest document first
             inv = _inventory(store, doc["xxh3_128"])
+            doc_updated = parse_time(doc["ingested_at"]) if doc.get("ingested_at") else None
             for n in inv:
                 for s in n:
                     chans, seen = [], False
@@ -108,6 +145,7 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
                             if (q.selection.matches_codes((n.code, s.code, c.location_code,
                                                            c.code))
                                     and _epoch_ok(q, _ns(c.start_date), _ns(c.end_date))
+                                    and _updated_ok(q, doc_updated)
                                     and _in_box(q, c.latitude, c.longitude)):
                                 seen = True
                                 if epoch not in described:
@@ -120,6 +158,7 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
                             not _channels_given(q.selection)
                             and q.selection.matches_codes((n.code, s.code, "", ""))
                             and _epoch_ok(q, _ns(s.start_date), _ns(s.end_date))
+                            and _updated_ok(q, doc_updated)
                             and _in_box(q, s.latitude, s.longitude) for q in queries)
                     if seen or chans:
                         add(n, s, chans)
@@ -135,9 +174,11 @@ def inventory(stores: list[Store], queries: list[StationQuery]):
                 t0, t1 = stream.span_ns
                 if not _epoch_ok(q, t0, t1):
                     continue
+                if not _updated_ok(q, last_ingest(stream)):
+                    continue
                 coords = stream.attrs.get("coordinates") or {}
                 lat, lon = coords.get("latitude", 0.0), coords.get("longitude", 0.0)
-                if not _in_box(q, lat, lon) if coords else q.box != StationQuery.box:
+                if not _in_box(q, lat, lon) if coords else q.geographic:
                     continue  # unknown coordinates never match a geographic constraint
                 described.add(cid)
                 start, end = UTCDateTime(ns=t0), UTCDateTime(ns=t1)
