@@ -119,6 +119,61 @@ class ViewsSettings(Section):
         return v
 
 
+class AnalysisSettings(Section):
+    """`belvedere analyse`: each analysis' parameters as `<ANALYSIS>_<PARAMETER>` (unset: the
+    analysis' default; `--param` on the command line wins) and the streams it runs on."""
+
+    psd_streams: list[str] = Field(default_factory=list,
+                                   description="wildcards psd runs on when none are given")
+    rsam_streams: list[str] = Field(default_factory=list)
+    rsam_bands: list[str] | None = Field(None, description="bands in Hz, e.g. 0.5-2, 2-8")
+    rsam_intervals_s: list[int] | None = Field(None, description="e.g. 60, 600")
+    rsam_metrics: list[str] | None = Field(None, description="mean_abs and/or rms")
+    rsam_corners: int | None = Field(None, ge=1, le=10)
+    detect_streams: list[str] = Field(default_factory=list)
+    detect_sta_s: float | None = Field(None, gt=0)
+    detect_lta_s: float | None = Field(None, gt=0)
+    detect_thr_on: float | None = Field(None, gt=0)
+    detect_thr_off: float | None = Field(None, gt=0)
+    detect_max_len_s: float | None = Field(None, gt=0)
+    detect_freqmin: float | None = Field(None, ge=0)
+    detect_freqmax: float | None = Field(None, ge=0)
+    detect_coincidence: int | None = Field(None, ge=1)
+
+    @field_validator("rsam_bands")
+    @classmethod
+    def _bands(cls, v: list[str] | None) -> list[str] | None:
+        from pipelines.analysis.bands import parse_band
+
+        for text in v or []:
+            parse_band(text)  # ValueError names the band and the form
+        return v
+
+    @field_validator("rsam_metrics")
+    @classmethod
+    def _metrics(cls, v: list[str] | None) -> list[str] | None:
+        bad = [m for m in v or [] if m not in ("mean_abs", "rms")]
+        if bad:
+            raise ValueError(f"unknown metric {bad[0]!r}; choose mean_abs or rms")
+        return v
+
+    def parameters(self, analysis: str) -> dict[str, Any]:
+        """The parameters this section sets for an analysis (`rsam_bands` -> `bands`)."""
+        from pipelines.analysis.bands import parse_band
+
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump().items():
+            name = key.removeprefix(f"{analysis}_")
+            if name == key or name == "streams" or value is None:
+                continue
+            out[name] = [list(parse_band(b)) for b in value] if name == "bands" else value
+        return out
+
+    def streams(self, analysis: str) -> list[str]:
+        """The wildcards an analysis runs on when the command line names none."""
+        return list(getattr(self, f"{analysis}_streams", []) or [])
+
+
 class LatencySettings(Section):
     """Latency badges (time since a stream's last sample) on /waveforms?refresh= and /."""
 
@@ -258,6 +313,7 @@ class Settings(Section):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     latency: LatencySettings = Field(default_factory=LatencySettings)
     views: ViewsSettings = Field(default_factory=ViewsSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)

@@ -11,8 +11,8 @@ import panel as pn
 from dashboard.access import hooks as access_hooks
 
 PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("helicorder", "Helicorder"),
-         ("availability", "Availability"), ("stations", "Stations"), ("resources", "Resources"),
-         ("mission", "Mission"))
+         ("availability", "Availability"), ("stations", "Stations"), ("noise", "Noise"),
+         ("rsam", "RSAM"), ("resources", "Resources"), ("mission", "Mission"))
 
 CSS = """
 .bv-header {display: flex; align-items: baseline; gap: 22px; padding: 8px 16px;

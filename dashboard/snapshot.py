@@ -37,7 +37,7 @@ __all__ = ["SnapshotError", "Snapshot", "build", "render_png", "check_output", "
            "view_of_path", "with_query", "chromium_path", "VIEWS"]
 
 VIEWS = ("overview", "waveforms", "availability", "stations", "resources", "mission",
-         "helicorder")
+         "helicorder", "noise", "rsam")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 

@@ -41,8 +41,14 @@ def test_demo_small_builds_a_store_of_real_and_synthetic_data(tmp_path):
     usage = open_usage_store(str(tmp_path / "usage-small.zarr"))
     assert usage.n_jobs() == 4000 and usage.metrics() == ["node_cpu"]
     runs = usage.runs()
-    assert len(runs) == 1 and runs["kind"].astype(str).iloc[0] == "seismic"
+    kinds = list(runs["kind"].astype(str))
+    assert kinds == ["seismic", "analyse-psd", "analyse-rsam", "analyse-detect", "analyse-filter"]
     assert runs["samples_written"].iloc[0] == sum(st[n].n_samples for n in names)
+    # ... and its analyses, so /noise and /rsam have data: the vertical channels' PSDs, RSAM
+    from pipelines.store.products import product_streams
+
+    verticals = sorted(n for n in arch.streams if n.endswith("Z"))
+    assert product_streams(st, "psd") == verticals == product_streams(st, "rsam")
     # Mission data beside it, in its own store: LISA links, LDC TDI, a light curve, housekeeping.
     m = open_store(str(tmp_path / "mission-small.zarr"))
     mnames = m.streams()

