@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.request
 
 import numpy as np
 import pytest
@@ -267,3 +268,75 @@ def test_latency_badges_turn_amber_and_red(server, page):
         pix = png_array(badge.screenshot())
         assert near_colour(pix, rgb(COLORS[level]), 30).mean() > 0.4, (name, level)
     page.screenshot(path=f"{SHOTS}/bv_overview_latency.png", full_page=True)
+
+
+def open_snapshot(page, server: str, tmp_path, name: str, streams: str,
+                  t0_ns: int | None = None, t1_ns: int | None = None, **more: str) -> None:
+    """Download the server's snapshot of a waveform view (/snapshot/waveforms.html) and open
+    the file with every request refused, waiting until its base image is drawn."""
+    q = url(server, streams, t0_ns, t1_ns, **more).replace("/waveforms?",
+                                                           "/snapshot/waveforms.html?")
+    out = tmp_path / f"{name}.html"
+    with urllib.request.urlopen(q, timeout=120) as r:
+        out.write_bytes(r.read())
+    page.route("**/*", lambda r: r.abort() if not r.request.url.startswith(("file:", "data:"))
+               else r.continue_())
+    open_page(page, out.as_uri(), idle=True, model="events", settle_ms=0)
+    for _ in range(100):  # the tiles are data: URLs, decoded asynchronously
+        if near_colour(frame_pixels(page), BLUE, 60).any():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the snapshot's trace image was never drawn")
+
+
+def snapshot_labels(page) -> list[str]:
+    """The band labels (amplitude scale) of an open snapshot."""
+    return page.evaluate("""() => Array.from(Bokeh.documents[0].all_models)
+      .filter((m) => m.type === 'Label' || (m.constructor && m.constructor.__name__ === 'Label'))
+      .map((m) => m.text)""")
+
+
+def test_snapshot_draws_what_the_page_draws(server, page, tmp_path):
+    extents = {}
+    for scale in ("robust", "trace"):
+        open_snapshot(page, server, tmp_path, scale, "XW.QUAK.00.HHZ", scale=scale)
+        img = frame_pixels(page, path=f"{SHOTS}/bv_snapshot_scale_{scale}.png")
+        h, w, _ = img.shape
+        blue = near_colour(img, BLUE, 60)
+        quake = column_of(page, QUAKE_NS, w)
+        quiet = np.r_[20:quake - 40, quake + 40:w - 20]
+        extents[scale] = (float(np.median(blue[:, quiet].sum(axis=0))) / h,
+                          blue[:, quake - 3:quake + 4].sum(axis=0).max() / h)
+        labels = [t for t in snapshot_labels(page) if "counts" in t]
+        assert len(labels) == 1 and ("robust" in labels[0]) == (scale == "robust")
+        assert ("(max)" in labels[0]) == (scale == "trace")
+        events = source(page, "events")
+        assert "M5.1" in events["label"] and len(events["label"]) <= 3
+        assert any(re.fullmatch(r"M[\d.]+ \+\d+", t) for t in events["label"]), "thinned"
+        assert len(source(page, "detections")["x"]) > 0
+        assert not page.console_errors
+    noise, quake = extents["robust"]
+    assert noise > 0.15, f"the noise fills {noise:.0%} of the snapshot's band"
+    assert quake > 1.5 * noise, "the earthquake stands out above the noise"
+    assert extents["trace"][0] < 0.05, "scale=trace: the old look, the noise a flat line"
+    # Zoomed in (a finer detail level), the crowded hour's earthquakes get more marks, apart.
+    t0 = DAY0_NS + 3 * 3600 * NS
+    day = len(events["x"])
+    page.evaluate(f"""() => {{ const m = ({JS_MODEL})('waveforms');
+      m.x_range.setv({{start: {t0 / 1e6}, end: {(t0 + 3600 * NS) / 1e6}}}); }}""")
+    wait_for(page, "events", f"d.x.length > {day}")
+    hour = [x for x in source(page, "events")["x"] if t0 / 1e6 <= x < (t0 + 3600 * NS) / 1e6]
+    gaps = np.diff(hour) / ((3600 * NS) / 1e6) * plot_frame(page)["width"]
+    assert len(hour) > 1 and (gaps >= 60).all()
+    # The picks, as on the page: thin ticks in their phase's colour under the trace.
+    open_snapshot(page, server, tmp_path, "picks", "XW.QUAK.00.HHZ", QUAKE_NS - 10 * NS,
+                  QUAKE_NS + 50 * NS)
+    img = frame_pixels(page, path=f"{SHOTS}/bv_snapshot_picks.png")
+    h, w, _ = img.shape
+    p_col = column_of(page, P_NS, w)
+    magenta = is_magenta(img[:, p_col - 3:p_col + 4])
+    assert magenta.any(axis=1).sum() > 0.5 * h, "a P tick runs across the band"
+    assert magenta.any(axis=0).sum() <= 3, "the tick is thin"
+    s_col = column_of(page, S_NS, w)
+    assert is_cyan(img[:, s_col - 3:s_col + 4]).any(axis=1).sum() > 0.5 * h
+    assert not page.console_errors
