@@ -196,3 +196,54 @@ def test_follow_refuses_what_it_cannot_watch_with_a_clear_message(tmp_path):
     res = run_cli("ingest", "seismic", str(tmp_path), "--poll", "2", "--store",
                   str(tmp_path / "s.zarr"))
     assert res.returncode == 2 and "--poll applies to --follow only" in res.stdout + res.stderr
+
+
+def test_follow_polls_when_file_events_are_not_available(tmp_path, monkeypatch):
+    """Without inotify (its per-user instance or watch limit reached, or a file system that
+    has none) watchfiles' Rust watcher raises OSError when it starts; the follower says so and
+    polls. Those limits are per user for the whole machine and /proc/sys is read-only here, so
+    reaching them for real would break every other process of the user: the Rust watcher is
+    made to raise what it raises then, at that one boundary (`watchfiles.main.RustNotify`);
+    watchfiles' own code, the follower and the store are the real ones."""
+    import watchfiles.main
+
+    from pipelines.ingest.follow import Follower as InProcess
+
+    real = watchfiles.main.RustNotify
+    asked: list[bool] = []
+
+    def rust_notify(paths, debug, force_polling, *args, **kw):
+        asked.append(force_polling)
+        if not force_polling:
+            raise OSError("OS file watch limit reached. about [...]")
+        return real(paths, debug, force_polling, *args, **kw)
+
+    monkeypatch.setattr(watchfiles.main, "RustNotify", rust_notify)
+    truth = np.cumsum(np.random.default_rng(9).integers(-60, 61, 3000)).astype(np.int32)
+    recs, counts = _records(truth, START)
+    root = tmp_path / "sds"
+    f1 = sds_path(root, *NAME.split("."), START)
+    f1.parent.mkdir(parents=True)
+    f1.write_bytes(b"".join(recs[:3]))
+    store = str(tmp_path / "poll.zarr")
+    follower = InProcess(store, [str(root)])
+    stop, reports = threading.Event(), []
+    thread = threading.Thread(target=follower.run, args=(stop, None, reports.append),
+                              daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: any(r.issues for r in reports), 30, "no word of the fallback")
+        issue = next(i for r in reports for i in r.issues)
+        assert "file events are not available" in issue and "polling" in issue
+        assert "watch limit" in issue
+        with open(f1, "ab") as fh:
+            fh.write(b"".join(recs[3:]))
+        wait_until(lambda: (x := _samples(store)) is not None and len(x) == len(truth), 30,
+                   "polling did not pick up the new records")
+        np.testing.assert_array_equal(_samples(store), truth.astype(np.float64))
+        assert asked[:2] == [False, True], "file events first, then polling"
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    follower.close()

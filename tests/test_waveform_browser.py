@@ -40,7 +40,8 @@ from waveform_store import (
 
 from dashboard.latency import COLORS
 from dashboard.picks import DETECTION_COLOR
-from pipelines.timebase import NS, format_time, parse_time
+from pipelines.store import open_store
+from pipelines.timebase import NS, format_time, now_ns, parse_time
 
 pytestmark = browser_marks()
 
@@ -77,8 +78,12 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    store = build(str(tmp_path_factory.mktemp("wave") / "wave.zarr"))
+def store(tmp_path_factory) -> str:
+    return build(str(tmp_path_factory.mktemp("wave") / "wave.zarr"))
+
+
+@pytest.fixture(scope="module")
+def server(store):
     # The latency thresholds from the configuration's environment variables.
     env = {"BELVEDERE_LATENCY_AMBER_S": str(AMBER_S), "BELVEDERE_LATENCY_RED_S": str(RED_S)}
     saved = {k: os.environ.get(k) for k in env}
@@ -248,7 +253,7 @@ def test_measurements_on_a_dragged_window_equal_numpy(server, page):
                                                   8).mean() > 0.05
 
 
-def test_latency_badges_turn_amber_and_red(server, page):
+def test_latency_badges_turn_amber_and_red(server, store, page):
     open_page(page, url(server, "XW.LIVE.*,XW.LATE.*,XW.DEAD.*", refresh="5s"),
               model="latency")
     wait_for(page, "latency", "d.text.length == 3")
@@ -268,6 +273,22 @@ def test_latency_badges_turn_amber_and_red(server, page):
         pix = png_array(badge.screenshot())
         assert near_colour(pix, rgb(COLORS[level]), 30).mean() > 0.4, (name, level)
     page.screenshot(path=f"{SHOTS}/bv_overview_latency.png", full_page=True)
+    # With refresh= the overview reads the latencies again: data reaching XW.LATE up to now
+    # turns its badge from amber to ok without a reload.
+    page.goto(server + "/?refresh=2s")
+    late = page.locator("tr", has_text="XW.LATE.00.HHZ").locator(".bv-latency")
+    late.wait_for(timeout=30000)
+    assert "bv-latency-amber" in late.get_attribute("class")
+    st = open_store(store, "a")
+    end = st["XW.LATE.00.HHZ"].span_ns[1]
+    w = st.writer("XW.LATE.00.HHZ")
+    i0 = round(w.index_of(end))
+    n = int((now_ns() - end) / NS * RATE)
+    w.write(i0, np.zeros(n, np.int32))
+    w.update_pyramid(i0, i0 + n)
+    w.commit()
+    page.wait_for_selector("tr:has-text('XW.LATE.00.HHZ') .bv-latency-ok", timeout=30000)
+    assert "bv-latency-amber" not in late.get_attribute("class")
 
 
 def open_snapshot(page, server: str, tmp_path, name: str, streams: str,
