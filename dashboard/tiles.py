@@ -4,7 +4,10 @@ The bands (drawn exactly as the page draws them, from the store's envelopes) are
 the whole range and again as finer tiles (4 and 16 tiles across the range at 1000 pixels each);
 a small CustomJS callback on the x range shows the coarsest set that still has an image pixel
 per screen pixel. Tiles are palette PNGs (a few colours), which keeps a typical six-stream view
-under 3 MB, BokehJS included. Each band keeps one amplitude scale for the whole snapshot.
+under 3 MB, BokehJS included. Each band keeps one amplitude scale for the whole snapshot,
+decided as the page decides it (`amplitude.scale_traces`: robust by default, `scale=` honoured),
+and the picks, earthquakes and detections are the page's (`picks.MarkLayers`), thinned once per
+detail level, which the callback swaps with the tiles.
 """
 
 from __future__ import annotations

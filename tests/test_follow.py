@@ -85,6 +85,21 @@ def _samples(store: str) -> np.ndarray | None:
         return None
 
 
+def watching(pid: int) -> bool:
+    """True once the process runs watchfiles' watcher (its Rust polling thread)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return False
+    names = []
+    for t in tasks:
+        try:
+            names.append(Path(f"/proc/{pid}/task/{t}/comm").read_text())
+        except OSError:
+            continue
+    return any(n.startswith("notify-rs") for n in names)
+
+
 def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     rng = np.random.default_rng(5)
     truth = np.cumsum(rng.integers(-60, 61, N1 + N2)).astype(np.int32)
@@ -161,10 +176,13 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
         y0, y1 = page.evaluate(f"() => {{ const m = ({JS_MODEL})('waveforms');"
                                " return [m.x_range.start, m.x_range.end]; }")
         assert y1 - y0 == pytest.approx(x1 - x0, abs=1.0)
-        page.wait_for_timeout(2500)
-        img = frame_pixels(page, path=f"{SHOTS}/bv_follow.png")
-        ink = (255 - img.astype(np.int16)).max(axis=-1) > 60
-        w = img.shape[1]
+        for _ in range(100):  # the frame of the moved range is painted after the range moved
+            img = frame_pixels(page, path=f"{SHOTS}/bv_follow.png")
+            ink = (255 - img.astype(np.int16)).max(axis=-1) > 60
+            w = img.shape[1]
+            if ink[:, int(0.9 * w):int(0.97 * w)].any(axis=0).mean() > 0.9:
+                break
+            page.wait_for_timeout(100)
         assert ink[:, int(0.9 * w):int(0.97 * w)].any(axis=0).mean() > 0.9, "new data drawn"
         page_ctx.close()
     assert follower.stop() == 0 and "stopped" in follower.output()
@@ -177,8 +195,10 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     # Run again over the complete archive: nothing to do, nothing changes.
     before = (tmp_path / "live.zarr" / NAME / "zarr.json").read_bytes()
     again = Follower(root, store, tmp_path / "follow3.log", "--poll", "0.5")
-    wait_until(lambda: "following" in again.output(), 60, "the follower did not start")
-    time.sleep(3)  # its catch-up pass over both files
+    # The catch-up pass over both files comes before the watch, whose polling thread the
+    # follower then starts: once it runs, the pass is done.
+    wait_until(lambda: "following" in again.output() and watching(again.proc.pid), 60,
+               "the follower did not start watching")
     assert again.stop() == 0
     assert "stopped: 0 samples" in again.output(), again.output()
     assert (tmp_path / "live.zarr" / NAME / "zarr.json").read_bytes() == before

@@ -130,8 +130,9 @@ def wait_for(page, renderer: str, ready: str, timeout_ms: int = 20000) -> None:
 
 def test_picks_are_thin_coloured_ticks_that_leave_the_trace_whole(server, page):
     open_page(page, url(server, "XW.QUAK.00.HHZ", QUAKE_NS - 10 * NS, QUAKE_NS + 50 * NS),
-              model="picks")
+              model="picks", settle_ms=0)
     wait_for(page, "picks", "d.x.length >= 2")
+    page.wait_for_timeout(300)  # the frame that came with the ticks is painted
     img = frame_pixels(page, path=f"{SHOTS}/bv_wave_picks.png")
     h, w, _ = img.shape
     p_col = column_of(page, P_NS, w)
@@ -144,8 +145,11 @@ def test_picks_are_thin_coloured_ticks_that_leave_the_trace_whole(server, page):
     assert is_cyan(img[:, s_col - 3:s_col + 4]).any(axis=1).sum() > 0.5 * h
     # The trace is drawn over the ticks: no pixel of the trace turns into a tick's colour.
     page.evaluate(f"() => {{ ({JS_MODEL})('picks').visible = false; }}")
-    page.wait_for_timeout(500)
-    bare = frame_pixels(page)
+    for _ in range(50):  # until repainted without the ticks
+        bare = frame_pixels(page)
+        if not is_magenta(bare[:, cols]).any():
+            break
+        page.wait_for_timeout(100)
     trace = ink(bare)[:, cols] & ~is_magenta(bare[:, cols])
     assert trace.sum() > 10 and not is_magenta(bare[:, cols]).any()
     assert (trace & magenta).sum() <= 0.05 * trace.sum()
@@ -158,9 +162,14 @@ def test_picks_are_thin_coloured_ticks_that_leave_the_trace_whole(server, page):
 
 def test_robust_scale_shows_the_noise_of_a_day_with_one_big_earthquake(server, page):
     extents = {}
-    for scale in ("robust", "trace"):
-        open_page(page, url(server, "XW.QUAK.00.HHZ", scale=scale), model="band_labels")
-        wait_for(page, "band_labels", "d.text.length == 1")
+    open_page(page, url(server, "XW.QUAK.00.HHZ", scale="robust"), model="band_labels",
+              settle_ms=0)
+    for scale, button in (("robust", None), ("trace", "max")):
+        if button:  # the page's own scale control: the same page drawn again
+            page.get_by_role("button", name=button, exact=True).click()
+        wait_for(page, "band_labels", "d.text.length == 1 && d.text[0].includes("
+                 + ("'robust'" if scale == "robust" else "'(max'") + ")")
+        page.wait_for_timeout(300)  # the image that came with the label is painted
         img = frame_pixels(page, path=f"{SHOTS}/bv_wave_scale_{scale}.png")
         h, w, _ = img.shape
         blue = near_colour(img, BLUE, 60)
@@ -177,9 +186,10 @@ def test_robust_scale_shows_the_noise_of_a_day_with_one_big_earthquake(server, p
     assert extents["trace"][0] < 0.05, "with the maximum the noise is a flat line"
 
 
-def test_earthquake_labels_are_thinned_at_long_spans(server, page):
+def test_earthquake_labels_are_thinned_and_detections_drawn_with_their_triggers(server, page):
     open_page(page, url(server, "XW.QUAK.*,XW.CALM.*"), model="events")
     wait_for(page, "events", "d.x.length > 0")
+    wait_for(page, "detections", "d.x.length > 0")
     img = frame_pixels(page, path=f"{SHOTS}/bv_wave_events_day.png")
     day = source(page, "events")
     assert "M5.1" in day["label"] and any(re.fullmatch(r"M[\d.]+ \+\d+", t)
@@ -188,31 +198,24 @@ def test_earthquake_labels_are_thinned_at_long_spans(server, page):
     # Red markers on screen: one blob per label, not forty.
     assert len(wide_runs(near_colour(img[:30], EVENT_RED, 40).sum(axis=0) >= 4)) \
         == len(day["label"])
+    # A detection diamond on the top row at the earthquake, its triggers as ticks.
+    w = img.shape[1]
+    q = column_of(page, QUAKE_NS, w)
+    amber = near_colour(img[:40, q - 10:q + 10], rgb(DETECTION_COLOR), 50)
+    assert amber.sum() > 10, "a detection diamond on the top row at the earthquake"
+    wait_for(page, "picks", "d.x.length >= 6")
+    ticks = source(page, "picks")
+    assert ticks["color"].count(DETECTION_COLOR) == 3  # one trigger on each stream
     # Zoomed to the crowded hour, more of them get their own mark, never on top of another.
     t0 = DAY0_NS + 3 * 3600 * NS
     open_page(page, url(server, "XW.QUAK.*,XW.CALM.*", t0 - 300 * NS, t0 + 3900 * NS),
-              model="events")
+              model="events", settle_ms=0)
     wait_for(page, "events", "d.x.length > 3")
     hour = source(page, "events")
     w = plot_frame(page)["width"]
     gaps = np.diff(hour["x"]) / ((4200 * NS) / 1e6) * w
     assert len(hour["x"]) > len(day["x"]) and (gaps >= 60).all()
     frame_pixels(page, path=f"{SHOTS}/bv_wave_events_hour.png")
-
-
-def test_detections_are_drawn_with_their_triggers(server, page):
-    open_page(page, url(server, "XW.QUAK.*,XW.CALM.*"), model="detections")
-    wait_for(page, "detections", "d.x.length > 0")
-    img = frame_pixels(page)
-    w = img.shape[1]
-    q = column_of(page, QUAKE_NS, w)
-    amber = near_colour(img[:40, q - 10:q + 10], rgb(DETECTION_COLOR), 50)
-    assert amber.sum() > 10, "a detection diamond on the top row at the earthquake"
-    open_page(page, url(server, "XW.QUAK.*,XW.CALM.*", QUAKE_NS - 10 * NS, QUAKE_NS + 50 * NS),
-              model="picks")
-    wait_for(page, "picks", "d.x.length >= 6")
-    ticks = source(page, "picks")
-    assert ticks["color"].count(DETECTION_COLOR) == 3  # one trigger on each stream
 
 
 def _cell(row, cls: str) -> float:
@@ -264,8 +267,8 @@ def test_latency_badges_turn_amber_and_red(server, store, page):
     for rows, level in zip(bands, ("ok", "amber", "red"), strict=True):
         top = right[rows[0]:rows[0] + len(rows) // 2]  # the badge, above the trace
         assert near_colour(top, rgb(COLORS[level]), 30).sum() > 30, level
-    # The overview lists every stream's latency.
-    page.goto(server + "/")
+    # The overview lists every stream's latency (and with refresh= reads them again).
+    page.goto(server + "/?refresh=2s")
     page.wait_for_selector("text=XW.LIVE.00.HHZ", timeout=30000)
     for name, level in (("XW.LIVE.00.HHZ", "ok"), ("XW.LATE.00.HHZ", "amber"),
                         ("XW.DEAD.00.HHZ", "red"), ("XW.QUAK.00.HHZ", "red")):
@@ -273,11 +276,8 @@ def test_latency_badges_turn_amber_and_red(server, store, page):
         pix = png_array(badge.screenshot())
         assert near_colour(pix, rgb(COLORS[level]), 30).mean() > 0.4, (name, level)
     page.screenshot(path=f"{SHOTS}/bv_overview_latency.png", full_page=True)
-    # With refresh= the overview reads the latencies again: data reaching XW.LATE up to now
-    # turns its badge from amber to ok without a reload.
-    page.goto(server + "/?refresh=2s")
+    # Data reaching XW.LATE up to now turns its badge from amber to ok without a reload.
     late = page.locator("tr", has_text="XW.LATE.00.HHZ").locator(".bv-latency")
-    late.wait_for(timeout=30000)
     assert "bv-latency-amber" in late.get_attribute("class")
     st = open_store(store, "a")
     end = st["XW.LATE.00.HHZ"].span_ns[1]
