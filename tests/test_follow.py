@@ -113,9 +113,9 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     store = str(tmp_path / "live.zarr")
     boundaries = set(np.cumsum([0, *counts1, *counts2]).tolist())
 
+    # The store exists (empty) for the server to start on while the follower starts.
+    open_store(store, "a")
     follower = Follower(root, store, tmp_path / "follow1.log")
-    wait_until(lambda: (x := _samples(store)) is not None and len(x) == sum(counts1[:8]), 60,
-               "the follower did not ingest the first records")
 
     seen: list[int] = []  # sample counts observed while the writer writes
     partial_seen = threading.Event()
@@ -139,6 +139,8 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
                 time.sleep(0.1)
 
     with serve([store]) as base:
+        wait_until(lambda: (x := _samples(store)) is not None and len(x) == sum(counts1[:8]),
+                   60, "the follower did not ingest the first records")
         page_ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         page = page_ctx.new_page()
         open_page(page, f"{base}/waveforms?streams={NAME}&refresh=2s", model="waveforms")
