@@ -9,7 +9,11 @@ past its edges, clipped.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from dashboard import raster
 
 ROBUST_PERCENTILE = 99.5
 # The percentile reaches this fraction of the half band: the noise takes the middle of the
@@ -38,3 +42,30 @@ def robust_scale(lo: np.ndarray, hi: np.ndarray, center: float,
     if scale <= 0:
         return float(env.max()), 0.0
     return scale, float(np.count_nonzero(env > scale)) / len(env)
+
+
+def scale_traces(traces: list[Any], t0_ns: int, t1_ns: int, kind: str) -> None:
+    """Set each trace's level (`center`), `scale`, `scale_kind`, `clipped` and `present` from
+    its window over [t0, t1) with the scale `kind` ('robust', 'trace' or 'shared'): the one
+    place the page's frames and the snapshots decide how tall a trace is drawn."""
+    for tr in traces:
+        if tr.window is None:
+            continue
+        lo, hi = raster.visible(tr.window, t0_ns, t1_ns)
+        if np.isnan(lo).all():
+            continue
+        tr.present = True
+        # Median of the bucket mid-points: the trace's level, not pulled by an earthquake.
+        tr.center = float(np.nanmedian((lo + hi) / 2))
+        tr.scale = float(np.nanmax(envelope(lo, hi, tr.center)))
+        tr.scale_kind = kind
+        if kind == "robust":
+            tr.scale, tr.clipped = robust_scale(lo, hi, tr.center)
+    if kind == "shared":
+        # True amplitude: one scale for every band (per unit: counts and m/s do not compare).
+        by_unit: dict[str, float] = {}
+        for tr in traces:
+            by_unit[tr.units] = max(by_unit.get(tr.units, 0.0), tr.scale)
+        for tr in traces:
+            if tr.scale:
+                tr.scale = by_unit[tr.units]

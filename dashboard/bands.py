@@ -1,9 +1,9 @@
 """The look of a stacked-band figure (waveforms, mission, their snapshots): band heights, the
-UTC axis, band labels, catalogue earthquakes as marks."""
+UTC axis, band labels, how an earthquake is named and coloured (`picks` draws them)."""
 
 from __future__ import annotations
 
-from bokeh.models import ColumnDataSource, FixedTicker, WheelZoomTool
+from bokeh.models import FixedTicker, WheelZoomTool
 from bokeh.plotting import figure
 
 EVENT_COLOR, EVENT_INK = "#c0392b", "#7b241c"
@@ -33,20 +33,3 @@ def event_label(event: dict, unknown: str = "event") -> str:
     """'M4.2' for an earthquake of magnitude 4.2 (`unknown` without a magnitude)."""
     mag = event.get("magnitude")
     return f"M{mag:.1f}" if isinstance(mag, int | float) else unknown
-
-
-def event_marks(fig: figure, events: list[dict], n: int) -> tuple[ColumnDataSource, object]:
-    """Earthquakes as dashed lines across the bands with a labelled marker above them;
-    returns their source (x, label, id) and the marker renderer (for a tap tool)."""
-    src = ColumnDataSource({"x": [int(e["time_ns"]) / 1e6 for e in events],
-                            "label": [event_label(e) for e in events],
-                            "id": [str(e.get("id", "")) for e in events]})
-    top = n - 0.5 + 0.18
-    fig.segment(x0="x", x1="x", y0=-0.5, y1=top, source=src, line_color=EVENT_COLOR,
-                line_dash="dashed", line_alpha=0.7, line_width=1.5)
-    marks = fig.scatter(x="x", y=top, source=src, marker="inverted_triangle", size=14,
-                        fill_color=EVENT_COLOR, line_color=EVENT_INK,
-                        nonselection_fill_alpha=1.0, nonselection_line_alpha=1.0)
-    fig.text(x="x", y=top, text="label", source=src, x_offset=9, y_offset=1,
-             text_font_size="11px", text_color=EVENT_INK, text_baseline="middle")
-    return src, marks

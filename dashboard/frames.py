@@ -156,27 +156,7 @@ def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height
     band_h = max(int(height) // n, 8)
     notes: list[str] = []
     traces = [read_trace(s, t0_ns, t1_ns, width, options, notes) for s in streams]
-    for tr in traces:
-        if tr.window is None:
-            continue
-        lo, hi = raster.visible(tr.window, t0_ns, t1_ns)
-        if np.isnan(lo).all():
-            continue
-        tr.present = True
-        # Median of the bucket mid-points: the trace's level, not pulled by an earthquake.
-        tr.center = float(np.nanmedian((lo + hi) / 2))
-        tr.scale = float(np.nanmax(np.maximum(hi - tr.center, tr.center - lo)))
-        tr.scale_kind = options.scale
-        if options.scale == "robust":
-            tr.scale, tr.clipped = amplitude.robust_scale(lo, hi, tr.center)
-    if options.scale == "shared":
-        # True amplitude: one scale for every band (per unit: counts and m/s do not compare).
-        by_unit: dict[str, float] = {}
-        for tr in traces:
-            by_unit[tr.units] = max(by_unit.get(tr.units, 0.0), tr.scale)
-        for tr in traces:
-            if tr.scale:
-                tr.scale = by_unit[tr.units]
+    amplitude.scale_traces(traces, t0_ns, t1_ns, options.scale)
     index = np.zeros((band_h * n, width), dtype=np.uint8)
     for i, tr in enumerate(traces):
         if tr.window is None or not len(tr.window.lo):

@@ -4,7 +4,10 @@ The bands (drawn exactly as the page draws them, from the store's envelopes) are
 the whole range and again as finer tiles (4 and 16 tiles across the range at 1000 pixels each);
 a small CustomJS callback on the x range shows the coarsest set that still has an image pixel
 per screen pixel. Tiles are palette PNGs (a few colours), which keeps a typical six-stream view
-under 3 MB, BokehJS included. Each band keeps one amplitude scale for the whole snapshot.
+under 3 MB, BokehJS included. Each band keeps one amplitude scale for the whole snapshot,
+decided as the page decides it (`amplitude.scale_traces`: robust by default, `scale=` honoured),
+and the picks, earthquakes and detections are the page's (`picks.MarkLayers`), thinned once per
+detail level, which the callback swaps with the tiles.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import encode, filters, raster
+from dashboard import amplitude, encode, filters, raster
 from dashboard import theme as themes
-from dashboard.bands import band_px, event_marks, style_bands
+from dashboard.bands import band_px, style_bands
 from dashboard.frames import FrameOptions, read_trace
+from dashboard.picks import MarkLayers
 from dashboard.state import WaveformState
 from pipelines.store import Store, Stream
 from pipelines.timebase import NS, format_duration, format_time
@@ -39,6 +43,7 @@ TILE_WIDTH = 1000  # pixels of one finer tile
 TILE_FACTOR = 4  # each finer level has this many times more tiles
 MAX_LEVELS = 2  # finer levels: 4 and 16 tiles (2.5x and 10x the base resolution)
 AXES_PX = 70
+SCREEN_WIDTH = 1200  # the plot's width on a typical screen, for thinning the first marks
 
 
 @dataclass
@@ -50,31 +55,17 @@ class _Band:
     label: str = "no data here"
 
 
-def _bands(streams: list[Stream], t0: int, t1: int, options: FrameOptions, shared: bool,
+def _bands(streams: list[Stream], t0: int, t1: int, options: FrameOptions,
            notes: list[str]) -> list[_Band]:
-    """One amplitude scale per trace for the whole snapshot (every tile uses it)."""
+    """One amplitude scale per trace for the whole snapshot (every tile uses it), decided as
+    the page decides it (`amplitude.scale_traces`, the state's robust, trace or shared)."""
+    traces = [read_trace(s, t0, t1, BASE_WIDTH, options, notes) for s in streams]
+    amplitude.scale_traces(traces, t0, t1, options.scale)
     bands = []
-    for s in streams:
-        tr = read_trace(s, t0, t1, BASE_WIDTH, options, notes)
+    for s, tr in zip(streams, traces, strict=True):
         opts = options if tr.filtered else replace(options, filter=filters.FilterSpec())
-        band = _Band(s, opts)
-        lo, hi = raster.visible(tr.window, t0, t1) if tr.window is not None else (
-            np.full(1, np.nan), np.full(1, np.nan))
-        if not np.isnan(lo).all():
-            band.center = float(np.nanmedian((lo + hi) / 2))
-            band.scale = float(np.nanmax(np.maximum(hi - band.center, band.center - lo)))
-            band.label = tr.units
-        bands.append(band)
-    if shared:
-        by_unit: dict[str, float] = {}
-        for b in bands:
-            by_unit[b.label] = max(by_unit.get(b.label, 0.0), b.scale)
-        for b in bands:
-            b.scale = by_unit[b.label] if b.scale else 0.0
-    for b in bands:
-        if b.label != "no data here":
-            b.label = (f"±{b.scale:.3g} {b.label}" if b.scale
-                       else f"flat at {b.center:.6g} {b.label}")
+        # The page's label without its pyramid level: each zoom level of tiles has its own.
+        bands.append(_Band(s, opts, tr.center, tr.scale, tr.label.rsplit(" · ", 1)[0]))
     return bands
 
 
@@ -116,6 +107,9 @@ if (k === 0) {
                d.url.every((u, j) => u === detail.data.url[j]);
   if (!same) detail.data = d;
 }
+if (status.tags[0] !== k) {  // the marks thinned for this level's zoom
+  for (let j = 0; j < msrc.length; j++) msrc[j].data = marks[k][j];
+}
 status.text = `detail level ${k} of ${res.length - 1}: 1 image pixel ≈ ${fmt(res[k])}` +
               ` · ${((e - s) / 60000).toFixed(1)} min shown`;
 status.tags = [k];
@@ -139,6 +133,25 @@ def _levels(t0: int, t1: int, max_rate: float) -> list[tuple[int, int]]:
     return levels
 
 
+def _marks(fig: figure, store: Store, streams: list[str], t0: int, t1: int,
+           levels: list[tuple[int, int]], band_h: int, screen_px: int
+           ) -> tuple[list[ColumnDataSource], list[list[dict]]]:
+    """Picks, earthquakes and detections drawn as the page draws them (`picks.MarkLayers`),
+    laid out once per detail level: a level shows from the zoom where the coarser level's
+    image runs out of pixels, so its marks are thinned for that many pixels across the range
+    (at least as many as the screen shows then: no two labels closer than on the page)."""
+    layers = MarkLayers(fig, len(streams), store.events(), store)
+    widths = [screen_px] + [tiles * width for tiles, width in levels[:-1]]
+    sources = [layers.tick_src, layers.label_src, layers.event_src, layers.detection_src]
+    per_level = []
+    for width in widths:
+        m = layers.layout(streams, t0, t1, max(int(width), 100), band_h)
+        per_level.append([m["picks"].ticks, m["picks"].labels, m["events"], m["detections"]])
+    for src, data in zip(sources, per_level[0], strict=True):
+        src.data = data
+    return sources, per_level
+
+
 def tiled_bands(store: Store, state: WaveformState, theme: str,
                 fit: tuple[int, int] | None) -> tuple[list, dict]:
     """The snapshot's band figure of a waveform state, its level line and notes, and what it
@@ -148,7 +161,7 @@ def tiled_bands(store: Store, state: WaveformState, theme: str,
     t0, t1 = state.t0_ns, state.t1_ns
     band_h = band_px(n) if fit is None else max((fit[1] - AXES_PX - 60) // n, 12)
     notes: list[str] = []
-    bands = _bands(streams, t0, t1, state.options, state.scale == "shared", notes)
+    bands = _bands(streams, t0, t1, state.options, notes)
     palette = themes.trace_palette(theme)
     background = themes.DARK_BG if theme == "dark" else "#ffffff"
     levels = _levels(t0, t1, max(s.sampling_rate for s in streams))
@@ -180,13 +193,15 @@ def tiled_bands(store: Store, state: WaveformState, theme: str,
     for i, b in enumerate(bands):
         fig.add_layout(Label(x=6, x_units="screen", y=n - 1 - i + 0.47, text=b.label,
                              text_font_size="11px", text_color="#556", text_baseline="top"))
-    event_marks(fig, [e for e in store.events() if t0 <= int(e["time_ns"]) < t1], n)
+    marks = _marks(fig, store, state.streams, t0, t1, levels, band_h,
+                   fit[0] - AXES_PX if fit else SCREEN_WIDTH)
     themes.style_figure(fig, theme)
     status = Div(text="", name="snapshot-status", sizing_mode="stretch_width",
                  styles={"font-size": "12px", "padding": "0 8px",
                          "color": themes.DARK_TEXT if theme == "dark" else "#445"})
+    status.tags = [0]  # the level shown (and whose marks are shown)
     cb = CustomJS(args={"xr": x_range, "plot": fig, "detail": detail, "status": status,
-                        "base": base,
+                        "base": base, "marks": marks[1], "msrc": marks[0],
                         "urls": urls, "res": res, "spans": spans, "t0": x0, "y0": -0.5,
                         "hh": n}, code=LEVEL_JS)
     x_range.js_on_change("start", cb)

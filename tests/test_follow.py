@@ -85,6 +85,21 @@ def _samples(store: str) -> np.ndarray | None:
         return None
 
 
+def watching(pid: int) -> bool:
+    """True once the process runs watchfiles' watcher (its Rust polling thread)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return False
+    names = []
+    for t in tasks:
+        try:
+            names.append(Path(f"/proc/{pid}/task/{t}/comm").read_text())
+        except OSError:
+            continue
+    return any(n.startswith("notify-rs") for n in names)
+
+
 def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     rng = np.random.default_rng(5)
     truth = np.cumsum(rng.integers(-60, 61, N1 + N2)).astype(np.int32)
@@ -98,9 +113,9 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     store = str(tmp_path / "live.zarr")
     boundaries = set(np.cumsum([0, *counts1, *counts2]).tolist())
 
+    # The store exists (empty) for the server to start on while the follower starts.
+    open_store(store, "a")
     follower = Follower(root, store, tmp_path / "follow1.log")
-    wait_until(lambda: (x := _samples(store)) is not None and len(x) == sum(counts1[:8]), 60,
-               "the follower did not ingest the first records")
 
     seen: list[int] = []  # sample counts observed while the writer writes
     partial_seen = threading.Event()
@@ -124,6 +139,8 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
                 time.sleep(0.1)
 
     with serve([store]) as base:
+        wait_until(lambda: (x := _samples(store)) is not None and len(x) == sum(counts1[:8]),
+                   60, "the follower did not ingest the first records")
         page_ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         page = page_ctx.new_page()
         open_page(page, f"{base}/waveforms?streams={NAME}&refresh=2s", model="waveforms")
@@ -161,10 +178,13 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
         y0, y1 = page.evaluate(f"() => {{ const m = ({JS_MODEL})('waveforms');"
                                " return [m.x_range.start, m.x_range.end]; }")
         assert y1 - y0 == pytest.approx(x1 - x0, abs=1.0)
-        page.wait_for_timeout(2500)
-        img = frame_pixels(page, path=f"{SHOTS}/bv_follow.png")
-        ink = (255 - img.astype(np.int16)).max(axis=-1) > 60
-        w = img.shape[1]
+        for _ in range(100):  # the frame of the moved range is painted after the range moved
+            img = frame_pixels(page, path=f"{SHOTS}/bv_follow.png")
+            ink = (255 - img.astype(np.int16)).max(axis=-1) > 60
+            w = img.shape[1]
+            if ink[:, int(0.9 * w):int(0.97 * w)].any(axis=0).mean() > 0.9:
+                break
+            page.wait_for_timeout(100)
         assert ink[:, int(0.9 * w):int(0.97 * w)].any(axis=0).mean() > 0.9, "new data drawn"
         page_ctx.close()
     assert follower.stop() == 0 and "stopped" in follower.output()
@@ -177,8 +197,10 @@ def test_follow_appends_whole_records_while_the_page_follows(tmp_path, browser):
     # Run again over the complete archive: nothing to do, nothing changes.
     before = (tmp_path / "live.zarr" / NAME / "zarr.json").read_bytes()
     again = Follower(root, store, tmp_path / "follow3.log", "--poll", "0.5")
-    wait_until(lambda: "following" in again.output(), 60, "the follower did not start")
-    time.sleep(3)  # its catch-up pass over both files
+    # The catch-up pass over both files comes before the watch, whose polling thread the
+    # follower then starts: once it runs, the pass is done.
+    wait_until(lambda: "following" in again.output() and watching(again.proc.pid), 60,
+               "the follower did not start watching")
     assert again.stop() == 0
     assert "stopped: 0 samples" in again.output(), again.output()
     assert (tmp_path / "live.zarr" / NAME / "zarr.json").read_bytes() == before
@@ -196,3 +218,54 @@ def test_follow_refuses_what_it_cannot_watch_with_a_clear_message(tmp_path):
     res = run_cli("ingest", "seismic", str(tmp_path), "--poll", "2", "--store",
                   str(tmp_path / "s.zarr"))
     assert res.returncode == 2 and "--poll applies to --follow only" in res.stdout + res.stderr
+
+
+def test_follow_polls_when_file_events_are_not_available(tmp_path, monkeypatch):
+    """Without inotify (its per-user instance or watch limit reached, or a file system that
+    has none) watchfiles' Rust watcher raises OSError when it starts; the follower says so and
+    polls. Those limits are per user for the whole machine and /proc/sys is read-only here, so
+    reaching them for real would break every other process of the user: the Rust watcher is
+    made to raise what it raises then, at that one boundary (`watchfiles.main.RustNotify`);
+    watchfiles' own code, the follower and the store are the real ones."""
+    import watchfiles.main
+
+    from pipelines.ingest.follow import Follower as InProcess
+
+    real = watchfiles.main.RustNotify
+    asked: list[bool] = []
+
+    def rust_notify(paths, debug, force_polling, *args, **kw):
+        asked.append(force_polling)
+        if not force_polling:
+            raise OSError("OS file watch limit reached. about [...]")
+        return real(paths, debug, force_polling, *args, **kw)
+
+    monkeypatch.setattr(watchfiles.main, "RustNotify", rust_notify)
+    truth = np.cumsum(np.random.default_rng(9).integers(-60, 61, 3000)).astype(np.int32)
+    recs, counts = _records(truth, START)
+    root = tmp_path / "sds"
+    f1 = sds_path(root, *NAME.split("."), START)
+    f1.parent.mkdir(parents=True)
+    f1.write_bytes(b"".join(recs[:3]))
+    store = str(tmp_path / "poll.zarr")
+    follower = InProcess(store, [str(root)])
+    stop, reports = threading.Event(), []
+    thread = threading.Thread(target=follower.run, args=(stop, None, reports.append),
+                              daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: any(r.issues for r in reports), 30, "no word of the fallback")
+        issue = next(i for r in reports for i in r.issues)
+        assert "file events are not available" in issue and "polling" in issue
+        assert "watch limit" in issue
+        with open(f1, "ab") as fh:
+            fh.write(b"".join(recs[3:]))
+        wait_until(lambda: (x := _samples(store)) is not None and len(x) == len(truth), 30,
+                   "polling did not pick up the new records")
+        np.testing.assert_array_equal(_samples(store), truth.astype(np.float64))
+        assert asked[:2] == [False, True], "file events first, then polling"
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    follower.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.request
 
 import numpy as np
 import pytest
@@ -39,7 +40,8 @@ from waveform_store import (
 
 from dashboard.latency import COLORS
 from dashboard.picks import DETECTION_COLOR
-from pipelines.timebase import NS, format_time, parse_time
+from pipelines.store import open_store
+from pipelines.timebase import NS, format_time, now_ns, parse_time
 
 pytestmark = browser_marks()
 
@@ -76,8 +78,12 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    store = build(str(tmp_path_factory.mktemp("wave") / "wave.zarr"))
+def store(tmp_path_factory) -> str:
+    return build(str(tmp_path_factory.mktemp("wave") / "wave.zarr"))
+
+
+@pytest.fixture(scope="module")
+def server(store):
     # The latency thresholds from the configuration's environment variables.
     env = {"BELVEDERE_LATENCY_AMBER_S": str(AMBER_S), "BELVEDERE_LATENCY_RED_S": str(RED_S)}
     saved = {k: os.environ.get(k) for k in env}
@@ -124,8 +130,9 @@ def wait_for(page, renderer: str, ready: str, timeout_ms: int = 20000) -> None:
 
 def test_picks_are_thin_coloured_ticks_that_leave_the_trace_whole(server, page):
     open_page(page, url(server, "XW.QUAK.00.HHZ", QUAKE_NS - 10 * NS, QUAKE_NS + 50 * NS),
-              model="picks")
+              model="picks", settle_ms=0)
     wait_for(page, "picks", "d.x.length >= 2")
+    page.wait_for_timeout(300)  # the frame that came with the ticks is painted
     img = frame_pixels(page, path=f"{SHOTS}/bv_wave_picks.png")
     h, w, _ = img.shape
     p_col = column_of(page, P_NS, w)
@@ -138,8 +145,11 @@ def test_picks_are_thin_coloured_ticks_that_leave_the_trace_whole(server, page):
     assert is_cyan(img[:, s_col - 3:s_col + 4]).any(axis=1).sum() > 0.5 * h
     # The trace is drawn over the ticks: no pixel of the trace turns into a tick's colour.
     page.evaluate(f"() => {{ ({JS_MODEL})('picks').visible = false; }}")
-    page.wait_for_timeout(500)
-    bare = frame_pixels(page)
+    for _ in range(50):  # until repainted without the ticks
+        bare = frame_pixels(page)
+        if not is_magenta(bare[:, cols]).any():
+            break
+        page.wait_for_timeout(100)
     trace = ink(bare)[:, cols] & ~is_magenta(bare[:, cols])
     assert trace.sum() > 10 and not is_magenta(bare[:, cols]).any()
     assert (trace & magenta).sum() <= 0.05 * trace.sum()
@@ -152,9 +162,14 @@ def test_picks_are_thin_coloured_ticks_that_leave_the_trace_whole(server, page):
 
 def test_robust_scale_shows_the_noise_of_a_day_with_one_big_earthquake(server, page):
     extents = {}
-    for scale in ("robust", "trace"):
-        open_page(page, url(server, "XW.QUAK.00.HHZ", scale=scale), model="band_labels")
-        wait_for(page, "band_labels", "d.text.length == 1")
+    open_page(page, url(server, "XW.QUAK.00.HHZ", scale="robust"), model="band_labels",
+              settle_ms=0)
+    for scale, button in (("robust", None), ("trace", "max")):
+        if button:  # the page's own scale control: the same page drawn again
+            page.get_by_role("button", name=button, exact=True).click()
+        wait_for(page, "band_labels", "d.text.length == 1 && d.text[0].includes("
+                 + ("'robust'" if scale == "robust" else "'(max'") + ")")
+        page.wait_for_timeout(300)  # the image that came with the label is painted
         img = frame_pixels(page, path=f"{SHOTS}/bv_wave_scale_{scale}.png")
         h, w, _ = img.shape
         blue = near_colour(img, BLUE, 60)
@@ -171,9 +186,10 @@ def test_robust_scale_shows_the_noise_of_a_day_with_one_big_earthquake(server, p
     assert extents["trace"][0] < 0.05, "with the maximum the noise is a flat line"
 
 
-def test_earthquake_labels_are_thinned_at_long_spans(server, page):
+def test_earthquake_labels_are_thinned_and_detections_drawn_with_their_triggers(server, page):
     open_page(page, url(server, "XW.QUAK.*,XW.CALM.*"), model="events")
     wait_for(page, "events", "d.x.length > 0")
+    wait_for(page, "detections", "d.x.length > 0")
     img = frame_pixels(page, path=f"{SHOTS}/bv_wave_events_day.png")
     day = source(page, "events")
     assert "M5.1" in day["label"] and any(re.fullmatch(r"M[\d.]+ \+\d+", t)
@@ -182,31 +198,24 @@ def test_earthquake_labels_are_thinned_at_long_spans(server, page):
     # Red markers on screen: one blob per label, not forty.
     assert len(wide_runs(near_colour(img[:30], EVENT_RED, 40).sum(axis=0) >= 4)) \
         == len(day["label"])
+    # A detection diamond on the top row at the earthquake, its triggers as ticks.
+    w = img.shape[1]
+    q = column_of(page, QUAKE_NS, w)
+    amber = near_colour(img[:40, q - 10:q + 10], rgb(DETECTION_COLOR), 50)
+    assert amber.sum() > 10, "a detection diamond on the top row at the earthquake"
+    wait_for(page, "picks", "d.x.length >= 6")
+    ticks = source(page, "picks")
+    assert ticks["color"].count(DETECTION_COLOR) == 3  # one trigger on each stream
     # Zoomed to the crowded hour, more of them get their own mark, never on top of another.
     t0 = DAY0_NS + 3 * 3600 * NS
     open_page(page, url(server, "XW.QUAK.*,XW.CALM.*", t0 - 300 * NS, t0 + 3900 * NS),
-              model="events")
+              model="events", settle_ms=0)
     wait_for(page, "events", "d.x.length > 3")
     hour = source(page, "events")
     w = plot_frame(page)["width"]
     gaps = np.diff(hour["x"]) / ((4200 * NS) / 1e6) * w
     assert len(hour["x"]) > len(day["x"]) and (gaps >= 60).all()
     frame_pixels(page, path=f"{SHOTS}/bv_wave_events_hour.png")
-
-
-def test_detections_are_drawn_with_their_triggers(server, page):
-    open_page(page, url(server, "XW.QUAK.*,XW.CALM.*"), model="detections")
-    wait_for(page, "detections", "d.x.length > 0")
-    img = frame_pixels(page)
-    w = img.shape[1]
-    q = column_of(page, QUAKE_NS, w)
-    amber = near_colour(img[:40, q - 10:q + 10], rgb(DETECTION_COLOR), 50)
-    assert amber.sum() > 10, "a detection diamond on the top row at the earthquake"
-    open_page(page, url(server, "XW.QUAK.*,XW.CALM.*", QUAKE_NS - 10 * NS, QUAKE_NS + 50 * NS),
-              model="picks")
-    wait_for(page, "picks", "d.x.length >= 6")
-    ticks = source(page, "picks")
-    assert ticks["color"].count(DETECTION_COLOR) == 3  # one trigger on each stream
 
 
 def _cell(row, cls: str) -> float:
@@ -247,7 +256,7 @@ def test_measurements_on_a_dragged_window_equal_numpy(server, page):
                                                   8).mean() > 0.05
 
 
-def test_latency_badges_turn_amber_and_red(server, page):
+def test_latency_badges_turn_amber_and_red(server, store, page):
     open_page(page, url(server, "XW.LIVE.*,XW.LATE.*,XW.DEAD.*", refresh="5s"),
               model="latency")
     wait_for(page, "latency", "d.text.length == 3")
@@ -258,8 +267,8 @@ def test_latency_badges_turn_amber_and_red(server, page):
     for rows, level in zip(bands, ("ok", "amber", "red"), strict=True):
         top = right[rows[0]:rows[0] + len(rows) // 2]  # the badge, above the trace
         assert near_colour(top, rgb(COLORS[level]), 30).sum() > 30, level
-    # The overview lists every stream's latency.
-    page.goto(server + "/")
+    # The overview lists every stream's latency (and with refresh= reads them again).
+    page.goto(server + "/?refresh=2s")
     page.wait_for_selector("text=XW.LIVE.00.HHZ", timeout=30000)
     for name, level in (("XW.LIVE.00.HHZ", "ok"), ("XW.LATE.00.HHZ", "amber"),
                         ("XW.DEAD.00.HHZ", "red"), ("XW.QUAK.00.HHZ", "red")):
@@ -267,3 +276,88 @@ def test_latency_badges_turn_amber_and_red(server, page):
         pix = png_array(badge.screenshot())
         assert near_colour(pix, rgb(COLORS[level]), 30).mean() > 0.4, (name, level)
     page.screenshot(path=f"{SHOTS}/bv_overview_latency.png", full_page=True)
+    # Data reaching XW.LATE up to now turns its badge from amber to ok without a reload.
+    late = page.locator("tr", has_text="XW.LATE.00.HHZ").locator(".bv-latency")
+    assert "bv-latency-amber" in late.get_attribute("class")
+    st = open_store(store, "a")
+    end = st["XW.LATE.00.HHZ"].span_ns[1]
+    w = st.writer("XW.LATE.00.HHZ")
+    i0 = round(w.index_of(end))
+    n = int((now_ns() - end) / NS * RATE)
+    w.write(i0, np.zeros(n, np.int32))
+    w.update_pyramid(i0, i0 + n)
+    w.commit()
+    page.wait_for_selector("tr:has-text('XW.LATE.00.HHZ') .bv-latency-ok", timeout=30000)
+    assert "bv-latency-amber" not in late.get_attribute("class")
+
+
+def open_snapshot(page, server: str, tmp_path, name: str, streams: str,
+                  t0_ns: int | None = None, t1_ns: int | None = None, **more: str) -> None:
+    """Download the server's snapshot of a waveform view (/snapshot/waveforms.html) and open
+    the file with every request refused, waiting until its base image is drawn."""
+    q = url(server, streams, t0_ns, t1_ns, **more).replace("/waveforms?",
+                                                           "/snapshot/waveforms.html?")
+    out = tmp_path / f"{name}.html"
+    with urllib.request.urlopen(q, timeout=120) as r:
+        out.write_bytes(r.read())
+    page.route("**/*", lambda r: r.abort() if not r.request.url.startswith(("file:", "data:"))
+               else r.continue_())
+    open_page(page, out.as_uri(), idle=True, model="events", settle_ms=0)
+    for _ in range(100):  # the tiles are data: URLs, decoded asynchronously
+        if near_colour(frame_pixels(page), BLUE, 60).any():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the snapshot's trace image was never drawn")
+
+
+def snapshot_labels(page) -> list[str]:
+    """The band labels (amplitude scale) of an open snapshot."""
+    return page.evaluate("""() => Array.from(Bokeh.documents[0].all_models)
+      .filter((m) => m.type === 'Label' || (m.constructor && m.constructor.__name__ === 'Label'))
+      .map((m) => m.text)""")
+
+
+def test_snapshot_draws_what_the_page_draws(server, page, tmp_path):
+    extents = {}
+    for scale in ("robust", "trace"):
+        open_snapshot(page, server, tmp_path, scale, "XW.QUAK.00.HHZ", scale=scale)
+        img = frame_pixels(page, path=f"{SHOTS}/bv_snapshot_scale_{scale}.png")
+        h, w, _ = img.shape
+        blue = near_colour(img, BLUE, 60)
+        quake = column_of(page, QUAKE_NS, w)
+        quiet = np.r_[20:quake - 40, quake + 40:w - 20]
+        extents[scale] = (float(np.median(blue[:, quiet].sum(axis=0))) / h,
+                          blue[:, quake - 3:quake + 4].sum(axis=0).max() / h)
+        labels = [t for t in snapshot_labels(page) if "counts" in t]
+        assert len(labels) == 1 and ("robust" in labels[0]) == (scale == "robust")
+        assert ("(max)" in labels[0]) == (scale == "trace")
+        events = source(page, "events")
+        assert "M5.1" in events["label"] and len(events["label"]) <= 3
+        assert any(re.fullmatch(r"M[\d.]+ \+\d+", t) for t in events["label"]), "thinned"
+        assert len(source(page, "detections")["x"]) > 0
+        assert not page.console_errors
+    noise, quake = extents["robust"]
+    assert noise > 0.15, f"the noise fills {noise:.0%} of the snapshot's band"
+    assert quake > 1.5 * noise, "the earthquake stands out above the noise"
+    assert extents["trace"][0] < 0.05, "scale=trace: the old look, the noise a flat line"
+    # Zoomed in (a finer detail level), the crowded hour's earthquakes get more marks, apart.
+    t0 = DAY0_NS + 3 * 3600 * NS
+    day = len(events["x"])
+    page.evaluate(f"""() => {{ const m = ({JS_MODEL})('waveforms');
+      m.x_range.setv({{start: {t0 / 1e6}, end: {(t0 + 3600 * NS) / 1e6}}}); }}""")
+    wait_for(page, "events", f"d.x.length > {day}")
+    hour = [x for x in source(page, "events")["x"] if t0 / 1e6 <= x < (t0 + 3600 * NS) / 1e6]
+    gaps = np.diff(hour) / ((3600 * NS) / 1e6) * plot_frame(page)["width"]
+    assert len(hour) > 1 and (gaps >= 60).all()
+    # The picks, as on the page: thin ticks in their phase's colour under the trace.
+    open_snapshot(page, server, tmp_path, "picks", "XW.QUAK.00.HHZ", QUAKE_NS - 10 * NS,
+                  QUAKE_NS + 50 * NS)
+    img = frame_pixels(page, path=f"{SHOTS}/bv_snapshot_picks.png")
+    h, w, _ = img.shape
+    p_col = column_of(page, P_NS, w)
+    magenta = is_magenta(img[:, p_col - 3:p_col + 4])
+    assert magenta.any(axis=1).sum() > 0.5 * h, "a P tick runs across the band"
+    assert magenta.any(axis=0).sum() <= 3, "the tick is thin"
+    s_col = column_of(page, S_NS, w)
+    assert is_cyan(img[:, s_col - 3:s_col + 4]).any(axis=1).sum() > 0.5 * h
+    assert not page.console_errors
