@@ -73,8 +73,34 @@ def base(tmp_path_factory):
     assert out.returncode == 0, out.stdout + out.stderr
     out = run_cli("analyse", "filter", "--store", store, "--param", 'bands=["bp0.5-2"]')
     assert out.returncode == 0, out.stdout + out.stderr
-    with served_dashboard([store], timeout=120) as url:
+    live = d / "live"
+    live.mkdir()
+    LIVE_ROOT.append(live)
+    write_live(live, 0)
+    out = run_cli("ingest", "seismic", str(live / "sds"), "--store", str(live / "live.zarr"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    with served_dashboard([store, str(live / "live.zarr")], timeout=120) as url:
         yield url
+
+
+LIVE = "XX.LIV.00.HHZ"
+LIVE_ROOT: list = []  # the live store's folder (set by the module's fixture)
+LIVE_HOURS = 6  # each file of the live store: six hours at 1 Hz
+
+
+def write_live(root, part: int) -> str:
+    """The `part`-th six hours of the live store's day, as its own SDS-named miniSEED file
+    (the second one ingested while the page is open, as a day's new data arrives)."""
+    net, sta, loc, cha = LIVE.split(".")
+    path = sds_path(root / "sds", net, sta, loc, cha, DAY)
+    path = path.with_name(path.name + f".part{part}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = LIVE_HOURS * 3600
+    x = np.random.default_rng(part).normal(0, 500.0, n)
+    Stream([Trace(np.round(x).astype(np.int32), header={
+        "network": net, "station": sta, "location": loc, "channel": cha, "sampling_rate": 1.0,
+        "starttime": DAY + part * n})]).write(str(path), format="MSEED", encoding="STEIM2")
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +233,44 @@ def test_a_stored_band_draws_a_whole_day_on_the_waveform_page(base, browser):
     def ink(img):
         return float((np.abs(img.astype(int) - 255).max(axis=-1) > 60).mean())
     assert ink(band) < 0.5 * ink(raw), (ink(band), ink(raw))
+
+
+def test_refresh_draws_data_ingested_while_the_page_is_open(base, browser, tmp_path):
+    """refresh=2s: a second file ingested into the open day shows in the rows after the
+    first's, and the header carries the stream's latency badge."""
+    url = (f"{base}/helicorder?store=live.zarr&stream={LIVE}&day=2024-03-04&row=60"
+           "&refresh=2s")
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, url, model="helicorder", settle_ms=800)
+        pg.get_by_text("latency", exact=False).first.wait_for(timeout=30000)
+        before = frame_pixels(pg, "helicorder")
+        pitch = before.shape[0] / 26.0
+
+        def inked(img, r):
+            y = int((r + 1.5) * pitch)
+            band = img[max(y - 2, 0):y + 3]
+            return float((np.abs(band.astype(int) - 255).max(axis=-1) > 60).mean())
+
+        assert inked(before, 3) > 0.3 and inked(before, 8) < 0.01, (inked(before, 3),
+                                                                   inked(before, 8))
+        live = LIVE_ROOT[0]
+        out = run_cli("ingest", "seismic", write_live(live, 1), "--store",
+                      str(live / "live.zarr"))
+        assert out.returncode == 0, out.stdout + out.stderr
+        after = before
+        for _ in range(40):  # the next refresh tick draws it
+            pg.wait_for_timeout(500)
+            try:
+                after = frame_pixels(pg, "helicorder")
+            except Exception:  # noqa: BLE001 (the old figure is being replaced by the new)
+                continue
+            if inked(after, 11) > 0.3:
+                break
+        pg.wait_for_timeout(500)
+        after = frame_pixels(pg, "helicorder")
+        if SHOT_DIR:
+            frame_pixels(pg, "helicorder", path=f"{SHOT_DIR}/heli_refresh.png")
+        assert not pg.console_errors
+    # Rows 6-11 (06:00-12:00) were empty and now carry the second file; rows 0-5 kept.
+    assert all(inked(after, r) > 0.3 for r in range(12)), [inked(after, r) for r in range(12)]
+    assert inked(after, 13) < 0.01
