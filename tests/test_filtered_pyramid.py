@@ -168,3 +168,34 @@ def test_samples_shown_zoomed_in_are_the_same_filter_across_the_day_edge(store):
     # Zoomed out, the same source reads the stored pyramid (a level, not samples).
     wide = src.read_window(DAY0.ns, DAY0.ns + 2 * 86400 * 10**9, max_points=1200)
     assert wide.level >= 2 and np.isfinite(wide.hi).sum() > 1000
+
+
+def test_ingest_builds_the_configured_bands_of_the_days_it_changed(archive, tmp_path):
+    """[views] build_at_ingest: each ingest filters the days it wrote (and the neighbour whose
+    padding they reach), not the others; --no-bands skips it for one run."""
+    from conftest import run_cli
+
+    cfg = tmp_path / "belvedere.toml"
+    cfg.write_text('[views]\nbands = ["bp0.5-2"]\nbuild_at_ingest = true\n')
+    url = str(tmp_path / "ingested.zarr")
+    runs = []
+    for root in archive["roots"][:2]:
+        out = run_cli("ingest", "seismic", str(root), "--store", url, "--config", str(cfg))
+        assert out.returncode == 0, out.stdout + out.stderr
+        runs.append(out.stdout)
+    assert "bands bp0.5-2: 1 stream-days filtered, 0 unchanged" in runs[0], runs[0]
+    # The second day, and the first again: its end's padding now reaches into day 2.
+    assert "bands bp0.5-2: 2 stream-days filtered, 0 unchanged" in runs[1], runs[1]
+    st = open_store(url)
+    assert filtered_bands(st, CH) == ["bp0.5-2"]
+    assert compare(url, "bp0.5-2") < 0.01  # what `analyse filter` would have stored
+    out = run_cli("ingest", "seismic", str(archive["roots"][2]), "--store", url, "--config",
+                  str(cfg), "--no-bands")
+    assert out.returncode == 0 and "bands" not in out.stdout, out.stdout + out.stderr
+    fp = open_filtered(open_store(url), open_store(url)[CH], "bp0.5-2")
+    day2 = int(2 * 86400 * RATE) // PYRAMID_FACTOR  # level-1 buckets of day 2 stay absent
+    lo, _ = fp.read_level(1, day2 + 100, day2 + 200)
+    assert np.isnan(lo).all()
+    out = run_cli("ingest", "seismic", str(archive["roots"][2]), "--store", url, "--follow",
+                  "--bands")
+    assert out.returncode == 2 and "analyse filter" in out.stdout + out.stderr
