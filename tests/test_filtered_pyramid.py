@@ -199,3 +199,19 @@ def test_ingest_builds_the_configured_bands_of_the_days_it_changed(archive, tmp_
     out = run_cli("ingest", "seismic", str(archive["roots"][2]), "--store", url, "--follow",
                   "--bands")
     assert out.returncode == 2 and "analyse filter" in out.stdout + out.stderr
+    # The pages' note: day 2 has raw data and no band; days 0 and 1 have both.
+    from dashboard import filters as view_filters
+    from pipelines.timebase import DAY_NS, format_time
+
+    st = open_store(url)
+    src = view_filters.band_source(st[CH], filtered.parse_band("bp0.5-2"))
+    t0 = st[CH].span_ns[0] // DAY_NS * DAY_NS
+    assert [format_time(d)[:10] for d in view_filters.missing_days(src, t0, t0 + 3 * DAY_NS)] \
+        == [format_time(t0 + 2 * DAY_NS)[:10]]
+    assert view_filters.missing_note(src, t0, t0 + 2 * DAY_NS, 2000) is None
+    note = view_filters.missing_note(src, t0 + DAY_NS, t0 + 3 * DAY_NS, 2000)
+    # Zoomed in to samples the band is filtered on the fly: nothing is missing there.
+    assert view_filters.missing_note(src, t0 + 2 * DAY_NS, t0 + 2 * DAY_NS + 60 * 10**9,
+                                     2000) is None
+    assert note.startswith(f"band bp0.5-2 not computed for {CH} on ") and \
+        "run `belvedere analyse filter`" in note, note

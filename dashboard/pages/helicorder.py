@@ -240,6 +240,10 @@ def draw(store: Store, state: HelicorderState, width: int = WIDTH,
                            row_px or row_px_for(rows), state.scale_value(), state.clip, divide)
     if state.units == "physical" and units == "counts":
         heli.notes.append(f"{state.stream}: no sensitivity in its metadata, shown in counts")
+    if isinstance(src, filters.BandSource):
+        note = filters.missing_note(src, state.t0_ns, state.t1_ns, width * rows)
+        if note:
+            heli.notes.append(note)
     return heli, what, units
 
 
