@@ -109,6 +109,9 @@ class ViewsSettings(Section):
     bands: list[str] = Field(default_factory=lambda: ["hp1", "bp0.5-2", "bp1-8", "bp2-10",
                                                       "lp0.1"],
                              description="hpF, lpF or bpLOW-HIGH in Hz, e.g. bp0.5-2")
+    build_at_ingest: bool = Field(False, description="`ingest seismic` builds the bands of "
+                                  "the streams it changed (only the days that changed); "
+                                  "--bands/--no-bands decide for one run")
 
     @field_validator("bands")
     @classmethod

@@ -231,3 +231,76 @@ def band_choice(state, streams: list[Stream]):
     state.param.watch(lambda e: setattr(widget, "value", current()),
                       ["filter_kind", "fmin", "fmax"])
     return widget
+
+
+MISSING_MAX_DAYS = 3660  # a longer span is not checked for missing band days (bounded work)
+
+
+def missing_days(src: BandSource, t0_ns: int, t1_ns: int) -> list[int]:
+    """Starts of the UTC days in [t0, t1) where the raw stream has data that its stored band
+    lacks (a day not filtered yet, or filtered before more of its data came): compared hour
+    by hour at one coarse pyramid level of both, so the cost is that of a few buckets a day."""
+    from pipelines.timebase import DAY_NS
+
+    d0, d1 = t0_ns // DAY_NS * DAY_NS, -(-t1_ns // DAY_NS) * DAY_NS
+    days = (d1 - d0) // DAY_NS
+    if days <= 0 or days > MISSING_MAX_DAYS:
+        return []
+    # Kept a few seconds: a page asks again at every repaint, the answer changes with commits.
+    key = ("missing", id(src.pyramid), src.name, src.raw.span_ns, d0, d1)
+    hit = _KEPT.get(key)
+    if hit is not None and time.monotonic() - hit[0] <= BAND_RECHECK_S:
+        return list(hit[1])
+    hour = 3600 * NS
+    level = max(src.raw.choose_level(d0, d1, days * 24 * 4), 1)
+
+    def hours_with_data(w: Window) -> np.ndarray:
+        have = np.zeros(days * 24, bool)
+        if len(w.lo):
+            t = w.t0_ns + np.arange(len(w.lo)) * float(w.step_ns)
+            cell = ((t - d0) // hour).astype(np.int64)
+            ok = np.isfinite(w.lo) & (cell >= 0) & (cell < len(have))
+            have[cell[ok]] = True
+        return have
+
+    raw = hours_with_data(src.raw.read_window(d0, d1, level=level))
+    band = hours_with_data(src.pyramid.read_window(d0, d1, level))
+    lacking = (raw & ~band).reshape(days, 24).any(axis=1)
+    found = [int(d0 + i * DAY_NS) for i in np.flatnonzero(lacking)]
+    with _KEPT_LOCK:
+        if len(_KEPT) > 4096:
+            _KEPT.clear()
+        _KEPT[key] = (time.monotonic(), found)
+    return list(found)
+
+
+def missing_note(src: BandSource, t0_ns: int, t1_ns: int, max_points: int) -> str | None:
+    """'band bp1-8 not computed for XX.STA.00.HHZ on 2024-03-05; run `belvedere analyse
+    filter`' when a view of `max_points` reads the stored levels (samples are filtered on
+    the fly, whole) and some day of the span lacks the band where the raw data is there."""
+    from pipelines.timebase import format_time
+
+    if src.raw.choose_level(t0_ns, t1_ns, max_points) < 1:
+        return None
+    days = missing_days(src, t0_ns, t1_ns)
+    if not days:
+        return None
+    names = [format_time(d)[:10] for d in days]
+    when = ", ".join(names) if len(names) <= 3 else \
+        f"{len(names)} days from {names[0]} to {names[-1]}"
+    return (f"band {src.band.name} not computed for {src.name} on {when} (drawn as gaps "
+            f"there); run `belvedere analyse filter`")
+
+
+def missing_notes(streams: list[Stream], spec: FilterSpec, t0_ns: int, t1_ns: int,
+                  max_points: int) -> list[str]:
+    """The `missing_note` of every stream shown through its stored band of `spec`."""
+    if not spec.active:
+        return []
+    notes = []
+    for s in streams:
+        src = stored_band(s, spec)
+        note = src and missing_note(src, t0_ns, t1_ns, max_points)
+        if note:
+            notes.append(note)
+    return notes

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dashboard.amplitude import ROBUST_PERCENTILE, envelope
 from pipelines.store import Window
 
 # Row colours cycling as on a drum (ObsPy's dayplot cycles four; these read on white).
@@ -27,7 +28,7 @@ PALETTE = (*ROW_COLOURS, CLIP_COLOUR)
 DARK_PALETTE = ("#e8e8e8", "#ff7a7a", "#7fb0ff", "#5fd38d", CLIP_COLOUR)
 CLIP_INDEX = len(ROW_COLOURS) + 1
 CLIP_MARK_PX = 2  # rows of pixels marked at a clipped extreme
-PERCENTILE = 99.5
+PERCENTILE = ROBUST_PERCENTILE
 ROW_MINUTES = (15, 30, 60, 120, 360, 720, 1440)
 MAX_ROWS = 400
 
@@ -115,8 +116,12 @@ def row_centres(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def robust_amplitude(lo: np.ndarray, hi: np.ndarray, centre: np.ndarray,
                      percentile: float = PERCENTILE) -> float:
-    """The `percentile` of the envelope's distance from each row's centre (0 when flat)."""
-    dev = np.fmax(hi - centre[:, None], centre[:, None] - lo)
+    """The `percentile` of the envelope's distance from each row's centre (0 when flat).
+
+    The envelope is the waveform page's (`dashboard.amplitude`); its `robust_scale` is not
+    used: it takes one centre for the whole trace (here each row has its own) and puts the
+    percentile at 40 % of the band, where a helicorder puts it at half a row spacing."""
+    dev = envelope(lo, hi, centre[:, None])
     dev = dev[np.isfinite(dev)]
     return float(np.percentile(dev, percentile)) if len(dev) else 0.0
 

@@ -168,3 +168,50 @@ def test_samples_shown_zoomed_in_are_the_same_filter_across_the_day_edge(store):
     # Zoomed out, the same source reads the stored pyramid (a level, not samples).
     wide = src.read_window(DAY0.ns, DAY0.ns + 2 * 86400 * 10**9, max_points=1200)
     assert wide.level >= 2 and np.isfinite(wide.hi).sum() > 1000
+
+
+def test_ingest_builds_the_configured_bands_of_the_days_it_changed(archive, tmp_path):
+    """[views] build_at_ingest: each ingest filters the days it wrote (and the neighbour whose
+    padding they reach), not the others; --no-bands skips it for one run."""
+    from conftest import run_cli
+
+    cfg = tmp_path / "belvedere.toml"
+    cfg.write_text('[views]\nbands = ["bp0.5-2"]\nbuild_at_ingest = true\n')
+    url = str(tmp_path / "ingested.zarr")
+    runs = []
+    for root in archive["roots"][:2]:
+        out = run_cli("ingest", "seismic", str(root), "--store", url, "--config", str(cfg))
+        assert out.returncode == 0, out.stdout + out.stderr
+        runs.append(out.stdout)
+    assert "bands bp0.5-2: 1 stream-days filtered, 0 unchanged" in runs[0], runs[0]
+    # The second day, and the first again: its end's padding now reaches into day 2.
+    assert "bands bp0.5-2: 2 stream-days filtered, 0 unchanged" in runs[1], runs[1]
+    st = open_store(url)
+    assert filtered_bands(st, CH) == ["bp0.5-2"]
+    assert compare(url, "bp0.5-2") < 0.01  # what `analyse filter` would have stored
+    out = run_cli("ingest", "seismic", str(archive["roots"][2]), "--store", url, "--config",
+                  str(cfg), "--no-bands")
+    assert out.returncode == 0 and "bands" not in out.stdout, out.stdout + out.stderr
+    fp = open_filtered(open_store(url), open_store(url)[CH], "bp0.5-2")
+    day2 = int(2 * 86400 * RATE) // PYRAMID_FACTOR  # level-1 buckets of day 2 stay absent
+    lo, _ = fp.read_level(1, day2 + 100, day2 + 200)
+    assert np.isnan(lo).all()
+    out = run_cli("ingest", "seismic", str(archive["roots"][2]), "--store", url, "--follow",
+                  "--bands")
+    assert out.returncode == 2 and "analyse filter" in out.stdout + out.stderr
+    # The pages' note: day 2 has raw data and no band; days 0 and 1 have both.
+    from dashboard import filters as view_filters
+    from pipelines.timebase import DAY_NS, format_time
+
+    st = open_store(url)
+    src = view_filters.band_source(st[CH], filtered.parse_band("bp0.5-2"))
+    t0 = st[CH].span_ns[0] // DAY_NS * DAY_NS
+    assert [format_time(d)[:10] for d in view_filters.missing_days(src, t0, t0 + 3 * DAY_NS)] \
+        == [format_time(t0 + 2 * DAY_NS)[:10]]
+    assert view_filters.missing_note(src, t0, t0 + 2 * DAY_NS, 2000) is None
+    note = view_filters.missing_note(src, t0 + DAY_NS, t0 + 3 * DAY_NS, 2000)
+    # Zoomed in to samples the band is filtered on the fly: nothing is missing there.
+    assert view_filters.missing_note(src, t0 + 2 * DAY_NS, t0 + 2 * DAY_NS + 60 * 10**9,
+                                     2000) is None
+    assert note.startswith(f"band bp0.5-2 not computed for {CH} on ") and \
+        "run `belvedere analyse filter`" in note, note

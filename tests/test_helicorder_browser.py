@@ -73,8 +73,37 @@ def base(tmp_path_factory):
     assert out.returncode == 0, out.stdout + out.stderr
     out = run_cli("analyse", "filter", "--store", store, "--param", 'bands=["bp0.5-2"]')
     assert out.returncode == 0, out.stdout + out.stderr
-    with served_dashboard([store], timeout=120) as url:
+    live = d / "live"
+    live.mkdir()
+    LIVE_ROOT.append(live)
+    write_live(live, 0)
+    out = run_cli("ingest", "seismic", str(live / "sds"), "--store", str(live / "live.zarr"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_cli("analyse", "filter", "--store", str(live / "live.zarr"), "--param",
+                  'bands=["lp0.1"]')
+    assert out.returncode == 0, out.stdout + out.stderr
+    with served_dashboard([store, str(live / "live.zarr")], timeout=120) as url:
         yield url
+
+
+LIVE = "XX.LIV.00.HHZ"
+LIVE_ROOT: list = []  # the live store's folder (set by the module's fixture)
+LIVE_HOURS = 6  # each file of the live store: six hours at 1 Hz
+
+
+def write_live(root, part: int) -> str:
+    """The `part`-th six hours of the live store's day, as its own SDS-named miniSEED file
+    (the second one ingested while the page is open, as a day's new data arrives)."""
+    net, sta, loc, cha = LIVE.split(".")
+    path = sds_path(root / "sds", net, sta, loc, cha, DAY)
+    path = path.with_name(path.name + f".part{part}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = LIVE_HOURS * 3600
+    x = np.random.default_rng(part).normal(0, 500.0, n)
+    Stream([Trace(np.round(x).astype(np.int32), header={
+        "network": net, "station": sta, "location": loc, "channel": cha, "sampling_rate": 1.0,
+        "starttime": DAY + part * n})]).write(str(path), format="MSEED", encoding="STEIM2")
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +236,73 @@ def test_a_stored_band_draws_a_whole_day_on_the_waveform_page(base, browser):
     def ink(img):
         return float((np.abs(img.astype(int) - 255).max(axis=-1) > 60).mean())
     assert ink(band) < 0.5 * ink(raw), (ink(band), ink(raw))
+
+
+def append_second_file() -> None:
+    """Ingest the live store's second six hours (again: a no-op the second time)."""
+    live = LIVE_ROOT[0]
+    out = run_cli("ingest", "seismic", write_live(live, 1), "--store", str(live / "live.zarr"))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_refresh_draws_data_ingested_while_the_page_is_open(base, browser, tmp_path):
+    """refresh=2s: a second file ingested into the open day shows in the rows after the
+    first's, and the header carries the stream's latency badge."""
+    url = (f"{base}/helicorder?store=live.zarr&stream={LIVE}&day=2024-03-04&row=60"
+           "&refresh=2s")
+    with new_page(browser, viewport=TALL) as pg:
+        open_page(pg, url, model="helicorder", settle_ms=800)
+        pg.get_by_text("latency", exact=False).first.wait_for(timeout=30000)
+        before = frame_pixels(pg, "helicorder")
+        pitch = before.shape[0] / 26.0
+
+        def inked(img, r):
+            y = int((r + 1.5) * pitch)
+            band = img[max(y - 2, 0):y + 3]
+            return float((np.abs(band.astype(int) - 255).max(axis=-1) > 60).mean())
+
+        assert inked(before, 3) > 0.3 and inked(before, 8) < 0.01, (inked(before, 3),
+                                                                   inked(before, 8))
+        append_second_file()
+        after = before
+        for _ in range(40):  # the next refresh tick draws it
+            pg.wait_for_timeout(500)
+            try:
+                after = frame_pixels(pg, "helicorder")
+            except Exception:  # noqa: BLE001 (the old figure is being replaced by the new)
+                continue
+            if inked(after, 11) > 0.3:
+                break
+        pg.wait_for_timeout(500)
+        after = frame_pixels(pg, "helicorder")
+        if SHOT_DIR:
+            frame_pixels(pg, "helicorder", path=f"{SHOT_DIR}/heli_refresh.png")
+        assert not pg.console_errors
+    # Rows 6-11 (06:00-12:00) were empty and now carry the second file; rows 0-5 kept.
+    assert all(inked(after, r) > 0.3 for r in range(12)), [inked(after, r) for r in range(12)]
+    assert inked(after, 13) < 0.01
+
+
+
+def test_a_band_not_computed_where_the_data_is_says_so(base, browser):
+    """The live store's lp0.1 band was built before its second file came in:
+    both pages name the day and the command; the base store's day, complete, has no note."""
+    note = f"band lp0.1 not computed for {LIVE} on 2024-03-04"
+    append_second_file()
+    with new_page(browser, viewport=TALL) as pg:
+        # A week in rows of a day: the stored levels are read (a day at 1 Hz in 24 rows
+        # would be samples, filtered on the fly, with nothing missing).
+        heli = (f"{base}/helicorder?store=live.zarr&stream={LIVE}&from=2024-02-28&to=2024-03-06"
+                "&row=1440&band=lp0.1")
+        open_page(pg, heli, model="helicorder", settle_ms=800)
+        pg.get_by_text(note, exact=False).first.wait_for(timeout=30000)
+        assert shows(pg, "run `belvedere analyse filter`")
+        if SHOT_DIR:
+            pg.screenshot(path=f"{SHOT_DIR}/heli_band_note.png", full_page=True)
+        day = "from=2024-03-04T00:00:00Z&to=2024-03-05T00:00:00Z"
+        open_page(pg, f"{base}/waveforms?store=live.zarr&streams={LIVE}&{day}&filter=lowpass"
+                  "&fmin=0.1", model="waveforms", settle_ms=800)
+        pg.get_by_text(note, exact=False).first.wait_for(timeout=30000)
+        open_page(pg, heli_url(base, band="bp0.5-2"), model="helicorder", settle_ms=800)
+        status(pg, "rows of")
+        assert not shows(pg, "not computed")

@@ -7,7 +7,8 @@ band, at the rows' resolution). Catalogue earthquakes (stars) and network detect
 /waveforms, a drag across part of a row (box select) opens that part, with the same filter.
 URL keys: `stream`, `day` (a UTC day) or `from`/`to`, `row` (minutes or auto), `band` (raw or a
 stored band's name), `scale` (auto, max, or the value reaching half a row), `clip` (row
-spacings), `units`, `embed`, `theme`. `latest()` moves the span to end at the newest data.
+spacings), `units`, `refresh` (off, 2s ... 5m: follow the newest data), `embed`, `theme`.
+`latest()` moves the span to end at the newest data.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from dashboard import chrome, encode, filters, work
+from dashboard import chrome, encode, filters, latency, work
 from dashboard import theme as themes
 from dashboard.bands import event_label
 from dashboard.frames import UNITS, physical_units
@@ -43,8 +44,8 @@ from dashboard.helicorder import (
     make_helicorder,
     palette,
 )
-from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
-from dashboard.state import QuerySync, TimeWindow
+from dashboard.pages.base import Page, Refresh, SnapshotError, SnapshotParts, style_and_fit
+from dashboard.state import REFRESH_CHOICES, QuerySync, TimeWindow
 from pipelines.store import Store, UnknownStreamError, detections
 from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns, parse_time
 
@@ -66,7 +67,9 @@ class HelicorderState(TimeWindow):
     scale = param.String(default="auto", label="Scale (auto, max or half-row value)")
     clip = param.Number(default=1.0, bounds=(0.25, 8.0), label="Clip (rows)")
     units = param.Selector(default="counts", objects=list(UNITS), label="Units")
-    url_options: ClassVar[dict[str, str]] = {"row": "row", "band": "band", "units": "units"}
+    refresh = param.Selector(default="off", objects=list(REFRESH_CHOICES), label="Auto-refresh")
+    url_options: ClassVar[dict[str, str]] = {"row": "row", "band": "band", "units": "units",
+                                             "refresh": "refresh"}
 
     @property
     def row_ns(self) -> int:
@@ -189,6 +192,23 @@ def latest_window(span: tuple[int, int] | None, row_ns: int, now: int) -> tuple[
     return t0, t1
 
 
+def follow_span(t0: int, t1: int, row_ns: int, old_end: int | None, new_end: int | None
+                ) -> tuple[int, int] | None:
+    """The span after new data arrived, when the span held the end of the data (`old_end`)
+    and the new end (`new_end`) runs past it: a whole UTC day moves to the day of the new end,
+    any other span moves on by whole rows, keeping its length. None when it stays (a span of
+    the past, or one the new data still fits in)."""
+    if old_end is None or new_end is None or new_end <= old_end or not t0 <= old_end <= t1:
+        return None
+    if new_end <= t1:
+        return None
+    if t0 % DAY_NS == 0 and t1 - t0 == DAY_NS:
+        day = (new_end - 1) // DAY_NS * DAY_NS
+        return day, day + DAY_NS
+    shift = -(-(new_end - t1) // row_ns) * row_ns
+    return t0 + shift, t1 + shift
+
+
 def source_of(store: Store, state: HelicorderState):
     """(the stream or its stored band, what it is) for the state's band."""
     stream = store[state.stream]
@@ -220,6 +240,10 @@ def draw(store: Store, state: HelicorderState, width: int = WIDTH,
                            row_px or row_px_for(rows), state.scale_value(), state.clip, divide)
     if state.units == "physical" and units == "counts":
         heli.notes.append(f"{state.stream}: no sensitivity in its metadata, shown in counts")
+    if isinstance(src, filters.BandSource):
+        note = filters.missing_note(src, state.t0_ns, state.t1_ns, width * rows)
+        if note:
+            heli.notes.append(note)
     return heli, what, units
 
 
@@ -296,7 +320,8 @@ def helicorder_figure(heli: Helicorder, state: HelicorderState, marks_: dict, th
                  tools=[], toolbar_location="above", min_border_left=10, min_border_right=60,
                  output_backend="canvas")
     img = ColumnDataSource({"url": [encode.png_data_url(heli.index, palette(theme))], "x": [0.0],
-                            "y": [-(rows - 0.5 + clip)], "dw": [row_min], "dh": [rows + 2 * clip]})
+                            "y": [-(rows - 0.5 + clip)], "dw": [row_min], "dh": [rows + 2 * clip]},
+                           name="helicorder-image")
     fig.image_url(url="url", x="x", y="y", w="dw", h="dh", anchor="bottom_left", source=img)
     step = max(1, math.ceil(rows / 48))  # at most ~48 labels
     ticks = list(range(0, rows, step))
@@ -383,10 +408,15 @@ class HelicorderPage(Page):
         self.status = chrome.status_pane(self.theme)
         self.url = QuerySync(lambda: self.state.to_query(self.default_store))
         self.plot = pn.Column(sizing_mode="stretch_both" if self.embed else "stretch_width")
+        self.badge = pn.pane.HTML("", margin=(0, 12), sizing_mode="stretch_width")
         self._drawing = False
         self._wanted = False
+        self._fig, self._same = None, None  # the figure shown and what it was drawn for
+        self._data_end = self._stream_end()  # where the data ended at the last look
+        self.refresher = Refresh(self.refresh)
         self._build_widgets()
         self.render()
+        self._set_refresh()
 
     @property
     def default_store(self) -> bool:
@@ -409,6 +439,8 @@ class HelicorderPage(Page):
                                                               margin=(22, 10, 5, 10))
         self.w_latest = pn.widgets.Button(name="Latest day", width=100, margin=(22, 10, 5, 10))
         self.w_latest.on_click(lambda e: self.latest())
+        self.w_refresh = pn.widgets.Select.from_param(p.refresh, width=100)
+        p.watch(lambda e: self._set_refresh(), "refresh")
         p.watch(self._on_stream, "stream")
         p.watch(self._on_texts, ["from_text", "to_text"])
         p.watch(lambda e: self.render(), ["row", "band", "scale", "clip", "units"])
@@ -434,6 +466,42 @@ class HelicorderPage(Page):
         self.messages[:] = []
         if not self.state.shows(t0, t1):
             self.state.param.update(t0_ns=t0, t1_ns=t1)
+            self.render()
+
+    def _stream_end(self) -> int | None:
+        """The end of the stream's data as the store holds it now."""
+        if not self.state.stream:
+            return None
+        span = self.store[self.state.stream].span_ns
+        return span[1] if span else None
+
+    def _set_refresh(self) -> None:
+        self.refresher.set(self.state.refresh)
+        self._show_badge()
+        self.url.write()
+
+    def _show_badge(self) -> None:
+        """The stream's latency badge in the header while the page follows the data."""
+        if self.state.refresh == "off" or not self.state.stream:
+            self.badge.object = ""
+            return
+        span = self.store[self.state.stream].span_ns
+        self.badge.object = (f"<span style='margin-right:6px'>{self.state.stream} latency"
+                             "</span>" + latency.badge_html(latency.latency_s(span, now_ns())))
+
+    def refresh(self) -> None:
+        """Re-read the stream's end and follow it: a span holding the end of the data draws
+        what arrived, and moves on (a day to the next day, other spans by whole rows) when the
+        data runs past it; a span of the past stays as it is."""
+        old_end, self._data_end = self._data_end, self._stream_end()
+        self._show_badge()
+        s = self.state
+        moved = follow_span(s.t0_ns, s.t1_ns, s.row_ns, old_end, self._data_end)
+        if moved is not None:
+            s.set_range(*moved)
+            self.render()
+        elif (self._data_end != old_end and old_end is not None
+              and s.t0_ns <= old_end <= s.t1_ns):
             self.render()
 
     def latest(self) -> None:
@@ -490,9 +558,18 @@ class HelicorderPage(Page):
             return
         heli, what, units, mk = made
         query = waveforms_query(self.state, self.default_store)
-        fig = helicorder_figure(heli, self.state, mk, self.theme, query, self.embed)
-        self.plot[:] = [pn.pane.Bokeh(fig, sizing_mode="stretch_both" if self.embed
-                                      else "stretch_width")]
+        same = (heli.t0_ns, heli.row_ns, heli.rows, heli.index.shape, mk, query)
+        if self._fig is not None and self._same == same:
+            # The same rows with new data (a refresh): the image alone changes, in place, so
+            # the browser keeps one figure rather than stacking a new one per tick.
+            src = self._fig.select_one({"type": ColumnDataSource, "name": "helicorder-image"})
+            src.data = dict(src.data, url=[encode.png_data_url(heli.index,
+                                                               palette(self.theme))])
+        else:
+            fig = helicorder_figure(heli, self.state, mk, self.theme, query, self.embed)
+            self._fig, self._same = fig, same
+            self.plot[:] = [pn.pane.Bokeh(fig, sizing_mode="stretch_both" if self.embed
+                                          else "stretch_width")]
         chrome.set_status(self.status, status_text(heli, self.state, what, units))
         self.notes[:] = [chrome.alert(n, "warning") for n in heli.notes]
         self.url.write()
@@ -502,9 +579,9 @@ class HelicorderPage(Page):
         body = [self.messages]
         if not self.embed:
             body.append(pn.Row(self.w_stream, self.w_from, self.w_to, self.w_latest,
-                               self.w_row, self.w_band, self.w_scale, self.w_clip,
-                               self.w_units, sizing_mode="stretch_width"))
-        body += [self.plot, self.status, self.notes]
+                               self.w_refresh, self.w_row, self.w_band, self.w_scale,
+                               self.w_clip, self.w_units, sizing_mode="stretch_width"))
+        body += [self.badge, self.plot, self.status, self.notes]
         return chrome.page("helicorder", *body, store=self.state.store, embed=self.embed,
                            title=self.title)
 

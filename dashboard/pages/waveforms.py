@@ -347,7 +347,9 @@ class WaveformsPage(PatternStreams, TimeRangePage):
             filt = f" · {spec.describe()} on {done} of {len(frame.traces)} traces"
         chrome.set_status(self.status, f"{format_time(t0)} → {format_time(t1)} "
                           f"({format_duration(t1 - t0)}) · 1 pixel ≈ {format_duration(px)}{filt}")
-        self.notes[:] = [chrome.alert(note, "warning") for note in frame.notes]
+        self.notes[:] = [chrome.alert(note, "warning") for note in frame.notes
+                         + filters.missing_notes(self.streams, options.filter, t0, t1,
+                                                 width)]
         self.url.write()
         if self.share is not None:
             self.share.update()

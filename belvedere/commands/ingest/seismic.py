@@ -13,8 +13,9 @@ from belvedere.console import fail, progress_bar, settings_or_exit
 
 def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], events: list[str],
                        workers: int, scheduler: str | None, snap_tolerance: float,
-                       as_json: bool) -> int:
-    """Run an ingest with a progress bar and print the report; returns the exit status."""
+                       as_json: bool, bands: list[str] | None = None) -> int:
+    """Run an ingest with a progress bar and print the report, then build the filtered
+    `bands` of the streams it changed (None: none); returns the exit status."""
     from pipelines.ingest.allocator import tune_allocator
     from pipelines.ingest.runner import scheduler_address
     from pipelines.seismic.ingest import ingest_seismic
@@ -38,7 +39,33 @@ def run_seismic_ingest(store: str, paths: list[str], inventory: list[str], event
     except RuntimeError as exc:
         fail(str(exc), 2, soft_wrap=False, escape=True)
     record_cost(report.samples_written, report.bytes_after - report.bytes_before, report.failed)
-    return print_ingest_report(report, as_json)
+    code = print_ingest_report(report, as_json)
+    if bands and report.samples_written:
+        code = max(code, build_bands(store, report.streams, bands, workers, sched, as_json))
+    return code
+
+
+def build_bands(store: str, streams: list[str], bands: list[str], workers: int,
+                scheduler: str | None, quiet: bool) -> int:
+    """Build the filtered bands of the streams an ingest changed, through the `filter`
+    analysis (its fingerprints skip the days whose samples did not change); the exit status
+    (1 when some stream-day could not be filtered)."""
+    from belvedere.console import err, out
+    from pipelines.analysis.engine import AnalysisError, analyse
+    from pipelines.store import StoreError
+
+    try:
+        report = analyse(store, "filter", streams, workers=workers, scheduler=scheduler,
+                         overrides={"bands": list(bands)})
+    except (StoreError, AnalysisError, RuntimeError) as exc:
+        fail(f"filtered bands: {exc}", 2, soft_wrap=False, escape=True)
+    if not quiet:
+        out.print(f"bands {', '.join(bands)}: {report.tasks} stream-days filtered, "
+                  f"{report.skipped} unchanged; {report.seconds:.1f} s", highlight=False,
+                  markup=False)
+    for issue in report.issues:
+        err.print(f"warning: {issue}", highlight=False, markup=False)
+    return 1 if report.issues else 0
 
 
 def run_follow(store: str, roots: list[str], inventory: list[str], snap_tolerance: float,
@@ -113,6 +140,10 @@ def ingest_seismic_cmd(
     poll: Annotated[float | None, typer.Option(
         min=0.05, help="With --follow: look for changes every SECONDS instead of waiting "
                        "for file events (network file systems)")] = None,
+    bands: Annotated[bool | None, typer.Option(
+        "--bands/--no-bands", help="Build the filtered bands ([views] bands) of the streams "
+                                   "changed, only their changed days (default: [views] "
+                                   "build_at_ingest)")] = None,
     config: Annotated[Path | None, typer.Option(
         "--config", envvar="BELVEDERE_CONFIG", help="Configuration file (TOML)")] = None,
 ) -> None:
@@ -125,6 +156,11 @@ def ingest_seismic_cmd(
              soft_wrap=False)
     if poll is not None and not follow:
         fail("--poll applies to --follow only", 2, soft_wrap=False)
+    build = cfg.views.build_at_ingest if bands is None else bands
+    if follow and bands:
+        fail("--follow does not build filtered bands (each commit would filter whole days "
+             "again); run `belvedere analyse filter` from time to time instead", 2,
+             soft_wrap=False)
     if follow:
         raise typer.Exit(run_follow(cfg.ingest.store, paths, inventory,
                                     cfg.ingest.snap_tolerance, poll))
@@ -132,7 +168,7 @@ def ingest_seismic_cmd(
         with use_cluster(cfg.dask) as address:
             code = run_seismic_ingest(cfg.ingest.store, paths, inventory, events,
                                       cfg.ingest.workers, address, cfg.ingest.snap_tolerance,
-                                      as_json)
+                                      as_json, list(cfg.views.bands) if build else None)
     except ClusterError as exc:
         fail(str(exc), 2, soft_wrap=False, escape=True)
     raise typer.Exit(code)
