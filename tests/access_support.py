@@ -14,6 +14,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from dashboard.pages import PAGES
+
 SECRET = "test-cookie-secret-0123456789-abcdefgh"
 USERS = {"alice": ("alice-password", ["seismo"]), "bob": ("bob-password", ["other"]),
          "root": ("root-password", ["admin"])}
@@ -139,7 +141,7 @@ def page_document(url: str, session: requests.Session) -> tuple[int, str]:
     return r.status_code, r.text + body
 
 
-PAGE_PATHS = ("/", "/waveforms", "/availability", "/stations", "/mission", "/resources")
+PAGE_PATHS = ("/", *(f"/{slug}" for slug in PAGES))  # every page, its document pulled too
 
 
 def _normal(url: str) -> str:
@@ -153,7 +155,7 @@ def _normal(url: str) -> str:
 
 
 def crawl(base: str, session: requests.Session, seeds: list[str],
-          max_requests: int = 80, threads: int = 2) -> dict[str, tuple[int, str]]:
+          max_requests: int = 80, threads: int = 4) -> dict[str, tuple[int, str]]:
     """Every seed URL and every same-server link found in the answers (pages pulled whole),
     level by level, a few requests at a time; url -> (status, text)."""
     root = urlsplit(base)
