@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
@@ -164,7 +165,11 @@ def crawl(base: str, session: requests.Session, seeds: list[str],
         path = urlsplit(url).path[len(root.path):] or "/"
         if path.rstrip("/") in [p.rstrip("/") for p in PAGE_PATHS] or path == "/":
             return page_document(url, session)
-        r = session.get(url, timeout=120)
+        for _ in range(10):  # a bounded server turns a burst away: 503 + Retry-After
+            r = session.get(url, timeout=120)
+            if r.status_code != 503 or "Retry-After" not in r.headers:
+                break
+            time.sleep(min(float(r.headers["Retry-After"]), 2.0))
         return r.status_code, r.content.decode("latin-1")
 
     def wanted(url: str) -> bool:
