@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
+
+from dashboard.pages import PAGES
 
 SECRET = "test-cookie-secret-0123456789-abcdefgh"
 USERS = {"alice": ("alice-password", ["seismo"]), "bob": ("bob-password", ["other"]),
@@ -139,7 +142,7 @@ def page_document(url: str, session: requests.Session) -> tuple[int, str]:
     return r.status_code, r.text + body
 
 
-PAGE_PATHS = ("/", "/waveforms", "/availability", "/stations", "/mission", "/resources")
+PAGE_PATHS = ("/", *(f"/{slug}" for slug in PAGES))  # every page, its document pulled too
 
 
 def _normal(url: str) -> str:
@@ -153,7 +156,7 @@ def _normal(url: str) -> str:
 
 
 def crawl(base: str, session: requests.Session, seeds: list[str],
-          max_requests: int = 80, threads: int = 2) -> dict[str, tuple[int, str]]:
+          max_requests: int = 80, threads: int = 4) -> dict[str, tuple[int, str]]:
     """Every seed URL and every same-server link found in the answers (pages pulled whole),
     level by level, a few requests at a time; url -> (status, text)."""
     root = urlsplit(base)
@@ -162,7 +165,11 @@ def crawl(base: str, session: requests.Session, seeds: list[str],
         path = urlsplit(url).path[len(root.path):] or "/"
         if path.rstrip("/") in [p.rstrip("/") for p in PAGE_PATHS] or path == "/":
             return page_document(url, session)
-        r = session.get(url, timeout=120)
+        for _ in range(10):  # a bounded server turns a burst away: 503 + Retry-After
+            r = session.get(url, timeout=120)
+            if r.status_code != 503 or "Retry-After" not in r.headers:
+                break
+            time.sleep(min(float(r.headers["Retry-After"]), 2.0))
         return r.status_code, r.content.decode("latin-1")
 
     def wanted(url: str) -> bool:

@@ -110,6 +110,27 @@ def test_the_user_view_hides_names_listings_lookups_and_sizes(store):
     assert "YY.SEC.00.HHZ" in st.streams()
 
 
+def test_the_catalogue_leaves_out_the_picks_on_hidden_streams(store):
+    from pipelines.store import consolidate, open_store
+
+    t = 1_262_309_400 * NS
+    picks = [{"stream": "YY.SEC.00.HHZ", "phase": "P", "time_ns": t + 20 * NS},
+             {"stream": "XX.PUB.00.HHZ", "phase": "P", "time_ns": t + 25 * NS},
+             {"stream": "YY.SEC.00.HHZ", "phase": "S", "time_ns": t + 36 * NS}]
+    writable = open_store(store, "a")
+    writable.set_events([{"id": "smi:test/picked", "time_ns": t, "picks": picks},
+                         {"id": "smi:test/unpicked", "time_ns": t + NS}])
+    consolidate(writable)
+    sources = Sources([store])
+    sources.policy = Policy((Rule("acc.zarr", ("YY.SEC.*",), frozenset({"seismo"})),))
+    seen = {e["id"]: e for e in sources.for_user(ANONYMOUS).store().events()}
+    assert set(seen) == {"smi:test/picked", "smi:test/unpicked"}  # the events stay
+    assert seen["smi:test/picked"]["picks"] == [picks[1]] and "picks" not in seen[
+        "smi:test/unpicked"]
+    assert sources.for_user(ALICE).store().events()[0]["picks"] == picks
+    assert sources.store().events()[0]["picks"] == picks  # the store itself is unchanged
+
+
 def test_a_whole_store_rule_hides_the_store_and_its_name(store):
     sources = Sources([store, store])  # labels acc.zarr and acc.zarr-2
     sources.policy = Policy((Rule("acc.zarr-2", (), frozenset({"seismo"})),))

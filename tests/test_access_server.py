@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -60,6 +61,11 @@ from pipelines.demo.usage import generate_usage
 # and its StationXML's coordinates and site (looked for everywhere)
 RESTRICTED = ("ANMO", "LHZ", "34.9459", "106.457", "Albuquerque")
 EMBARGOED = "F64"  # XX.F64..HHZ
+# The catalogue's event of 2010-01-01T01:30 has P and S picks on IU.ANMO.00.LHZ (hidden: their
+# times, as ISO and as epoch milliseconds, must appear nowhere) and one on BW.BGLD..EHE (public)
+HIDDEN_PICKS = ("01:30:20.5", "01:30:36.25", "1262309420500", "1262309436250")
+PUBLIC_PICK = "2010-01-01T01:30:25.750000Z"
+EVENT = "smi:local/event/anmo-2010"
 PUBLIC = ("BGLD", "XX.TEST")
 USAGE = ("usage.zarr",)  # the usage store: for the group hpc (and admins) only
 EMBARGO_S = 150  # the embargo ends this long after the configuration is written (slow starts)
@@ -84,11 +90,14 @@ login_in_browser = [*browser_marks(), pytest.mark.skipif(NO_PROVIDER is not None
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("access")
-    store = ingest(folder, run_cli)
-    usage = generate_usage(str(folder / "usage.zarr"), pd.Timestamp("2024-02-05").value,
-                           days=2, n_jobs=200, nodes=4)
     port = free_port()
-    with oidc_provider(folder, port) as issuer:
+    # the store's ingest (a subprocess), the usage store and the provider's start overlap
+    with ThreadPoolExecutor(1) as pool, oidc_provider(folder, port, wait=False) as started:
+        ingested = pool.submit(lambda: add_public_pick(ingest(folder, run_cli)))
+        usage = generate_usage(str(folder / "usage.zarr"), pd.Timestamp("2024-02-05").value,
+                               days=2, n_jobs=200, nodes=4)
+        issuer = started()
+        store = ingested.result()
         ends = datetime.now(UTC) + timedelta(seconds=EMBARGO_S)
         config = write_config(folder / "belvedere.toml", {
             "users_file": str(write_users(folder / "users.json")), "cookie_secret": SECRET,
@@ -106,12 +115,26 @@ def server(tmp_path_factory):
             yield {"base": base, "folder": folder, "embargo_ends": ends.timestamp()}
 
 
+def add_public_pick(url: str) -> str:
+    """A pick on a public stream next to the restricted ones of the ANMO event; the store."""
+    from pipelines.store import consolidate, open_store
+
+    store = open_store(url, "a")
+    event = next(e for e in store.events() if e["id"] == EVENT)
+    t = int(UTCDateTime(PUBLIC_PICK).ns)
+    store.set_events([{**event, "picks": [*event["picks"], {"stream": "BW.BGLD..EHE",
+                                                            "phase": "P", "time_ns": t}]}])
+    consolidate(store)
+    return url
+
+
 @contextlib.contextmanager
-def oidc_provider(folder: Path, port: int):
+def oidc_provider(folder: Path, port: int, wait: bool = True):
     """`node tests/oidc/provider.js` on a free loopback port; yields its issuer URL (None
-    where Node.js or the provider is missing: the login tests then skip, saying why)."""
+    where Node.js or the provider is missing: the login tests then skip, saying why), or
+    with `wait=False` at once a function that waits for it and returns it."""
     if NO_PROVIDER:
-        yield None
+        yield None if wait else (lambda: None)
         return
     oidc_port = free_port()
     issuer = f"http://127.0.0.1:{oidc_port}"
@@ -122,12 +145,16 @@ def oidc_provider(folder: Path, port: int):
              "OIDC_CLIENT_SECRET": CLIENT_SECRET,
              "OIDC_REDIRECT_URI": f"http://localhost:{port}/login/oidc/callback",
              "OIDC_ACCOUNTS": json.dumps({"alice": ["seismo"], "bob": ["other"]})})
-    try:
+
+    def started() -> str:
         wait_until(lambda: requests.get(issuer + "/.well-known/openid-configuration",
                                         timeout=2).ok, 30, f"the OIDC provider did not start; "
                    f"see {log.name}", died=lambda: None if provider.poll() is None else
                    f"node provider.js exited; see {log.name}")
-        yield issuer
+        return issuer
+
+    try:
+        yield started() if wait else started
     finally:
         provider.terminate()
         provider.wait(10)
@@ -179,7 +206,12 @@ def seeds() -> list[str]:
             "/fdsnws/availability/1/query?net=IU&format=text",
             "/fdsnws/dataselect/1/query?net=*&sta=*&start=2000-01-01&end=2030-01-01",
             "/fdsnws/dataselect/1/query?net=IU&sta=ANMO&loc=00&cha=LHZ"
-            "&start=2010-01-01T00:00:00&end=2010-01-01T02:00:00"]
+            "&start=2010-01-01T00:00:00&end=2010-01-01T02:00:00",
+            "/fdsnws/event/1/query?includearrivals=true&format=xml",
+            "/fdsnws/event/1/query?format=text", f"/fdsnws/event/1/query?eventid={EVENT}",
+            f"/waveforms?event={quote(EVENT)}&{name}", "/helicorder?streams=IU.ANMO.00.LHZ",
+            f"/snapshot/waveforms.html?event={quote(EVENT)}&{wild}",
+            "/helicorder", "/snapshot/stations.html?streams=BW.*"]
 
 
 BASE64 = re.compile(r"[A-Za-z0-9+/]{32,}={0,2}")  # images and arrays: any 3 letters by chance
@@ -204,7 +236,7 @@ def test_anonymous_crawl_never_sees_a_restricted_name_sample_or_metadata(server,
     pages = crawl(server["base"], anon, seeds())
     assert len(pages) > 30
     assert not [u for u, (status, _) in pages.items() if status >= 500]
-    assert leaks(pages, RESTRICTED + USAGE) == {}
+    assert leaks(pages, RESTRICTED + USAGE + HIDDEN_PICKS) == {}
     if time.time() < server["embargo_ends"]:  # the whole crawl ran under the embargo
         assert leaks(pages, (EMBARGOED,)) == {}
     # the public streams are there: the crawl did see the pages' content
@@ -212,12 +244,20 @@ def test_anonymous_crawl_never_sees_a_restricted_name_sample_or_metadata(server,
     # a page still names ANMO nowhere, even in the options of its stream picker
     status, text = page_document(server["base"] + "/waveforms", anon)
     assert status == 200 and "BW.BGLD..EHE" in text and "ANMO" not in text
+    # the event and its public pick and arrival stay; the hidden picks are gone
+    xml = anon.get(server["base"] + "/fdsnws/event/1/query?includearrivals=true", timeout=60)
+    assert xml.status_code == 200 and EVENT in xml.text and PUBLIC_PICK in xml.text
+    assert xml.text.count("<arrival ") == 1 and "BGLD" in xml.text
 
 
 def test_a_member_of_the_group_finds_them_on_every_route(server, alice):
     pages = crawl(server["base"], alice, seeds())
     found = {w for _, t in pages.values() for w in RESTRICTED + (EMBARGOED,) if w in t}
     assert found == set(RESTRICTED + (EMBARGOED,))
+    # both picks on ANMO, on its helicorder (as ISO time or epoch ms)
+    heli = pages[server["base"] + "/helicorder?streams=IU.ANMO.00.LHZ"][1]
+    assert all(iso in heli or ms in heli
+               for iso, ms in zip(HIDDEN_PICKS[:2], HIDDEN_PICKS[2:], strict=True))
     overview = page_document(server["base"] + "/", alice)[1]
     assert "IU.ANMO.00.LHZ" in overview and "alice" in overview and "log out" in overview
     snap = alice.get(server["base"] + "/snapshot/waveforms.html?streams=IU.ANMO.00.LHZ"

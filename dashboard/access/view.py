@@ -4,6 +4,7 @@ Every route reads the stores through `Sources.for_user(user)`: pages (and so the
 websocket updates), snapshots, downloads and the FDSN services. The view lists only the
 stores, usage stores and streams the user may see; a hidden stream is "not there" with the
 very message of a stream that does not exist, so that nobody learns its name by asking.
+The catalogue's picks on hidden streams are left out too.
 Each read of a restricted stream is written to the audit log (once per view and stream a
 minute: a page reads its streams on every repaint).
 """
@@ -71,6 +72,17 @@ class UserStore:
         return stream
 
     select = Store.select  # over the visible names (it calls self.streams())
+
+    def events(self) -> list[dict[str, Any]]:
+        """The store's earthquake catalogue with the picks on hidden streams left out (a pick
+        names its stream; its arrival goes with it): every route reads events here."""
+        hidden = self.hider()
+        out = []
+        for e in self._store.events():
+            picks = e.get("picks") or []
+            mine = [p for p in picks if not hidden(str(p.get("stream", "")))]
+            out.append(e if len(mine) == len(picks) else {**e, "picks": mine})
+        return out
 
     def nbytes(self, prefix: str = "") -> int:
         """Bytes on disk: of the visible streams when some are hidden (the total would hint

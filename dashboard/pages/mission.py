@@ -173,7 +173,7 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
             view.spectra.append(sp)
         else:
             no_asd.append(no_asd_reason(s, t0_ns, t1_ns))
-        if s.name.endswith(".RATE") and f"{s.name[:-5]}.ERROR" in store.root:
+        if s.name.endswith(".RATE") and f"{s.name[:-5]}.ERROR" in store:
             err = store[f"{s.name[:-5]}.ERROR"]
             part = clip_to_data(s, t0_ns, t1_ns, width)  # a far window costs its data only
             if part is not None:
