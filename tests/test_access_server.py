@@ -43,7 +43,6 @@ from access_support import (
 from browser import (
     browser_marks,
     free_port,
-    launch_chromium,
     new_page,
     serve_process,
     static_http_server,
@@ -384,12 +383,6 @@ def test_an_admin_sees_everything(server):
     theirs = page_document(server["base"] + "/resources", requests.Session())[1]
     assert "no usage store is served here" in theirs and "log in to see more" in theirs
     assert "no usage store is served here" not in mine and len(mine) > 2 * len(theirs)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 def header_text(page) -> str:

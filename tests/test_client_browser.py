@@ -12,7 +12,6 @@ from browser import (
     browser_marks,
     colored_fraction,
     free_port,
-    launch_chromium,
     new_page,
     png_array,
     wait_drawn,
@@ -69,8 +68,8 @@ def served(tmp_path_factory):
         proc.wait(timeout=30)
 
 
-def test_a_wheel_zoom_redraws_the_served_view_at_a_finer_level(served):
-    with launch_chromium() as browser, new_page(browser) as page:
+def test_a_wheel_zoom_redraws_the_served_view_at_a_finer_level(served, browser):
+    with new_page(browser) as page:
         page.goto(served)
         wait_drawn(page, idle=True, timeout_ms=60000)
         status = page.get_by_text("levels:")

@@ -18,7 +18,6 @@ import pytest
 from browser import (
     browser_marks,
     frame_pixels,
-    launch_chromium,
     near_colour,
     new_page,
     open_page,
@@ -104,12 +103,6 @@ def write_live(root, part: int) -> str:
         "network": net, "station": sta, "location": loc, "channel": cha, "sampling_rate": 1.0,
         "starttime": DAY + part * n})]).write(str(path), format="MSEED", encoding="STEIM2")
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 def status(pg, marker: str) -> str:

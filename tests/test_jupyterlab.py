@@ -26,7 +26,6 @@ from browser import (
     SHOTS,
     browser_marks,
     free_port,
-    launch_chromium,
     new_page,
     png_array,
     wait_until,
@@ -155,9 +154,9 @@ def _run_levels_cell(page) -> list[int]:
     return _levels(cell.locator(".jp-OutputArea").inner_text())
 
 
-def test_a_wheel_zoom_in_jupyterlab_redraws_the_notebook_view_at_a_finer_level(lab):
+def test_a_wheel_zoom_in_jupyterlab_redraws_the_notebook_view_at_a_finer_level(lab, browser):
     base, root = lab
-    with launch_chromium() as browser, new_page(browser) as page:
+    with new_page(browser) as page:
         page.route(re.compile(r"https://cdn\.(bokeh\.org|holoviz\.org)/.*"),
                    _serve_from_packages)
         page.goto(f"{base}/lab/tree/seismic.ipynb?token={TOKEN}")

@@ -26,7 +26,6 @@ from browser import (
     browser_marks,
     colored_fraction,
     frame_pixels,
-    launch_chromium,
     near_colour,
     new_page,
     open_page,
@@ -98,12 +97,6 @@ def stores(tmp_path_factory):
 def server(stores):
     with served_dashboard(list(stores), timeout=120) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 def _get(url: str) -> tuple[int, str]:
