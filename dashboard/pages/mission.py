@@ -36,7 +36,7 @@ from bokeh.plotting import figure
 from dashboard import chrome, raster, share
 from dashboard import theme as themes
 from dashboard.bands import style_bands
-from dashboard.frames import PALETTE, clip_to_data, make_frame
+from dashboard.frames import PALETTE, FrameOptions, clip_to_data, make_frame
 from dashboard.pages.base import PatternStreams, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import MissionState, QuerySync, data_span
@@ -156,8 +156,10 @@ def build_view(store: Store, names: list[str], t0_ns: int, t1_ns: int, width: in
                band: int = BAND) -> MissionView:
     """Read and compute everything the page shows for these streams and window."""
     streams = [store[n] for n in names]
-    frame = make_frame(streams, t0_ns, t1_ns, width, band * max(len(streams), 1)) \
-        if streams else None
+    # Mission series (housekeeping, laser and TDI channels, light curves) have no rare big
+    # events to clip: each band spans its window's range, as the seismic "max" scale does.
+    frame = make_frame(streams, t0_ns, t1_ns, width, band * max(len(streams), 1),
+                       FrameOptions(scale="trace")) if streams else None
     labels = []
     for s, tr in zip(streams, frame.traces if frame else [], strict=False):
         u = _units(s)
