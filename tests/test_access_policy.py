@@ -131,6 +131,30 @@ def test_the_catalogue_leaves_out_the_picks_on_hidden_streams(store):
     assert sources.store().events()[0]["picks"] == picks  # the store itself is unchanged
 
 
+def test_network_detections_leave_out_the_triggers_on_hidden_streams(store):
+    from pipelines.analysis.engine import DETECTION_COLUMNS, TRIGGER_COLUMNS
+    from pipelines.store import open_store
+    from pipelines.store.products import NETWORK, detections, require_table
+
+    t, day = 1_262_309_400 * NS, 1_262_304_000 * NS
+    writable = open_store(store, "a")
+    for name in ("XX.PUB.00.HHZ", "YY.SEC.00.HHZ"):
+        tab = require_table(writable, name, "detect", TRIGGER_COLUMNS, "detect", "test", {})
+        tab.replace_days([day], {"time_ns": [t], "end_ns": [t + 5 * NS], "peak": [6.0],
+                                 "day_ns": [day]}, {"d": {"from": name}})
+    net = require_table(writable, NETWORK, "detect", DETECTION_COLUMNS, "detect", "test", {})
+    net.replace_days([day], {"time_ns": [t], "end_ns": [t + 5 * NS], "count": [2],
+                             "day_ns": [day], "streams": ["XX.PUB.00.HHZ,YY.SEC.00.HHZ"]},
+                     {"d": {"from": "x"}})
+    sources = Sources([store])
+    sources.policy = Policy((Rule("acc.zarr", ("YY.SEC.*",), frozenset({"seismo"})),))
+    anon = detections(sources.for_user(ANONYMOUS).store())
+    assert [p["stream"] for p in anon[0]["picks"]] == ["XX.PUB.00.HHZ"]
+    assert anon[0]["coincidence"] == 2 and "YY.SEC" not in repr(anon)
+    alice = detections(sources.for_user(ALICE).store())
+    assert [p["stream"] for p in alice[0]["picks"]] == ["XX.PUB.00.HHZ", "YY.SEC.00.HHZ"]
+
+
 def test_a_whole_store_rule_hides_the_store_and_its_name(store):
     sources = Sources([store, store])  # labels acc.zarr and acc.zarr-2
     sources.policy = Policy((Rule("acc.zarr-2", (), frozenset({"seismo"})),))

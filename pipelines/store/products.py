@@ -399,12 +399,17 @@ def detections(store: Store, t0_ns: int | None = None, t1_ns: int | None = None
         return []
     rows = net.read(t0_ns, t1_ns)
     out = []
+    # A per-user view of the store lists only the streams its user may see: triggers on the
+    # others are left out, so a detection never names a hidden stream (its count stays).
+    visible = set(store.streams())
     trig_cache: dict[str, dict[str, np.ndarray]] = {}
     lo = None if t0_ns is None else t0_ns - DAY_NS
     for t, e, c, s in zip(rows["time_ns"], rows["end_ns"], rows["count"], rows["streams"],
                           strict=True):
         picks = []
         for name in str(s).split(","):
+            if name not in visible:
+                continue
             if name not in trig_cache:
                 tab = open_table(store, name, "detect")
                 trig_cache[name] = tab.read(lo, t1_ns) if tab else {"time_ns": np.zeros(0)}
