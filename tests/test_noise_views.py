@@ -204,6 +204,17 @@ def test_rsam_over_three_years_is_drawn_at_screen_resolution(server, browser):
         text = _texts(page)
         assert "3 streams" in text and "0.5-2Hz_600s_mean_abs" in text
         assert colored_fraction(frame_pixels(page, "rsam")) > 0.01
+        box = page.locator("input[type=text]:visible").first  # the streams, as wildcards
+        box.fill("NOPE.*")
+        box.press("Enter")
+        page.get_by_text("streams='NOPE.*'", exact=False).first.wait_for(timeout=15000)
+        box.fill("XX.A*")
+        box.press("Enter")
+        for _ in range(60):  # the page redraws the one stream with RSAM that matches
+            if "1 streams" in _texts(page):
+                break
+            page.wait_for_timeout(500)
+        assert "1 streams" in _texts(page)
 
 
 def test_resources_shows_the_throughput_computed_from_the_recorded_runs(stores, server,

@@ -98,13 +98,21 @@ class PatternStreams:
         if not pattern:
             return
         try:
-            names = self.state.select(pattern)
+            names = self.keep_streams(self.state.select(pattern))
         except (UnknownStreamError, ValueError) as exc:
             self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
             return
         self.messages[:] = []
         self.state.streams = names
-        self.url.write()  # the wildcards may now say what the names said
+        self.patterned()
+
+    def keep_streams(self, names: list[str]) -> list[str]:
+        """The streams of a pattern this page can show (a ValueError says why none)."""
+        return names
+
+    def patterned(self) -> None:
+        """After a pattern chose the streams: the wildcards may now say what the names said."""
+        self.url.write()
 
 
 class Refresh:

@@ -24,10 +24,9 @@ from bokeh.plotting import figure
 
 from dashboard import chrome, share
 from dashboard import theme as themes
-from dashboard.pages.base import SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import QuerySync, StreamWindow
-from pipelines.store import UnknownStreamError
 from pipelines.store.products import (
     detection_counts,
     open_series,
@@ -193,7 +192,7 @@ def fill(store, state: RsamState, sources: dict, width: int) -> int:
     return n
 
 
-class RsamPage(TimeRangePage):
+class RsamPage(PatternStreams, TimeRangePage):
     """/rsam: RSAM bands of several streams, re-read at screen resolution on zoom."""
 
     slug = "rsam"
@@ -234,22 +233,16 @@ class RsamPage(TimeRangePage):
     def _rebuild(self, *events) -> None:
         self.run_locked(self._build)
 
-    def _on_pattern(self, event) -> None:
-        pattern = event.new.strip()
-        if not pattern:
-            return
-        try:
-            names = self.state.select(pattern)
-        except (UnknownStreamError, ValueError) as exc:
-            self.messages[:] = [chrome.alert(f"streams={pattern!r}: {exc}")]
-            return
+    def keep_streams(self, names: list[str]) -> list[str]:
+        """The streams of a pattern that have RSAM."""
         have = set(product_streams(self.store, "rsam"))
         names = [n for n in names if n in have]
         if not names:
-            self.messages[:] = [chrome.alert(f"streams={pattern!r}: none of these has RSAM")]
-            return
-        self.messages[:] = []
-        self.state.streams = names
+            raise ValueError("none of these has RSAM")
+        return names
+
+    def patterned(self) -> None:
+        """Draw the streams a pattern chose."""
         self._rebuild()
 
     def range_figure(self):
