@@ -269,13 +269,17 @@ def test_availability_state_shares_the_codec(store):
 def test_build_app_routes_and_pages_build_outside_a_server(store):
     app = build_app([store.url])
     assert set(app) == {"/", "/waveforms", "/availability", "/stations", "/resources",
-                        "/mission", "/helicorder"}
+                        "/mission", "/helicorder", "/noise", "/rsam"}
     for route, factory in app.items():
         page = factory()
         assert isinstance(page, pn.viewable.Viewable), route
         alerts = [a.object for a in page.select(pn.pane.Alert)]
         if route == "/resources":  # no usage store served: the page says how to give one
             assert any("no usage store is served here" in a for a in alerts)
+        elif route in ("/noise", "/rsam"):  # no analysis run yet: the page names the command
+            analysis = {"/noise": "psd", "/rsam": "rsam"}[route]
+            assert any(f"belvedere analyse {analysis}" in a.replace("\\", "") for a in alerts), (
+                route, alerts)
         else:
             assert not alerts, route
 
