@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.seismic.fdsn.select import QueryError
+from pipelines.seismic.fdsn.select import QueryError, in_box_and_radius
 from pipelines.store import Store
 
 ORDERS = ("time", "time-asc", "magnitude", "magnitude-asc")
@@ -51,16 +51,7 @@ def _in_area(q: EventQuery, lat: float | None, lon: float | None) -> bool:
         return True
     if lat is None or lon is None:
         return False
-    lat0, lat1, lon0, lon1 = q.box
-    in_lon = lon0 <= lon <= lon1 if lon0 <= lon1 else (lon >= lon0 or lon <= lon1)
-    if not (lat0 <= lat <= lat1 and in_lon):
-        return False
-    if q.radius is None:
-        return True
-    from obspy.geodetics import locations2degrees
-
-    clat, clon, rmin, rmax = q.radius
-    return rmin <= float(locations2degrees(clat, clon, lat, lon)) <= rmax
+    return in_box_and_radius(q.box, q.radius, lat, lon)
 
 
 def _id_matches(stored: str, wanted: str) -> bool:

@@ -91,3 +91,21 @@ def matching_streams(store: Store, selections: Iterable[Selection]
                 continue
             if sel.overlaps(*stream.span_ns):
                 yield sel, stream
+
+
+def in_box_and_radius(box: tuple[float, float, float, float],
+                      radius: tuple[float, float, float, float] | None,
+                      lat: float, lon: float) -> bool:
+    """Within the latitude/longitude box (across the antimeridian when minlongitude >
+    maxlongitude) and, if given, the radius ring (center lat, lon, min, max in degrees), as
+    the FDSN station and event specifications define them."""
+    lat0, lat1, lon0, lon1 = box
+    in_lon = lon0 <= lon <= lon1 if lon0 <= lon1 else (lon >= lon0 or lon <= lon1)
+    if not (lat0 <= lat <= lat1 and in_lon):
+        return False
+    if radius is None:
+        return True
+    from obspy.geodetics import locations2degrees
+
+    clat, clon, rmin, rmax = radius
+    return rmin <= float(locations2degrees(clat, clon, lat, lon)) <= rmax

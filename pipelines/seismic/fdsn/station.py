@@ -9,7 +9,7 @@ import io
 import threading
 from dataclasses import dataclass
 
-from pipelines.seismic.fdsn.select import Selection, codes_of
+from pipelines.seismic.fdsn.select import Selection, codes_of, in_box_and_radius
 from pipelines.store import Store, station_xml, station_xml_documents
 from pipelines.timebase import parse_time
 
@@ -80,18 +80,7 @@ def _in_box(q: StationQuery, lat, lon) -> bool:
     maxlongitude) and the radius, as the FDSN station specification defines them."""
     if lat is None or lon is None:
         return not q.geographic
-    lat, lon = float(lat), float(lon)
-    lat0, lat1, lon0, lon1 = q.box
-    in_lon = lon0 <= lon <= lon1 if lon0 <= lon1 else (lon >= lon0 or lon <= lon1)
-    if not (lat0 <= lat <= lat1 and in_lon):
-        return False
-    if q.radius is None:
-        return True
-    from obspy.geodetics import locations2degrees
-
-    clat, clon, rmin, rmax = q.radius
-    d = float(locations2degrees(clat, clon, lat, lon))
-    return rmin <= d <= rmax
+    return in_box_and_radius(q.box, q.radius, float(lat), float(lon))
 
 
 def _updated_ok(q: StationQuery, updated_ns: int | None) -> bool:
