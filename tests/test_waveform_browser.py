@@ -25,6 +25,7 @@ from browser import (
     png_array,
     served_dashboard,
 )
+from playwright.sync_api import Error as PlaywrightError
 from waveform_store import (
     AMBER_S,
     DAY0_NS,
@@ -272,8 +273,7 @@ def test_latency_badges_turn_amber_and_red(server, store, page):
     page.wait_for_selector("text=XW.LIVE.00.HHZ", timeout=30000)
     for name, level in (("XW.LIVE.00.HHZ", "ok"), ("XW.LATE.00.HHZ", "amber"),
                         ("XW.DEAD.00.HHZ", "red"), ("XW.QUAK.00.HHZ", "red")):
-        badge = page.locator("tr", has_text=name).locator(".bv-latency")
-        pix = png_array(badge.screenshot())
+        pix = badge_pixels(page, name)
         assert near_colour(pix, rgb(COLORS[level]), 30).mean() > 0.4, (name, level)
     page.screenshot(path=f"{SHOTS}/bv_overview_latency.png", full_page=True)
     # Data reaching XW.LATE up to now turns its badge from amber to ok without a reload.
@@ -289,6 +289,18 @@ def test_latency_badges_turn_amber_and_red(server, store, page):
     w.commit()
     page.wait_for_selector("tr:has-text('XW.LATE.00.HHZ') .bv-latency-ok", timeout=30000)
     assert "bv-latency-amber" not in late.get_attribute("class")
+
+
+def badge_pixels(page, name: str) -> np.ndarray:
+    """The pixels of a stream's latency badge on the overview, which refresh= redraws every
+    few seconds (a screenshot that meets a redraw is taken again)."""
+    for _ in range(20):
+        try:
+            badge = page.locator("tr", has_text=name).locator(".bv-latency")
+            return png_array(badge.screenshot(timeout=5000))
+        except PlaywrightError:
+            page.wait_for_timeout(200)
+    raise AssertionError(f"the latency badge of {name} was never stable enough to look at")
 
 
 def open_snapshot(page, server: str, tmp_path, name: str, streams: str,
