@@ -6,8 +6,8 @@ Starts `belvedere serve` on loopback over the benchmark's big store (built by
 bench_dashboard.py the first time: a few minutes), from this checkout or from `--repo` (an older
 checkout, to compare), and opens `--sessions` pages in one headless Chromium. Every page waits
 for its plot, then zooms `--zooms` times with the mouse wheel (in, then partly out, at random
-places), each time timing wheel -> the first paint showing the new frame. Meanwhile a thread
-asks /liveness every 100 ms. The browsers run at `--browser-nice` 10 by default (in a
+places), each time timing wheel -> the first paint showing the new frame. Meanwhile a process of
+its own asks /liveness every 100 ms. The browsers run at `--browser-nice` 10 by default (in a
 deployment they are on the users' machines; here 20 Chromium pages would otherwise take the
 server's two cores). Every page opens at once, then (once all are open) every page zooms at
 once; `--think` sets the pause between a session's zooms (a person reads the plot first).
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -104,6 +104,7 @@ def cpu_seconds() -> tuple[float, float]:
     server = psutil.Process(SERVER["pid"])
     served = [server, *server.children(recursive=True)]
     ids = {p.pid for p in served}
+    ids |= set(SERVER.get("pollers", ()))
     rest = [p for p in psutil.Process().children(recursive=True) if p.pid not in ids]
     return total(served), total(rest)
 
@@ -136,30 +137,52 @@ def start_server(repo: Path, store: Path, port: int, extra: list[str]) -> subpro
     raise RuntimeError(f"server did not answer in 120 s; see {log.name}")
 
 
-class Liveness(threading.Thread):
-    """Asks /liveness every 100 ms and keeps the latencies (ms); a failure counts as 10 s."""
+def _poll_liveness(base: str, stop, out) -> None:
+    """In its own process: ask /liveness every 100 ms until `stop` is set, then send the
+    (monotonic time, ms or None) pairs through `out`."""
+    got = []
+    while not stop.is_set():
+        at, t = time.monotonic(), time.perf_counter()
+        try:
+            with urllib.request.urlopen(base + "/liveness", timeout=10) as r:
+                r.read()
+            got.append((at, (time.perf_counter() - t) * 1e3))
+        except OSError:
+            got.append((at, None))
+        stop.wait(0.1)
+    out.send(got)
+
+
+class Liveness:
+    """Asks /liveness every 100 ms from a process of its own (at the benchmark's starting
+    priority, holding no lock the benchmark's Playwright loop takes: a thread here would wait
+    for this process's GIL and time the benchmark, not the server) and keeps the latencies
+    (ms); a failure counts as 10 s."""
 
     def __init__(self, base: str):
-        super().__init__(daemon=True)
-        self.base = base
+        ctx = multiprocessing.get_context("spawn")
+        self.stop = ctx.Event()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_poll_liveness, args=(base, self.stop, send),
+                                 daemon=True)
         self.times: list[float] = []
         self.at: list[float] = []  # time.monotonic() of each ask
         self.failures = 0
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        """Poll until stopped."""
-        while not self.stop.is_set():
-            self.at.append(time.monotonic())
-            t = time.perf_counter()
-            try:
-                with urllib.request.urlopen(self.base + "/liveness", timeout=10) as r:
-                    r.read()
-                self.times.append((time.perf_counter() - t) * 1e3)
-            except OSError:
+    def start(self) -> None:
+        """Start polling."""
+        self._proc.start()
+        SERVER.setdefault("pollers", []).append(self._proc.pid)
+
+    def join(self) -> None:
+        """Collect what was measured (after `stop` is set)."""
+        for at, ms in self._recv.recv():
+            self.at.append(at)
+            if ms is None:
                 self.failures += 1
-                self.times.append(10_000.0)
-            self.stop.wait(0.1)
+                ms = 10_000.0
+            self.times.append(ms)
+        self._proc.join(10)
 
 
 async def session(browser, url: str, zooms: int, seed: int, out: dict,
