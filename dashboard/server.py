@@ -27,6 +27,7 @@ from panel.io.state import set_curdoc
 
 from dashboard import chrome, chunks, state, work
 from dashboard.access import hooks as access_hooks
+from dashboard.errors import NotServedError
 from dashboard.sources import Sources
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ def build_page(page_class, sources: Sources) -> pn.viewable.Viewable:
     sources = sources.for_user(access_hooks.session_user(), "/" + page_class.slug)  # [access]
     try:  # laid out here too: a page may read the store while laying itself out
         return page_class(sources, args).__panel__()
+    except NotServedError as exc:  # the URL names what is not here: the visitor's to fix
+        name = page_class.slug or "overview"
+        log.info("page %s: %s", name, exc)
+        return chrome.page(page_class.slug, chrome.alert(
+            f"The {name} page could not be built: {exc}"), embed=state.is_embed(args),
+            title=page_class.title)
     except Exception as exc:
         name = page_class.slug or "overview"
         log.error("page %s failed:\n%s", name, traceback.format_exc())

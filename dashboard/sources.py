@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from dashboard.chunks import CachedArray
+from dashboard.errors import NotServedError
 from pipelines.store import Store, open_store
 
 REMOTE_RECHECK_S = 5.0
@@ -156,15 +157,15 @@ class Sources:
         from pipelines.usage.usage_store import open_usage_store
 
         if not self.usage_labels:
-            raise ValueError("no usage store is served here; start the server with "
-                             "--store USAGE.zarr (made by `belvedere ingest usage`)")
+            raise NotServedError("no usage store is served here; start the server with "
+                                 "--store USAGE.zarr (made by `belvedere ingest usage`)")
         if label in (None, ""):
             key = self.usage_labels[0]
         elif label in self.usage_labels:
             key = label
         else:
-            raise ValueError(f"usage={label!r} is not served here; the usage stores are: "
-                             + ", ".join(self.usage_labels))
+            raise NotServedError(f"usage={label!r} is not served here; the usage stores are: "
+                                 + ", ".join(self.usage_labels))
         with self._lock:
             if key not in self._usage:
                 self._usage[key] = open_usage_store(
@@ -174,8 +175,8 @@ class Sources:
     def resolve(self, label: str | None) -> str:
         """The label meant by a URL value; ValueError naming the choices when none matches."""
         if not self.labels:
-            raise ValueError("no data store is served here, only usage stores (see /resources); "
-                             "add a data store with another --store")
+            raise NotServedError("no data store is served here, only usage stores (see "
+                                 "/resources); add a data store with another --store")
         if label is None or label == "":
             return self.labels[0]
         if label in self.labels:
@@ -184,8 +185,8 @@ class Sources:
             return self.labels[self.urls.index(label)]
         if label.isdigit() and int(label) < len(self.labels):
             return self.labels[int(label)]
-        raise ValueError(f"store={label!r} is not served here; the stores are: "
-                         + ", ".join(self.labels))
+        raise NotServedError(f"store={label!r} is not served here; the stores are: "
+                             + ", ".join(self.labels))
 
     def resolve_or_first(self, label: str | None) -> tuple[str, list[str]]:
         """`resolve(label)` and no errors, or the first store and why `label` was not used."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dashboard.access.policy import ANONYMOUS, Policy, User
+from dashboard.errors import NotServedError
 from pipelines.store import Store, UnknownStreamError
 from pipelines.timebase import now_ns
 
@@ -148,8 +149,8 @@ class UserSources:
         """As `Sources.resolve`, over the visible stores (a hidden one is "not served")."""
         labels = self.labels
         if not labels:
-            raise ValueError("no data store is served here for you"
-                             + (" (log in to see more)" if self.user.anonymous else ""))
+            raise NotServedError("no data store is served here for you"
+                                 + (" (log in to see more)" if self.user.anonymous else ""))
         if label is None or label == "":
             return labels[0]
         for key in (label, self._label_of_url(label)):
@@ -157,8 +158,8 @@ class UserSources:
                 return key
         if label.isdigit() and int(label) < len(labels):
             return labels[int(label)]
-        raise ValueError(f"store={label!r} is not served here; the stores are: "
-                         + ", ".join(labels))
+        raise NotServedError(f"store={label!r} is not served here; the stores are: "
+                             + ", ".join(labels))
 
     def _label_of_url(self, url: str) -> str | None:
         return self.base.labels[self.base.urls.index(url)] if url in self.base.urls else None
@@ -181,8 +182,8 @@ class UserSources:
     def usage(self, label: str | None = None):
         """The usage store with this label, when the user may see usage stores."""
         if not self.policy.allows_usage(self.user):
-            raise ValueError("no usage store is served here for you"
-                             + (" (log in to see more)" if self.user.anonymous else ""))
+            raise NotServedError("no usage store is served here for you"
+                                 + (" (log in to see more)" if self.user.anonymous else ""))
         store = self.base.usage(label)
         self.audit_read(label or self.base.usage_labels[0], "", kind="usage")
         return store
