@@ -24,6 +24,7 @@ from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
 from dashboard.bands import EVENT_COLOR, EVENT_INK, event_label
+from dashboard.cds import set_data
 from pipelines.store import detections
 from pipelines.store.products import NETWORK, open_table
 
@@ -286,7 +287,7 @@ class MarkLayers:
 
     def show(self, marks: dict[str, Any]) -> None:
         """Put a frame's marks (from `layout`) on the figure."""
-        self.tick_src.data = marks["picks"].ticks
-        self.label_src.data = marks["picks"].labels
-        self.event_src.data = marks["events"]
-        self.detection_src.data = marks["detections"]
+        set_data(self.tick_src, marks["picks"].ticks)
+        set_data(self.label_src, marks["picks"].labels)
+        set_data(self.event_src, marks["events"])
+        set_data(self.detection_src, marks["detections"])

@@ -32,6 +32,7 @@ from bokeh.plotting import figure
 from dashboard import chrome, encode, filters, latency, measure, share, tiles, work
 from dashboard import theme as themes
 from dashboard.bands import band_px, event_label, style_bands
+from dashboard.cds import set_data
 from dashboard.frames import make_frame, physical_units
 from dashboard.pages.base import PatternStreams, Refresh, SnapshotParts, follow_latest
 from dashboard.pages.stations import TABLE_CSS
@@ -334,11 +335,11 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         self.frame_bytes = len(png)
         self.img_src.data = {"url": [encode.data_url(png)], "x": [ms(t0)], "y": [-0.5],
                              "dw": [ms(t1 - t0)], "dh": [n]}
-        self.label_src.data = {"x": [ms(t0)] * len(frame.traces),
-                               "y": [n - 1 - i + 0.47 for i in range(len(frame.traces))],
-                               "text": [t.label for t in frame.traces]}
+        set_data(self.label_src, {"x": [ms(t0)] * len(frame.traces),
+                                  "y": [n - 1 - i + 0.47 for i in range(len(frame.traces))],
+                                  "text": [t.label for t in frame.traces]})
         self.marks.show(marks)
-        self.badge_src.data = self._latency_badges(frame)
+        set_data(self.badge_src, self._latency_badges(frame))
         px = (t1 - t0) / width
         filt = ""
         spec = options.filter
