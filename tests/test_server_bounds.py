@@ -149,3 +149,16 @@ def test_the_work_pool_turns_work_away_past_its_bound():
         assert f.result(10)
     assert pool.submit(lambda: 7).result(10) == 7
     assert pool.refused == 1
+
+
+def test_page_builds_have_one_thread_of_their_own_whatever_the_frame_threads():
+    try:
+        work.configure(4, 10)
+        assert work.FRAMES.threads == 4 and work.FRAMES.limit == 14
+        # Python through and through: a second build thread only takes the GIL from the loop
+        assert work.BUILDS.threads == 1 and work.BUILDS.limit == 11
+        names = {work.BUILDS.submit(lambda: threading.current_thread().name).result(10)
+                 for _ in range(5)}
+        assert names == {f"{work.THREAD_PREFIX}-build_0"}
+    finally:
+        work.configure(2, 60)

@@ -50,8 +50,8 @@ def serve(
              "Each process builds its own sessions; behind a load balancer, prefer one "
              "process per container and more replicas")] = 1,
     threads: Annotated[int, typer.Option(
-        min=1, help="Worker threads per process for page builds and frames (off the event "
-             "loop); about one per core the process may use")] = 2,
+        min=1, help="Worker threads per process for frames (off the event loop); about one "
+             "per core the process may use (page builds have one thread of their own)")] = 2,
     queue: Annotated[int, typer.Option(
         min=0, help="Page builds and frames that may wait for a thread; past that a page says "
              "'busy, try again'")] = 60,

@@ -7,9 +7,11 @@ bench_dashboard.py the first time: a few minutes), from this checkout or from `-
 checkout, to compare), and opens `--sessions` pages in one headless Chromium. Every page waits
 for its plot, then zooms `--zooms` times with the mouse wheel (in, then partly out, at random
 places), each time timing wheel -> the first paint showing the new frame. Meanwhile a process of
-its own asks /liveness every 100 ms. The browsers run at `--browser-nice` 10 by default (in a
+its own asks /liveness every 100 ms. The browsers run at `--browser-nice` 19 by default (in a
 deployment they are on the users' machines; here 20 Chromium pages would otherwise take the
-server's two cores). Every page opens at once, then (once all are open) every page zooms at
+server's two cores: Linux shares the CPU by weight, and at nice 10 (weight 110 against the
+server's 1024) twenty busy pages still outweigh the server two to one; at 19 (weight 15) they
+take what it leaves). Every page opens at once, then (once all are open) every page zooms at
 once; `--think` sets the pause between a session's zooms (a person reads the plot first).
 Prints page-open and repaint p50/p95/max, errors, /liveness p50/p95/max in each phase, server
 and browser CPU per repaint, websocket bytes received per repaint, and the server's RSS.
@@ -47,11 +49,13 @@ DAY = 86400 * NS
 # A page may take minutes to open when the machine is shared (20 pages' scripts at once).
 OPEN_TIMEOUT_MS = 300_000
 
-# Armed before each wheel event: resolves `window.__bv_wait` with the milliseconds from then
-# to the end of the first paint of the waveforms plot that draws the new frame's image (the
-# image loaded, its pixels on the canvas), plus one animation frame (on screen). Nothing
-# polls: the plot's own paint calls report (a requestAnimationFrame poll in each of 20 pages
-# cost the browsers more CPU than the repaints measured).
+# Armed before each wheel event: resolves `window.__bv_wait` with the milliseconds from the
+# wheel event's arrival in the page to the end of the first paint of the waveforms plot that
+# draws the new frame's image (the image source's data replaced by the frame, its image
+# loaded, its pixels on the canvas; a frame may be the very image of the last one, where a
+# long window of noise saturates), plus one animation frame (on screen). Nothing polls: the
+# plot's own paint calls report (a requestAnimationFrame poll in each of 20 pages cost the
+# browsers more CPU than the repaints measured).
 JS_ARM = """() => {
   let src = null;
   for (const doc of Bokeh.documents)
@@ -71,7 +75,7 @@ JS_ARM = """() => {
       if (w) {
         for (const rv of pv.renderer_views.values()) {
           const img = rv.glyph && rv.glyph.image && rv.glyph.image[0];
-          if (img && img.src === w.src.data.url[0] && w.src.data.url[0] !== w.seen) {
+          if (img && w.src.data !== w.seen && img.src === w.src.data.url[0]) {
             window.__bv_pending = null;
             requestAnimationFrame(() => w.resolve(performance.now() - w.t0));
           }
@@ -79,11 +83,46 @@ JS_ARM = """() => {
       }
       return out; };
   }
+  const xr = window.__bv_plot.model.x_range;
+  window.__bv_range0 = [xr.start, xr.end];
   window.__bv_wait = new Promise((resolve) => {
-    window.__bv_pending = {src, seen: src.data.url[0], t0: performance.now(), resolve};
+    const w = {src, seen: src.data, t0: performance.now(), resolve};
+    window.__bv_pending = w;
+    // Timed from the wheel event reaching the page (before BokehJS sees it), not from this
+    // call: the driver's way from here to the event is the benchmark's, not the server's.
+    window.addEventListener('wheel', () => { w.t0 = performance.now(); },
+                            {capture: true, once: true});
   });
 }"""
 
+
+# The waveforms plot has drawn its first frame (an image loaded): only then is a zoom timed.
+JS_READY = """() => {
+  if (!window.Bokeh) return false;
+  for (const doc of Bokeh.documents) {
+    const fig = doc.get_model_by_name('waveforms');
+    if (!fig) continue;
+    for (const m of doc.all_models)
+      if (m.type == 'ColumnDataSource' && m.data.dw !== undefined && m.data.url
+          && m.data.url.length && m.data.url[0]) return true;
+  }
+  return false; }"""
+# Where the waveforms plot is on the page (its element's box), to zoom over it.
+JS_BOX = """() => {
+  const walk = (v) => {
+    if (v.model && v.model.name === 'waveforms' && v._actual_paint) return v;
+    for (const c of (v.child_views || [])) { const f = walk(c); if (f) return f; }
+    return null; };
+  for (const v of Bokeh.index) {
+    const pv = walk(v);
+    if (pv) { const r = pv.el.getBoundingClientRect(); const f = pv.frame.bbox;
+              return {x: r.left + f.left, y: r.top + f.top, width: f.width,
+                      height: f.height}; }
+  }
+  return null; }"""
+# After a zoom that timed out: did the wheel move the plot's range at all?
+JS_MOVED = """() => { const r = window.__bv_plot.model.x_range;
+  return r.start !== window.__bv_range0[0] || r.end !== window.__bv_range0[1]; }"""
 
 SERVER: dict[str, int] = {}  # "pid" of the server process
 
@@ -215,7 +254,8 @@ async def session(browser, url: str, zooms: int, seed: int, out: dict,
             phase["zoom_start"] = time.monotonic()
             phase["cpu0"] = cpu_seconds()
         await page.wait_for_timeout(rng.uniform(0, 500))
-        box = await page.locator("canvas").first.bounding_box()
+        await page.wait_for_function(JS_READY, timeout=OPEN_TIMEOUT_MS)
+        box = await page.evaluate(JS_BOX)
         start_bytes = received[0]
         done = 0
         for i in range(zooms):
@@ -226,9 +266,12 @@ async def session(browser, url: str, zooms: int, seed: int, out: dict,
             try:
                 ms = await asyncio.wait_for(page.evaluate("() => window.__bv_wait"), 30)
             except TimeoutError:
-                out["errors"].append(f"session {seed}: zoom {i} not repainted in 30 s")
+                moved = await page.evaluate(JS_MOVED)
+                out["errors"].append(f"session {seed}: zoom {i} not repainted in 30 s (the "
+                                     + ("range moved)" if moved else "wheel did not zoom)"))
                 continue
             out["repaint"].append(ms)
+            out["later" if i else "first"].append(ms)
             done += 1
             await page.wait_for_timeout(rng.uniform(*think) * 1e3)
         if done:
@@ -256,7 +299,7 @@ async def drive(url: str, sessions: int, zooms: int, budget: float,
     """All sessions at once in one Chromium."""
     from playwright.async_api import async_playwright
 
-    out: dict = {"repaint": [], "errors": [], "bytes": [], "open": []}
+    out: dict = {"repaint": [], "first": [], "later": [], "errors": [], "bytes": [], "open": []}
     opened, zoomed = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path(), headless=True,
@@ -285,7 +328,7 @@ def main() -> None:
     ap.add_argument("--think", default="0.1:0.4",
                     help="MIN:MAX seconds each session waits after a repaint before its next"
                          " zoom (a person reading the plot: 1:3)")
-    ap.add_argument("--browser-nice", type=int, default=10,
+    ap.add_argument("--browser-nice", type=int, default=19,
                     help="niceness of the browsers (0: same priority as the server)")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +350,7 @@ def main() -> None:
     if args.browser_nice:
         # The browsers run on the users' machines in a deployment, not on the server's: here
         # they share its two cores, so they yield to it (this thread and what it starts from
-        # now on: Playwright's driver and Chromium; the server and the /liveness thread keep
+        # now on: Playwright's driver and Chromium; the server and the /liveness process keep
         # their priority).
         os.nice(args.browser_nice)
     t = time.monotonic()
@@ -335,6 +378,10 @@ def main() -> None:
           f"{len(rep)} repaints, {len(out['errors'])} errors")
     print(f"repaint ms: p50 {pct(rep, 50):.0f}, p95 {pct(rep, 95):.0f}, max "
           f"{max(rep) if rep else float('nan'):.0f} (target p95 < 500)")
+    first, later = out["first"], out["later"]
+    print(f"  first zoom of each session (all within 0.5 s): p50 {pct(first, 50):.0f}, p95 "
+          f"{pct(first, 95):.0f}; later zooms: p50 {pct(later, 50):.0f}, p95 "
+          f"{pct(later, 95):.0f}")
     op = out["open"]
     print(f"page open ms (all sessions at once): p50 {pct(op, 50):.0f}, p95 {pct(op, 95):.0f}")
     for label, vals in (("while the pages open", live_open), ("while they zoom", live_zoom)):
