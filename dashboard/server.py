@@ -49,15 +49,12 @@ def build_page(page_class, sources: Sources) -> pn.viewable.Viewable:
     sources = sources.for_user(access_hooks.session_user(), "/" + page_class.slug)  # [access]
     try:  # laid out here too: a page may read the store while laying itself out
         return page_class(sources, args).__panel__()
-    except NotServedError as exc:  # the URL names what is not here: the visitor's to fix
-        name = page_class.slug or "overview"
-        log.info("page %s: %s", name, exc)
-        return chrome.page(page_class.slug, chrome.alert(
-            f"The {name} page could not be built: {exc}"), embed=state.is_embed(args),
-            title=page_class.title)
     except Exception as exc:
         name = page_class.slug or "overview"
-        log.error("page %s failed:\n%s", name, traceback.format_exc())
+        if isinstance(exc, NotServedError):  # the URL names what is not here: the visitor's
+            log.info("page %s: %s", name, exc)
+        else:
+            log.error("page %s failed:\n%s", name, traceback.format_exc())
         return chrome.page(page_class.slug, chrome.alert(
             f"The {name} page could not be built: {exc}"), embed=state.is_embed(args),
             title=page_class.title)
