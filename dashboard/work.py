@@ -69,10 +69,9 @@ class WorkPool:
 
 # Frames (numpy and numba, which let go of the GIL) have `--threads` threads. Page builds and
 # first document pulls are Python through and through (Panel and Bokeh models), holding the
-# GIL: a second thread for them builds no faster and takes the GIL from the event loop twice
-# as often (measured: /liveness p95 while 20 pages open fell with one), so they have one
-# thread of their own. Snapshots (seconds each, many frames) have their own small pool, so a
-# few snapshots never starve the sessions.
+# GIL: a second thread for them builds no faster, it only takes the GIL from the event loop
+# more often, so they have one thread of their own. Snapshots (seconds each, many frames)
+# have their own small pool, so a few snapshots never starve the sessions.
 FRAMES = WorkPool("frame", threads=2, queued=60)
 BUILDS = WorkPool("build", threads=1, queued=60)
 SNAPSHOTS = WorkPool("snapshot", threads=1, queued=2)
