@@ -154,13 +154,7 @@ class TimeRangePage(Page):
         if t1 <= t0:
             return
         if not self.state.shows(t0, t1):
-            doc = self.range_figure().document
-            if doc is None or doc.session_context is None:
-                self.state.set_range(t0, t1)  # renders through _on_window
-                return
-            # From and To change together: one message to the browser (one layout), not two.
-            with pn.io.hold(doc):
-                self.state.set_range(t0, t1)
+            self.state.set_range(t0, t1)  # renders through _on_window
         elif not self.is_drawn():
             self.render()  # the same range at another size
 

@@ -120,9 +120,19 @@ JS_BOX = """() => {
                       height: f.height}; }
   }
   return null; }"""
-# After a zoom that timed out: did the wheel move the plot's range at all?
-JS_MOVED = """() => { const r = window.__bv_plot.model.x_range;
-  return r.start !== window.__bv_range0[0] || r.end !== window.__bv_range0[1]; }"""
+# After a zoom that timed out: did the wheel move the plot's range, did a frame arrive, and
+# what image does the plot hold?
+JS_MOVED = """() => { const pv = window.__bv_plot, r = pv.model.x_range, w = window.__bv_pending;
+  const moved = r.start !== window.__bv_range0[0] || r.end !== window.__bv_range0[1];
+  let image = 'no image glyph';
+  for (const rv of pv.renderer_views.values()) {
+    if (!rv.glyph || rv.glyph.image === undefined) continue;
+    const img = rv.glyph.image[0];
+    image = img == null ? 'no image (load failed or pending)'
+      : (w && img.src === w.src.data.url[0] ? 'the new image' : 'an older image');
+  }
+  return (moved ? 'the range moved' : 'the wheel did not zoom')
+    + (w && w.src.data !== w.seen ? ', a frame arrived, ' : ', no frame arrived, ') + image; }"""
 
 SERVER: dict[str, int] = {}  # "pid" of the server process
 
@@ -266,9 +276,8 @@ async def session(browser, url: str, zooms: int, seed: int, out: dict,
             try:
                 ms = await asyncio.wait_for(page.evaluate("() => window.__bv_wait"), 30)
             except TimeoutError:
-                moved = await page.evaluate(JS_MOVED)
-                out["errors"].append(f"session {seed}: zoom {i} not repainted in 30 s (the "
-                                     + ("range moved)" if moved else "wheel did not zoom)"))
+                why = await page.evaluate(JS_MOVED)
+                out["errors"].append(f"session {seed}: zoom {i} not repainted in 30 s ({why})")
                 continue
             out["repaint"].append(ms)
             out["later" if i else "first"].append(ms)
