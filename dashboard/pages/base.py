@@ -47,6 +47,12 @@ class Page(pn.viewable.Viewer):
         self.embed = is_embed(args)
         self.theme = themes.theme_of(args)
 
+    @property
+    def default_store(self) -> bool:
+        """True when the store the page's state shows is the server's first (the URL then
+        leaves it out)."""
+        return self.state.store == self.sources.labels[0]
+
     @classmethod
     def snapshot(cls, sources: Sources, args: dict[str, str], theme: str,
                  fit: tuple[int, int] | None) -> SnapshotParts:

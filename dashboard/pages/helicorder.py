@@ -418,11 +418,6 @@ class HelicorderPage(Page):
         self.render()
         self._set_refresh()
 
-    @property
-    def default_store(self) -> bool:
-        """True when the store shown is the server's first (the URL then leaves it out)."""
-        return self.state.store == self.sources.labels[0]
-
     def _build_widgets(self) -> None:
         p = self.state.param
         regular = [n for n in self.store.streams()

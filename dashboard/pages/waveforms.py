@@ -90,11 +90,6 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         self._build_plot()
         self._set_refresh()
 
-    @property
-    def default_store(self) -> bool:
-        """True when the store shown is the server's first (then the URL leaves it out)."""
-        return self.state.store == self.sources.labels[0]
-
     # -- widgets --------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         p = self.state.param
