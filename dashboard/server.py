@@ -25,7 +25,7 @@ import tornado.web
 from bokeh.application.handlers.handler import Handler
 from panel.io.state import set_curdoc
 
-from dashboard import chrome, chunks, state, work
+from dashboard import chrome, chunks, model_defaults, state, work
 from dashboard.access import hooks as access_hooks
 from dashboard.errors import NotServedError
 from dashboard.sources import Sources
@@ -196,6 +196,7 @@ def serve(stores: list[str], port: int = 5006, address: str = "127.0.0.1",
     # switch interval each time. 1 ms instead of 5 keeps the event loop (and /liveness)
     # answering within milliseconds while they work, for a little more switching.
     sys.setswitchinterval(0.001)
+    model_defaults.install()  # page builds: a third less CPU, the same documents
     quiet_loop()
     sources = Sources(list(stores), tile_url)
     app = build_app(sources)
