@@ -368,7 +368,7 @@ def main() -> None:
                     help="each session's first zoom after a --think pause, or every session's"
                          " within the same half second (a synchronised burst)")
     ap.add_argument("--browser-nice", type=int, default=19,
-                    help="niceness of the browsers (0: same priority as the server)")
+                    help="niceness of the browsers' scheduling group (0: the server's weight)")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     store = args.dir / "big.zarr"
