@@ -224,6 +224,23 @@ def frame_pixels(page, name: str = "waveforms", path: str | None = None) -> np.n
     return png_array(page.screenshot(clip=plot_frame(page, name), path=path))
 
 
+def settled_frame_pixels(page, name: str = "waveforms", timeout_s: float = 30.0,
+                         min_colored: float = 0.005) -> np.ndarray:
+    """`frame_pixels` once the plot has ink and two screenshots half a second apart are the
+    same (a frame still coming under load is not taken for the page's view); after
+    `timeout_s`, the last screenshot (the caller's assertions then say what is wrong)."""
+    deadline = time.monotonic() + timeout_s
+    img = frame_pixels(page, name)
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        again = frame_pixels(page, name)
+        if (again.shape == img.shape and np.array_equal(again, img)
+                and colored_fraction(again) > min_colored):
+            return again
+        img = again
+    return img
+
+
 def png_array(data: bytes) -> np.ndarray:
     """PNG bytes as an (h, w, 3) uint8 array."""
     from PIL import Image

@@ -22,11 +22,11 @@ from browser import (
     REPO,
     colored_fraction,
     colored_rows,
-    frame_pixels,
     free_port,
     new_page,
     open_page,
     serve_process,
+    settled_frame_pixels,
     wait_until,
 )
 
@@ -115,7 +115,7 @@ def open_waveforms(browser, url: str) -> tuple[np.ndarray, list, list[str]]:
     with new_page(browser) as page:
         page.on("websocket", on_ws)
         open_page(page, url, model="waveforms", timeout_ms=60000, settle_ms=1500)
-        img = frame_pixels(page)
+        img = settled_frame_pixels(page)
         page.screenshot(path=f"/tmp/belvedere_{re.sub(r'[^a-z0-9]+', '_', url)[-40:]}.png")
     return img, sockets, page.console_errors
 
