@@ -224,12 +224,36 @@ def frame_pixels(page, name: str = "waveforms", path: str | None = None) -> np.n
     return png_array(page.screenshot(clip=plot_frame(page, name), path=path))
 
 
+# True when the named plot shows a frame image as wide as the plot is laid out (the server
+# draws one for the plot's width as the browser reports it; until then, one stretched to it).
+JS_FRAME_FITS = f"""(name) => {{
+  const m = ({JS_MODEL})(name); if (!m) return false;
+  const v = Bokeh.index.find_one(m); if (!v) return false;
+  for (const rv of v.renderer_views.values()) {{
+    const img = rv.glyph && rv.glyph.image && rv.glyph.image[0];
+    if (img && img.naturalWidth === Math.round(v.frame.bbox.width)) return true;
+  }}
+  return false; }}"""
+
+
 def settled_frame_pixels(page, name: str = "waveforms", timeout_s: float = 30.0,
                          min_colored: float = 0.005) -> np.ndarray:
-    """`frame_pixels` once the plot has ink and two screenshots half a second apart are the
-    same (a frame still coming under load is not taken for the page's view); after
-    `timeout_s`, the last screenshot (the caller's assertions then say what is wrong)."""
+    """`frame_pixels` once the plot shows a frame drawn for its width, has ink, and two
+    screenshots half a second apart are the same (a frame still coming under load is not
+    taken for the page's view); after `timeout_s`, the last screenshot (the caller's
+    assertions then say what is wrong). A page's first frame is drawn at RENDER_WIDTH until
+    the server hears the plot's width, which Bokeh sends on a later layout, not the first:
+    the viewport is narrowed by a pixel and widened again to lay the plot out once more."""
     deadline = time.monotonic() + timeout_s
+    try:
+        page.wait_for_function(JS_FRAME_FITS, arg=name, timeout=5000)
+    except Exception:  # a timeout: lay the plot out again, then wait once more
+        size = page.viewport_size
+        page.set_viewport_size({**size, "width": size["width"] - 1})
+        page.wait_for_timeout(300)
+        page.set_viewport_size(size)
+        with contextlib.suppress(Exception):  # the assertions on the pixels say more
+            page.wait_for_function(JS_FRAME_FITS, arg=name, timeout=timeout_s * 1e3)
     img = frame_pixels(page, name)
     while time.monotonic() < deadline:
         page.wait_for_timeout(500)

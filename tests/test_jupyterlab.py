@@ -185,20 +185,28 @@ def test_a_wheel_zoom_in_jupyterlab_redraws_the_notebook_view_at_a_finer_level(l
         levels_before = _levels(cell.page.locator(".jp-CodeCell", has_text=LEVELS_CELL)
                                 .locator(".jp-OutputArea").inner_text())
         assert levels_before and min(levels_before) >= 2, levels_before
-        box = canvas.bounding_box()
-        page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.5 * box["height"])
-        for _ in range(6):  # about 50 times in: minutes of the 4 hours
-            page.mouse.wheel(0, -300)
-            page.wait_for_timeout(150)
         # The kernel answers the RangeXY event by reading finer levels of the pyramid: ask it
         # (the levels cell runs after the events already queued) until it has, however loaded
-        # the machine is, then wait for that frame to reach the canvas.
+        # the machine is, then wait for that frame to reach the canvas. Once, in a loaded full
+        # run, no zoom reached the kernel in 40 s (the wheel's events lost on the way; why was
+        # not found): the plot is then brought into view and wheeled again, as a person would.
         levels_after = levels_before
-        for _ in range(40):
-            levels_after = _run_levels_cell(page)
-            if all(a < b for a, b in zip(levels_after, levels_before, strict=True)):
-                break
-            page.wait_for_timeout(1000)
+        for _attempt in range(3):
+            canvas.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.5 * box["height"])
+            for _ in range(6):  # about 50 times in: minutes of the 4 hours
+                page.mouse.wheel(0, -300)
+                page.wait_for_timeout(150)
+            for _ in range(20):
+                levels_after = _run_levels_cell(page)
+                if all(a < b for a, b in zip(levels_after, levels_before, strict=True)):
+                    break
+                page.wait_for_timeout(1000)
+            else:
+                continue
+            break
         assert len(levels_after) == len(levels_before)
         assert all(a < b for a, b in zip(levels_after, levels_before, strict=True)), (
             levels_before, levels_after)
