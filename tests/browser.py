@@ -244,7 +244,6 @@ def settled_frame_pixels(page, name: str = "waveforms", timeout_s: float = 30.0,
     assertions then say what is wrong). A page's first frame is drawn at RENDER_WIDTH until
     the server hears the plot's width, which Bokeh sends on a later layout, not the first:
     the viewport is narrowed by a pixel and widened again to lay the plot out once more."""
-    deadline = time.monotonic() + timeout_s
     try:
         page.wait_for_function(JS_FRAME_FITS, arg=name, timeout=5000)
     except Exception:  # a timeout: lay the plot out again, then wait once more
@@ -254,6 +253,7 @@ def settled_frame_pixels(page, name: str = "waveforms", timeout_s: float = 30.0,
         page.set_viewport_size(size)
         with contextlib.suppress(Exception):  # the assertions on the pixels say more
             page.wait_for_function(JS_FRAME_FITS, arg=name, timeout=timeout_s * 1e3)
+    deadline = time.monotonic() + timeout_s  # after the wait: the stability check gets its time
     img = frame_pixels(page, name)
     while time.monotonic() < deadline:
         page.wait_for_timeout(500)

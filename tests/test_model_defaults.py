@@ -40,7 +40,7 @@ def document_json(factory) -> str:
 
 
 @pytest.mark.parametrize("route", ["/", "/waveforms", "/helicorder", "/stations"])
-def test_every_page_serialises_the_same_with_kept_defaults(app, route):
+def test_pages_serialise_the_same_with_kept_defaults(app, route):
     model_defaults.uninstall()
     try:
         bokeh_own = document_json(app[route])
