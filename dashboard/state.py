@@ -3,8 +3,9 @@
 Every page's state is a `param.Parameterized` class below. `from_query` reads a URL query into
 one, turning every bad value into a message and a sensible fallback, never an exception: a
 shared URL with a typo still opens a page that says what was wrong. `to_query` writes the state
-back (options at their defaults left out), and `QuerySync` keeps the browser's address bar
-saying it. Wildcards, commas and colons stay readable in the query string (`streams=BV.*.00.HH?`).
+back (options at their defaults left out), and `address.QuerySync` keeps the browser's address
+bar saying it. Wildcards, commas and colons stay readable in the query string
+(`streams=BV.*.00.HH?`).
 """
 
 from __future__ import annotations
@@ -89,29 +90,6 @@ def clean_bytes(value):
 def is_embed(args: dict[str, str]) -> bool:
     """True when the URL asks for the chrome-less iframe view (`embed=1`)."""
     return args.get("embed", "").lower() in ("1", "true", "yes")
-
-
-class QuerySync:
-    """Keeps the browser's URL query saying `query()` (without reloading), so it restores the
-    view. The browser reports its own URL when it connects, after the page was built; whatever
-    it reports that differs is answered with ours, whichever arrives first."""
-
-    def __init__(self, query: Callable[[], dict[str, str]]):
-        self.query = query
-        self.search = ""
-        self.location = pn.state.location
-        if self.location is not None:
-            self.location.param.watch(self._reported, "search")
-
-    def write(self) -> None:
-        """Put the view's query in the address bar."""
-        self.search = query_string(self.query())
-        if self.location is not None and self.location.search != self.search:
-            self.location.search = self.search
-
-    def _reported(self, event) -> None:
-        if self.search and event.new != self.search:
-            self.location.search = self.search
 
 
 # -- streams and spans --------------------------------------------------------------------

@@ -157,6 +157,51 @@ def test_wheel_zoom_redraws_and_updates_the_url(server, page):
     assert colored_fraction(after) > 0.005
 
 
+JS_ADDRESS_BAR = """(quiet) => {
+  for (const doc of Bokeh.documents) for (const m of doc.all_models)
+    if (m.data && m.data.query !== undefined && m.data.quiet_ms !== undefined) {
+      if (quiet !== null) m.data.quiet_ms = quiet;
+      return m.data.quiet_ms; }
+  return null; }"""
+
+
+def test_the_address_follows_zooms_once_they_rest_and_keeps_one_history_entry(server, page):
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ,BV.BETA.00.HHZ")
+    q0, entries = query(page), page.evaluate("history.length")
+    assert page.evaluate(JS_ADDRESS_BAR, None) == 2000
+    box = plot_frame(page)
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
+    for _ in range(4):  # four zooms, each drawn: the address is written once, after the last
+        status = page.get_by_text("1 pixel ≈").inner_text()
+        page.mouse.wheel(0, -300)
+        page.wait_for_function("(old) => !document.body.innerText.includes(old)", arg=status,
+                               timeout=15000)
+    q1 = wait_query_change(page, q0)
+    assert q1["from"] != q0["from"] and q1["to"] != q0["to"]
+    t0, t1 = x_range(page)
+    assert q1["from"] == format_time(round(t0 * 1e6)) and q1["to"] == format_time(round(t1 * 1e6))
+    assert page.evaluate("history.length") == entries, "the address replaced, not pushed"
+
+
+def test_the_address_is_written_at_once_when_the_pointer_leaves_the_page(server, page):
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ")
+    page.evaluate(JS_ADDRESS_BAR, 600_000)  # rested only after ten minutes
+    q0 = query(page)
+    box = plot_frame(page)
+    status = page.get_by_text("1 pixel ≈").inner_text()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("(old) => !document.body.innerText.includes(old)", arg=status,
+                           timeout=15000)
+    page.wait_for_timeout(1000)
+    assert query(page) == q0, "not written while the view moves"
+    page.mouse.move(box["x"] + 0.5 * box["width"], 1)
+    page.mouse.move(-5, -5)  # off the page, towards the address bar
+    q1 = wait_query_change(page, q0, timeout=5)
+    t0, t1 = x_range(page)
+    assert q1["from"] == format_time(round(t0 * 1e6)) and q1["to"] == format_time(round(t1 * 1e6))
+
+
 def test_dragging_the_overview_box_moves_the_view(server, page):
     t0, t1 = T0_NS + 3600 * NS, T0_NS + 2 * 3600 * NS
     open_page(page, server + f"/waveforms?streams=BV.ALPA.00.HHZ&from={format_time(t0)}"

@@ -33,6 +33,7 @@ from bokeh.plotting import figure
 
 from dashboard import chrome, encode, filters, latency, work
 from dashboard import theme as themes
+from dashboard.address import QuerySync
 from dashboard.bands import event_label
 from dashboard.frames import UNITS, physical_units
 from dashboard.helicorder import (
@@ -45,7 +46,7 @@ from dashboard.helicorder import (
     palette,
 )
 from dashboard.pages.base import Page, Refresh, SnapshotError, SnapshotParts, style_and_fit
-from dashboard.state import REFRESH_CHOICES, QuerySync, TimeWindow
+from dashboard.state import REFRESH_CHOICES, TimeWindow
 from pipelines.store import Store, UnknownStreamError, detections
 from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns, parse_time
 
@@ -576,7 +577,7 @@ class HelicorderPage(Page):
             body.append(pn.Row(self.w_stream, self.w_from, self.w_to, self.w_latest,
                                self.w_refresh, self.w_row, self.w_band, self.w_scale,
                                self.w_clip, self.w_units, sizing_mode="stretch_width"))
-        body += [self.badge, self.plot, self.status, self.notes]
+        body += [self.badge, self.plot, self.status, self.notes, self.url.view]
         return chrome.page("helicorder", *body, store=self.state.store, embed=self.embed,
                            title=self.title)
 

@@ -35,11 +35,12 @@ from bokeh.plotting import figure
 
 from dashboard import chrome, raster, share
 from dashboard import theme as themes
+from dashboard.address import QuerySync
 from dashboard.bands import style_bands
 from dashboard.frames import PALETTE, FrameOptions, clip_to_data, make_frame
 from dashboard.pages.base import PatternStreams, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
-from dashboard.state import MissionState, QuerySync, data_span
+from dashboard.state import MissionState, data_span
 from pipelines.mission.tdi import (
     RAW_MAX,
     Spectrum,
@@ -537,7 +538,7 @@ class MissionPage(PatternStreams, TimeRangePage):
             self.share = share.ShareControl("mission", self._share_query, figure="mission",
                                             locked=lambda: self._share_query(locked=True))
             body += [self.controls(), self.share.view()]
-        body += [self.status, self.plot_holder, self.notes]
+        body += [self.status, self.plot_holder, self.notes, self.url.view]
         return chrome.page("mission", *body, store=self.state.store, embed=self.embed,
                            title=self.title)
 

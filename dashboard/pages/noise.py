@@ -21,8 +21,9 @@ import param
 
 from dashboard import chrome, noise, share
 from dashboard import theme as themes
+from dashboard.address import QuerySync
 from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
-from dashboard.state import SAFE, QuerySync, TimeWindow
+from dashboard.state import SAFE, TimeWindow
 from pipelines.store.products import open_psd, product_streams
 from pipelines.timebase import DAY_NS, format_duration, format_time, now_ns
 
@@ -269,7 +270,7 @@ class NoisePage(Page):
                                                     self.w_days),
                             pn.Column(pn.pane.Markdown("Months", margin=(0, 5)),
                                       self.w_months))]
-        body += [self.line, self.density_pane, self.spectrogram_pane]
+        body += [self.line, self.density_pane, self.spectrogram_pane, self.url.view]
         return chrome.page(self.slug, *body, store=s.store, embed=self.embed, title=self.title)
 
     @classmethod

@@ -23,9 +23,10 @@ from bokeh.plotting import figure
 
 from dashboard import chrome, share
 from dashboard import theme as themes
+from dashboard.address import QuerySync
 from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.sources import Sources
-from dashboard.state import WHATS, QuerySync, ResourcesState
+from dashboard.state import WHATS, ResourcesState
 from pipelines.timebase import NS, format_duration, format_time, now_ns
 from pipelines.usage import aggregate
 
@@ -374,7 +375,7 @@ class ResourcesPage(Page):
                                         self.locked_query).view(),
                      pn.Row(self.w_from, self.w_to, self.w_quick, self.w_by, self.w_what,
                             self.w_metric)]
-        body.append(self.body)
+        body += [self.body, self.url.view]
         return chrome.page(self.slug, *body, embed=self.embed, title=self.title)
 
     @classmethod

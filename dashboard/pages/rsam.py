@@ -24,9 +24,10 @@ from bokeh.plotting import figure
 
 from dashboard import chrome, share
 from dashboard import theme as themes
+from dashboard.address import QuerySync
 from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
-from dashboard.state import QuerySync, StreamWindow
+from dashboard.state import StreamWindow
 from pipelines.store.products import (
     detection_counts,
     open_series,
@@ -285,7 +286,7 @@ class RsamPage(PatternStreams, TimeRangePage):
                                         s.locked_query()).view(),
                      pn.Row(self.w_streams, self.w_series, self.w_scale, self.w_from,
                             self.w_to, self.w_quick)]
-        body += [self.status, self.plots]
+        body += [self.status, self.plots, self.url.view]
         return chrome.page(self.slug, *body, store=s.store, embed=self.embed, title=self.title)
 
     @classmethod

@@ -31,6 +31,7 @@ from bokeh.plotting import figure
 
 from dashboard import chrome, encode, filters, latency, measure, share, tiles, work
 from dashboard import theme as themes
+from dashboard.address import QuerySync
 from dashboard.bands import band_px, event_label, style_bands
 from dashboard.cds import set_data
 from dashboard.frames import make_frame, physical_units
@@ -41,7 +42,6 @@ from dashboard.picks import MarkLayers
 from dashboard.state import (
     EVENT_AFTER_NS,
     EVENT_BEFORE_NS,
-    QuerySync,
     WaveformState,
     data_span,
 )
@@ -445,7 +445,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
                 "waveforms", self._share_query, figure="waveforms",
                 locked=lambda: self._share_query(locked=True))
             body += [self.controls(), self.share.view()]
-        body += [self.plot_holder, self.status, self.notes, self.measured]
+        body += [self.plot_holder, self.status, self.notes, self.measured, self.url.view]
         return chrome.page("waveforms", *body, store=self.state.store, embed=self.embed,
                            title=self.title)
 
