@@ -34,7 +34,9 @@ def document_json(factory) -> str:
     text = json.dumps(json.loads(msg.content_json), sort_keys=True)
     text += "".join(bytes(b.data).hex() for b in msg.buffers)
     ids: dict[str, str] = {}
-    text = re.sub(r'"p\d+"', lambda m: ids.setdefault(m.group(), f'"id{len(ids)}"'), text)
+    # ids as values ("p12") and inside Panel's references ("__ref:p12")
+    text = re.sub(r'(?<=[":])p\d+(?=")', lambda m: ids.setdefault(m.group(), f"id{len(ids)}"),
+                  text)
     text = re.sub(r'"([A-Z][A-Za-z]+)\d{5}"', r'"\1"', text)  # Panel's names count up too
     return re.sub(r"\b\d{12,}\b", "id()", text)  # and it sends Python's id() of objects
 
