@@ -47,25 +47,21 @@ export function render({ model }) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.key === "F6") flush();
   };
   const hidden = () => { if (document.visibilityState === "hidden") flush(); };
-  const root = document.documentElement;
-  root.addEventListener("mouseleave", flush);
-  window.addEventListener("blur", flush);
-  window.addEventListener("pagehide", flush);
-  window.addEventListener("keydown", key, true);
-  window.addEventListener("contextmenu", flush, true);
-  document.addEventListener("visibilitychange", hidden);
+  // Where the user could be about to read or keep the address: [target, event, handler,
+  // capture] (keys and the context menu before the page's own handlers can stop them).
+  const now = [[document.documentElement, "mouseleave", flush, false],
+               [window, "blur", flush, false], [window, "pagehide", flush, false],
+               [window, "keydown", key, true], [window, "contextmenu", flush, true],
+               [document, "visibilitychange", hidden, false]];
+  for (const [target, name, fn, capture] of now) target.addEventListener(name, fn, capture);
   model.on("query", () => {
     clearTimeout(timer);
     timer = setTimeout(write, model.quiet_ms);
   });
   model.on("remove", () => {
     flush();
-    root.removeEventListener("mouseleave", flush);
-    window.removeEventListener("blur", flush);
-    window.removeEventListener("pagehide", flush);
-    window.removeEventListener("keydown", key, true);
-    window.removeEventListener("contextmenu", flush, true);
-    document.removeEventListener("visibilitychange", hidden);
+    for (const [target, name, fn, capture] of now)
+      target.removeEventListener(name, fn, capture);
   });
   write();  // the address the page was opened with, said the way the view says it
   return document.createElement("span");
@@ -80,11 +76,6 @@ class QuerySync:
     def __init__(self, query: Callable[[], dict[str, str]]):
         self.query = query
         self.view = AddressBar(width=0, height=0, margin=0)
-
-    @property
-    def search(self) -> str:
-        """The query the address holds, or will once the view rests."""
-        return self.view.query
 
     def write(self) -> None:
         """Put the view's query in the address bar (once the view rests)."""

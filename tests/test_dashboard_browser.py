@@ -183,7 +183,8 @@ def test_the_address_follows_zooms_once_they_rest_and_keeps_one_history_entry(se
     assert page.evaluate("history.length") == entries, "the address replaced, not pushed"
 
 
-def test_the_address_is_written_at_once_when_the_pointer_leaves_the_page(server, page):
+@pytest.mark.parametrize("towards", ["pointer", "keys"])
+def test_the_address_is_written_at_once_when_the_user_heads_for_it(server, page, towards):
     open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ")
     page.evaluate(JS_ADDRESS_BAR, 600_000)  # rested only after ten minutes
     q0 = query(page)
@@ -195,8 +196,12 @@ def test_the_address_is_written_at_once_when_the_pointer_leaves_the_page(server,
                            timeout=15000)
     page.wait_for_timeout(1000)
     assert query(page) == q0, "not written while the view moves"
-    page.mouse.move(box["x"] + 0.5 * box["width"], 1)
-    page.mouse.move(-5, -5)  # off the page, towards the address bar
+    if towards == "pointer":  # off the page, towards the address bar
+        page.mouse.move(box["x"] + 0.5 * box["width"], 1)
+        page.mouse.move(-5, -5)
+    else:  # Ctrl+L, Ctrl+D begin with Control
+        page.keyboard.down("Control")
+        page.keyboard.up("Control")
     q1 = wait_query_change(page, q0, timeout=5)
     t0, t1 = x_range(page)
     assert q1["from"] == format_time(round(t0 * 1e6)) and q1["to"] == format_time(round(t1 * 1e6))
