@@ -32,6 +32,7 @@ from browser import (
 from PIL import Image
 from test_dashboard_store import GAP_NS, QUAKE_NS, T0_NS, build_store
 
+from dashboard.address import QUIET_MS
 from pipelines.timebase import NS, format_time
 
 pytestmark = browser_marks()
@@ -165,21 +166,31 @@ JS_ADDRESS_BAR = """(quiet) => {
   return null; }"""
 
 
+def wheel_in_until_redrawn(page) -> None:
+    """One wheel zoom in where the mouse is, and wait for the status line of its frame."""
+    status = page.get_by_text("1 pixel ≈").inner_text()
+    page.mouse.wheel(0, -300)
+    page.wait_for_function("(old) => !document.body.innerText.includes(old)", arg=status,
+                           timeout=15000)
+
+
+def assert_query_says_the_plot(page, q: dict[str, str]) -> None:
+    """The query's from/to are the plot's x range as the browser has it."""
+    t0, t1 = x_range(page)
+    assert q["from"] == format_time(round(t0 * 1e6)) and q["to"] == format_time(round(t1 * 1e6))
+
+
 def test_the_address_follows_zooms_once_they_rest_and_keeps_one_history_entry(server, page):
     open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ,BV.BETA.00.HHZ")
     q0, entries = query(page), page.evaluate("history.length")
-    assert page.evaluate(JS_ADDRESS_BAR, None) == 2000
+    assert page.evaluate(JS_ADDRESS_BAR, None) == QUIET_MS
     box = plot_frame(page)
     page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
     for _ in range(4):  # four zooms, each drawn: the address is written once, after the last
-        status = page.get_by_text("1 pixel ≈").inner_text()
-        page.mouse.wheel(0, -300)
-        page.wait_for_function("(old) => !document.body.innerText.includes(old)", arg=status,
-                               timeout=15000)
+        wheel_in_until_redrawn(page)
     q1 = wait_query_change(page, q0)
     assert q1["from"] != q0["from"] and q1["to"] != q0["to"]
-    t0, t1 = x_range(page)
-    assert q1["from"] == format_time(round(t0 * 1e6)) and q1["to"] == format_time(round(t1 * 1e6))
+    assert_query_says_the_plot(page, q1)
     assert page.evaluate("history.length") == entries, "the address replaced, not pushed"
 
 
@@ -189,11 +200,8 @@ def test_the_address_is_written_at_once_when_the_user_heads_for_it(server, page,
     page.evaluate(JS_ADDRESS_BAR, 600_000)  # rested only after ten minutes
     q0 = query(page)
     box = plot_frame(page)
-    status = page.get_by_text("1 pixel ≈").inner_text()
     page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + box["height"] / 2)
-    page.mouse.wheel(0, -300)
-    page.wait_for_function("(old) => !document.body.innerText.includes(old)", arg=status,
-                           timeout=15000)
+    wheel_in_until_redrawn(page)
     page.wait_for_timeout(1000)
     assert query(page) == q0, "not written while the view moves"
     if towards == "pointer":  # off the page, towards the address bar
@@ -202,9 +210,7 @@ def test_the_address_is_written_at_once_when_the_user_heads_for_it(server, page,
     else:  # Ctrl+L, Ctrl+D begin with Control
         page.keyboard.down("Control")
         page.keyboard.up("Control")
-    q1 = wait_query_change(page, q0, timeout=5)
-    t0, t1 = x_range(page)
-    assert q1["from"] == format_time(round(t0 * 1e6)) and q1["to"] == format_time(round(t1 * 1e6))
+    assert_query_says_the_plot(page, wait_query_change(page, q0, timeout=5))
 
 
 def test_dragging_the_overview_box_moves_the_view(server, page):
