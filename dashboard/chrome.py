@@ -80,6 +80,13 @@ def _has_alert(items) -> bool:
                                                 and _has_alert(i.objects)) for i in items)
 
 
+def widget_row(*widgets: pn.viewable.Viewable) -> pn.FlexBox:
+    """A row of controls that wraps onto more lines where the window is too narrow for it
+    (a plain row makes the whole page scroll sideways)."""
+    return pn.FlexBox(*widgets, flex_wrap="wrap", align_items="flex-end",
+                      sizing_mode="stretch_width")
+
+
 def status_pane(theme: str) -> pn.pane.HTML:
     """The small line under a plot that says what it shows (HTML, set with `set_status`: it
     changes on every repaint, and a Markdown pane would parse it each time)."""

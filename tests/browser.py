@@ -224,6 +224,21 @@ def frame_pixels(page, name: str = "waveforms", path: str | None = None) -> np.n
     return png_array(page.screenshot(clip=plot_frame(page, name), path=path))
 
 
+# A laptop's browser window: the pages' controls must wrap in it, not widen the page.
+NARROW = {"width": 1100, "height": 900}
+# How many pixels the page is wider than its window (0 when it fits: no sideways scrolling).
+JS_OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+# [width, height] of the named plot's frame image and of its data frame on the screen.
+JS_IMAGE_AND_FRAME = f"""(name) => {{
+  const v = Bokeh.index.find_one(({JS_MODEL})(name));
+  for (const rv of v.renderer_views.values()) {{
+    const img = rv.glyph && rv.glyph.image && rv.glyph.image[0];
+    if (img && img.naturalWidth) return [[img.naturalWidth, img.naturalHeight],
+                                         [v.frame.bbox.width, v.frame.bbox.height]];
+  }}
+  return null; }}"""
+
+
 # True when the named plot shows a frame image as wide as the plot is laid out (the server
 # draws one for the plot's width as the browser reports it; until then, one stretched to it).
 JS_FRAME_FITS = f"""(name) => {{

@@ -15,7 +15,11 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 from browser import (
+    JS_FRAME_FITS,
+    JS_IMAGE_AND_FRAME,
     JS_MODEL,
+    JS_OVERFLOW,
+    NARROW,
     SHOTS,
     browser_marks,
     colored_fraction,
@@ -33,6 +37,7 @@ from PIL import Image
 from test_dashboard_store import GAP_NS, QUAKE_NS, T0_NS, build_store
 
 from dashboard.address import QUIET_MS
+from dashboard.pages.waveforms import HEADROOM
 from pipelines.timebase import NS, format_time
 
 pytestmark = browser_marks()
@@ -121,6 +126,26 @@ def test_waveforms_draws_every_trace(server, page):
     q = query(page)
     assert q["from"] == format_time(T0_NS) and q["to"] == format_time(T0_NS + 4 * 3600 * NS)
     assert not page.console_errors
+
+
+def test_the_first_frame_is_drawn_pixel_for_pixel_before_any_zoom(server, page):
+    # The page is built before the browser lays it out: once the browser says the plot's
+    # width, the frame is drawn again at it, unasked, and each band's rows are its pixels.
+    open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ,BV.BETA.00.HHZ")
+    page.wait_for_function(JS_FRAME_FITS, arg="waveforms", timeout=10_000)
+    (w, h), (fw, fh) = page.evaluate(JS_IMAGE_AND_FRAME, "waveforms")
+    assert w == round(fw) and fw != 1200  # not the width the page was built with
+    assert abs(h - fh * 2 / (2 + HEADROOM)) <= 1, (h, fh)  # the bands' rows: no resampling
+
+
+@pytest.mark.parametrize("path", ["/", "/waveforms", "/helicorder", "/availability",
+                                  "/stations", "/noise", "/rsam"])
+def test_no_page_scrolls_sideways_in_a_laptop_window(server, browser, path):
+    with new_page(browser, viewport=NARROW) as pg:
+        open_page(pg, server + path, canvas=False, idle=True, settle_ms=800)
+        pg.screenshot(path=f"{SHOTS}/bv_narrow_{path.strip('/') or 'overview'}.png",
+                      full_page=True)
+        assert pg.evaluate(JS_OVERFLOW) <= 0, "the controls should wrap, not widen the page"
 
 
 def test_gap_is_drawn_as_a_gap(server, page):
@@ -280,7 +305,13 @@ def test_click_on_an_earthquake_marker_jumps_to_it(server, page):
     q0 = query(page)
     box = plot_frame(page)
     x = box["x"] + (QUAKE_NS - T0_NS) / (4 * 3600 * NS) * box["width"]
-    page.mouse.click(x, box["y"] + 6)  # the marker sits at the top of the frame
+    # The marker sits in the headroom above the top band: on its centre.
+    y = page.evaluate(f"""() => {{ const m = ({JS_MODEL})('waveforms');
+      const v = Bokeh.index.find_one(m); const r = m.renderers.find((r) => r.name === 'events');
+      const top = v.canvas_view.el.getBoundingClientRect().top;
+      return top + v.frame.y_scale.compute(r.glyph.y.value); }}""")
+    assert box["y"] < y < box["y"] + 30
+    page.mouse.click(x, y)
     q = wait_query_change(page, q0)
     assert q["from"] == format_time(QUAKE_NS - 60 * NS)
 

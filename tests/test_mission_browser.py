@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 from browser import (
     JS_MODEL,
+    JS_OVERFLOW,
+    NARROW,
     SHOTS,
     browser_marks,
     colored_fraction,
     colored_mask,
     colored_rows,
     frame_pixels,
+    new_page,
     open_page,
     plot_frame,
     served_dashboard,
@@ -90,6 +93,13 @@ def test_ldc_bands_with_aet_and_asd_on_log_axes(mission, page):
     q = query(page)
     assert q["streams"] == "LDC.X,LDC.Y,LDC.Z" and q["from"] == "2024-03-04T18:00:00Z"
     assert not page.console_errors
+
+
+def test_the_page_does_not_scroll_sideways_in_a_laptop_window(mission, browser):
+    base, *_ = mission
+    with new_page(browser, viewport=NARROW) as pg:
+        open_page(pg, base + "/mission", idle=True)
+        assert pg.evaluate(JS_OVERFLOW) <= 0, "the controls should wrap, not widen the page"
 
 
 def test_wheel_zoom_rereads_and_updates_the_url(mission, page):

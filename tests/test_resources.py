@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from browser import colored_fraction, served_dashboard
+from browser import JS_OVERFLOW, NARROW, colored_fraction, new_page, served_dashboard
 from test_dashboard_browser import frame_pixels, open_page, query
 from test_dashboard_store import build_store
 
@@ -77,6 +77,12 @@ def test_resources_page_draws_its_charts(server, page):
     q = query(page)
     assert q["by"] == "account" and q["from"].startswith("2024-") and "to" in q
     assert page.get_by_text("seismo").count() >= 1  # the legend and the top table
+
+
+def test_the_page_does_not_scroll_sideways_in_a_laptop_window(server, browser):
+    with new_page(browser, viewport=NARROW) as pg:
+        open_page(pg, server + "/resources", idle=True)
+        assert pg.evaluate(JS_OVERFLOW) <= 0, "the controls should wrap, not widen the page"
 
 
 def test_bad_parameters_show_messages(server, page):

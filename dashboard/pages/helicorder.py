@@ -574,9 +574,9 @@ class HelicorderPage(Page):
         """The whole page."""
         body = [self.messages]
         if not self.embed:
-            body.append(pn.Row(self.w_stream, self.w_from, self.w_to, self.w_latest,
-                               self.w_refresh, self.w_row, self.w_band, self.w_scale,
-                               self.w_clip, self.w_units, sizing_mode="stretch_width"))
+            body.append(chrome.widget_row(self.w_stream, self.w_from, self.w_to, self.w_latest,
+                                          self.w_refresh, self.w_row, self.w_band, self.w_scale,
+                                          self.w_clip, self.w_units))
         body += [self.badge, self.plot, self.status, self.notes, self.url.view]
         return chrome.page("helicorder", *body, store=self.state.store, embed=self.embed,
                            title=self.title)

@@ -439,8 +439,8 @@ class MissionPage(PatternStreams, TimeRangePage):
 
     def controls(self) -> pn.viewable.Viewable:
         """The widget rows above the figures."""
-        return pn.Column(pn.Row(self.w_group, self.w_pattern, self.w_streams),
-                         pn.Row(self.w_from, self.w_to, self.w_quick),
+        return pn.Column(chrome.widget_row(self.w_group, self.w_pattern, self.w_streams),
+                         chrome.widget_row(self.w_from, self.w_to, self.w_quick),
                          sizing_mode="stretch_width")
 
     # -- figures ----------------------------------------------------------------------------

@@ -265,11 +265,11 @@ class NoisePage(Page):
                                         figure="density",
                                         locked=lambda: s.to_query(self.theme) |
                                         s.locked_query()).view(),
-                     pn.Row(self.w_stream, self.w_from, self.w_to),
-                     pn.Row(self.w_hours, pn.Column(pn.pane.Markdown("Weekdays", margin=(0, 5)),
-                                                    self.w_days),
-                            pn.Column(pn.pane.Markdown("Months", margin=(0, 5)),
-                                      self.w_months))]
+                     chrome.widget_row(self.w_stream, self.w_from, self.w_to),
+                     chrome.widget_row(
+                         self.w_hours,
+                         pn.Column(pn.pane.Markdown("Weekdays", margin=(0, 5)), self.w_days),
+                         pn.Column(pn.pane.Markdown("Months", margin=(0, 5)), self.w_months))]
         body += [self.line, self.density_pane, self.spectrogram_pane, self.url.view]
         return chrome.page(self.slug, *body, store=s.store, embed=self.embed, title=self.title)
 

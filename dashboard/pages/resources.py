@@ -373,8 +373,8 @@ class ResourcesPage(Page):
         if not self.embed:
             body += [share.ShareControl("resources", self.query, "usage",
                                         self.locked_query).view(),
-                     pn.Row(self.w_from, self.w_to, self.w_quick, self.w_by, self.w_what,
-                            self.w_metric)]
+                     chrome.widget_row(self.w_from, self.w_to, self.w_quick, self.w_by,
+                                       self.w_what, self.w_metric)]
         body += [self.body, self.url.view]
         return chrome.page(self.slug, *body, embed=self.embed, title=self.title)
 

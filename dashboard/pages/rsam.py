@@ -284,8 +284,8 @@ class RsamPage(PatternStreams, TimeRangePage):
             body += [share.ShareControl("rsam", lambda: s.to_query(self.theme), figure="rsam",
                                         locked=lambda: s.to_query(self.theme) |
                                         s.locked_query()).view(),
-                     pn.Row(self.w_streams, self.w_series, self.w_scale, self.w_from,
-                            self.w_to, self.w_quick)]
+                     chrome.widget_row(self.w_streams, self.w_series, self.w_scale,
+                                       self.w_from, self.w_to, self.w_quick)]
         body += [self.status, self.plots, self.url.view]
         return chrome.page(self.slug, *body, store=s.store, embed=self.embed, title=self.title)
 

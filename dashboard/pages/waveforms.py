@@ -9,6 +9,7 @@ written back from it after every render.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import panel as pn
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 OVERVIEW_HEIGHT = 90
 AXES_PX = 70  # height the x axis and toolbar take around the bands
+HEADROOM = 0.3  # of a band, above the top one: room for the earthquake markers
 
 
 class WaveformsPage(PatternStreams, TimeRangePage):
@@ -127,8 +129,8 @@ class WaveformsPage(PatternStreams, TimeRangePage):
     def controls(self) -> pn.viewable.Viewable:
         """The widget rows above the plot."""
         return pn.Column(
-            pn.Row(self.w_pattern, self.w_streams, self.w_event),
-            pn.Row(self.w_from, self.w_to, self.w_quick, self.w_refresh, self.w_scale,
+            chrome.widget_row(self.w_pattern, self.w_streams, self.w_event),
+            chrome.widget_row(self.w_from, self.w_to, self.w_quick, self.w_refresh, self.w_scale,
                    self.w_units, self.w_filter, self.w_fmin, self.w_fmax, self.w_band),
             sizing_mode="stretch_width")
 
@@ -137,22 +139,22 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         n = max(len(self.streams), 1)
         self.band = band_px(n)
         s = self.state
-        height = n * self.band + AXES_PX
         span = data_span(self.store, s.streams) if s.streams else None
         reset = span or (s.t0_ns, s.t1_ns)
         x_range = Range1d(ms(s.t0_ns), ms(s.t1_ns), reset_start=ms(reset[0]),
                           reset_end=ms(reset[1]))
-        # Headroom above the top band for the earthquake markers.
-        y_range = Range1d(-0.5, n - 0.5 + 0.3)
+        y_range = Range1d(-0.5, n - 0.5 + HEADROOM)
         wheel = WheelZoomTool(dimensions="width")
         select = BoxSelectTool(dimensions="width", name="measure",
                                description="Measure: drag over a window (peak-to-peak, RMS, "
                                            "mean, dominant frequency of its samples)")
         tools = [PanTool(dimensions="width"), wheel, "xbox_zoom", select, ResetTool(),
                  SaveTool(), CrosshairTool(dimensions="height", line_alpha=0.4)]
-        # Embedded, the plot fills its iframe (the bands share whatever height it has).
+        # Embedded, the plot fills its iframe (the bands share whatever height it has); else
+        # its frame is the bands' pixels exactly, so a frame is drawn 1:1, never resampled.
         size = ({"sizing_mode": "stretch_both", "min_height": n * 40 + AXES_PX} if self.embed
-                else {"sizing_mode": "stretch_width", "height": height})
+                else {"sizing_mode": "stretch_width",
+                      "frame_height": round((n + HEADROOM) * self.band)})
         fig = figure(name="waveforms", x_axis_type="datetime", x_range=x_range, y_range=y_range,
                      **size, tools=tools, toolbar_location="above",
                      min_border_left=10, min_border_right=20, output_backend="canvas")
@@ -304,7 +306,11 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         if self._wanted is not None:  # the view moved on: draw where it is now
             self._start(doc)
             return
-        with pn.io.hold(doc):  # one message to the browser: one repaint, not one per change
+        # One message to the browser: one repaint, not one per change. Not before Panel counts
+        # the session as loaded: it drops what a hold collected until then, and the browser's
+        # first layout (the plot's real width, so the first frame redrawn at it) comes earlier.
+        held = pn.io.hold(doc) if pn.state.loaded else contextlib.nullcontext()
+        with held:
             self._show(job, future.result())
 
     def _make(self, job):
@@ -355,7 +361,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         if self.embed:
             try:
                 if self.fig.inner_height:
-                    return int(self.fig.inner_height)
+                    return int(self.fig.inner_height * n / (n + HEADROOM))
             except UnsetValueError:
                 pass
         return n * self.band
