@@ -242,6 +242,8 @@ def test_dragging_the_overview_box_moves_the_view(server, page):
     t0, t1 = T0_NS + 3600 * NS, T0_NS + 2 * 3600 * NS
     open_page(page, server + f"/waveforms?streams=BV.ALPA.00.HHZ&from={format_time(t0)}"
               f"&to={format_time(t1)}")
+    # Dragged once the page has settled: its frame redrawn at the plot's laid-out width.
+    page.wait_for_function(JS_FRAME_FITS, arg="waveforms", timeout=10_000)
     q0 = query(page)
     before = x_range(page)
     ov = plot_frame(page, "overview")

@@ -16,6 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 from browser import (
+    JS_FRAME_FITS,
+    JS_IMAGE_AND_FRAME,
+    NARROW,
     browser_marks,
     frame_pixels,
     near_colour,
@@ -149,6 +152,18 @@ def test_rows_cycle_colours_and_the_clipped_earthquake_is_marked(base, browser):
         assert len(xs) > 20
         assert np.all(np.abs(ys / pitch - 6.5) < 1.6), (ys.min() / pitch, ys.max() / pitch)
         assert np.all((xs / w > 0.3) & (xs / w < 0.45)), (xs.min() / w, xs.max() / w)
+
+
+@pytest.mark.parametrize("viewport", [TALL, NARROW], ids=["wide", "narrow"])
+def test_the_rows_are_drawn_one_column_per_screen_pixel(base, browser, viewport):
+    # Built before the browser lays the page out, the image is drawn again at the plot's
+    # width: never stretched, nor squeezed (dropping columns of thin traces) into it.
+    with new_page(browser, viewport=viewport) as pg:
+        open_page(pg, heli_url(base), model="helicorder")
+        pg.wait_for_function(JS_FRAME_FITS, arg="helicorder", timeout=10_000)
+        (w, _h), (fw, _fh) = pg.evaluate(JS_IMAGE_AND_FRAME, "helicorder")
+        assert w == round(fw) and w != 1200
+        assert "24 rows of 1 h" in status(pg, "rows of")  # the same rows, only wider
 
 
 def half_row(text: str) -> float:

@@ -52,7 +52,7 @@ from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns,
 
 log = logging.getLogger(__name__)
 
-WIDTH = 1200  # image columns: the rows' resolution
+WIDTH = 1200  # image columns (the rows' resolution) until the browser says the plot's width
 ROW_PX_TARGET = 880  # the rows share about this many pixels of height
 ROW_PX = (6, 48)
 MAX_SPAN_NS = MAX_ROWS * 1440 * 60 * NS
@@ -413,6 +413,7 @@ class HelicorderPage(Page):
         self._drawing = False
         self._wanted = False
         self._fig, self._same = None, None  # the figure shown and what it was drawn for
+        self._width = WIDTH  # image columns: the plot's width once the browser has laid it out
         self._data_end = self._stream_end()  # where the data ended at the last look
         self.refresher = Refresh(self.refresh)
         self._build_widgets()
@@ -509,10 +510,16 @@ class HelicorderPage(Page):
         self.state.set_range(t0, t1)
 
     # -- drawing --------------------------------------------------------------------------
+    def _on_width(self, attr, old, new) -> None:
+        # One image column per screen pixel: drawn again when the plot's width changes.
+        if new and int(new) != self._width:
+            self._width = int(new)
+            self.render()
+
     def _make(self):
         """(helicorder, what, units, marks) of the state, or the exception (shown, not raised)."""
         try:
-            heli, what, units = draw(self.store, self.state)
+            heli, what, units = draw(self.store, self.state, self._width)
             return heli, what, units, marks(self.store, self.state)
         except Exception as exc:  # a broken chunk must not take the page down
             log.exception("helicorder failed")
@@ -554,15 +561,18 @@ class HelicorderPage(Page):
             return
         heli, what, units, mk = made
         query = waveforms_query(self.state, self.default_store)
-        same = (heli.t0_ns, heli.row_ns, heli.rows, heli.index.shape, mk, query)
+        # The image's width is not the figure's (the x axis is minutes into the row).
+        same = (heli.t0_ns, heli.row_ns, heli.rows, heli.index.shape[0], mk, query)
         if self._fig is not None and self._same == same:
-            # The same rows with new data (a refresh): the image alone changes, in place, so
-            # the browser keeps one figure rather than stacking a new one per tick.
+            # The same rows with new data (a refresh) or at the plot's new width: the image
+            # alone changes, in place, so the browser keeps one figure rather than stacking a
+            # new one per tick.
             src = self._fig.select_one({"type": ColumnDataSource, "name": "helicorder-image"})
             src.data = dict(src.data, url=[encode.png_data_url(heli.index,
                                                                palette(self.theme))])
         else:
             fig = helicorder_figure(heli, self.state, mk, self.theme, query, self.embed)
+            fig.on_change("inner_width", self._on_width)
             self._fig, self._same = fig, same
             self.plot[:] = [pn.pane.Bokeh(fig, sizing_mode="stretch_both" if self.embed
                                           else "stretch_width")]
