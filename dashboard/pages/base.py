@@ -3,6 +3,7 @@ also give its figures, data inline, to a snapshot."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -70,16 +71,18 @@ class Page(pn.viewable.Viewer):
 
     @classmethod
     def snapshot_state(cls, sources: Sources, args: dict[str, str], state_class: Any,
-                       now: int) -> tuple[str, Any, Any]:
-        """(label, store, state) of a streams page's snapshot; SnapshotError for a bad value
-        or a store with no streams."""
+                       now: int, nothing: str = "holds no streams",
+                       shown: Callable[[Any], Any] = lambda state: state.streams
+                       ) -> tuple[str, Any, Any]:
+        """(label, store, state) of a streams page's snapshot; SnapshotError for a bad value,
+        or saying the store `nothing` when the state shows nothing (`shown` of it is empty)."""
         label = cls.snapshot_label(sources, args)
         store = sources.store(label)
         state, errors = state_class.from_query(store, label, args, now)
         if errors:
             raise SnapshotError("; ".join(errors))
-        if not state.streams:
-            raise SnapshotError(f"store {label} holds no streams")
+        if not shown(state):
+            raise SnapshotError(f"store {label} {nothing}")
         return label, store, state
 
 

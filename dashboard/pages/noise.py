@@ -22,7 +22,7 @@ import param
 from dashboard import chrome, noise, share
 from dashboard import theme as themes
 from dashboard.address import QuerySync
-from dashboard.pages.base import Page, SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.base import Page, SnapshotParts, style_and_fit
 from dashboard.state import SAFE, TimeWindow
 from pipelines.store.products import open_psd, product_streams
 from pipelines.timebase import DAY_NS, format_duration, format_time, now_ns
@@ -277,13 +277,9 @@ class NoisePage(Page):
     def snapshot(cls, sources, args: dict[str, str], theme: str,
                  fit: tuple[int, int] | None) -> SnapshotParts:
         """The density (as restacked by the URL) and the spectrogram, data inline."""
-        label = cls.snapshot_label(sources, args)
-        store = sources.store(label)
-        state, errors = NoiseState.from_query(store, label, args, now_ns())
-        if errors:
-            raise SnapshotError("; ".join(errors))
-        if not state.stream:
-            raise SnapshotError(f"store {label} holds no PSDs (belvedere analyse psd)")
+        label, store, state = cls.snapshot_state(
+            sources, args, NoiseState, now_ns(), "holds no PSDs (belvedere analyse psd)",
+            shown=lambda state: state.stream)
         page = cls.__new__(cls)  # the drawing without a session's widgets
         page.store, page.state = store, state
         figs = page.figures(tap=False)

@@ -25,7 +25,7 @@ from bokeh.plotting import figure
 from dashboard import chrome, share
 from dashboard import theme as themes
 from dashboard.address import QuerySync
-from dashboard.pages.base import PatternStreams, SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.base import PatternStreams, SnapshotParts, style_and_fit
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.state import StreamWindow
 from pipelines.store.products import (
@@ -293,13 +293,8 @@ class RsamPage(PatternStreams, TimeRangePage):
     def snapshot(cls, sources, args: dict[str, str], theme: str,
                  fit: tuple[int, int] | None) -> SnapshotParts:
         """The bands and the detection counts with their data inline."""
-        label = cls.snapshot_label(sources, args)
-        store = sources.store(label)
-        state, errors = RsamState.from_query(store, label, args, now_ns())
-        if errors:
-            raise SnapshotError("; ".join(errors))
-        if not state.streams:
-            raise SnapshotError(f"store {label} holds no RSAM (belvedere analyse rsam)")
+        label, store, state = cls.snapshot_state(sources, args, RsamState, now_ns(),
+                                                 "holds no RSAM (belvedere analyse rsam)")
         figs, srcs = rsam_figures(store, state)
         fill(store, state, srcs, (fit or (RENDER_WIDTH, 0))[0])
         meta = {"streams": state.streams, "from": format_time(state.t0_ns),
