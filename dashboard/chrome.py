@@ -83,7 +83,7 @@ def _has_alert(items) -> bool:
 def widget_row(*widgets: pn.viewable.Viewable) -> pn.FlexBox:
     """A row of controls that wraps onto more lines where the window is too narrow for it
     (a plain row makes the whole page scroll sideways)."""
-    return pn.FlexBox(*widgets, flex_wrap="wrap", align_items="flex-end",
+    return pn.FlexBox(*widgets, flex_wrap="wrap", align_items="flex-start",
                       sizing_mode="stretch_width")
 
 

@@ -136,6 +136,10 @@ def test_the_first_frame_is_drawn_pixel_for_pixel_before_any_zoom(server, page):
     (w, h), (fw, fh) = page.evaluate(JS_IMAGE_AND_FRAME, "waveforms")
     assert w == round(fw) and fw != 1200  # not the width the page was built with
     assert abs(h - fh * 2 / (2 + HEADROOM)) <= 1, (h, fh)  # the bands' rows: no resampling
+    # The overview strip under it too.
+    page.wait_for_function(JS_FRAME_FITS, arg="overview", timeout=10_000)
+    (w, h), (fw, fh) = page.evaluate(JS_IMAGE_AND_FRAME, "overview")
+    assert w == round(fw) and abs(h - fh) <= 1, ((w, h), (fw, fh))
 
 
 @pytest.mark.parametrize("path", ["/", "/waveforms", "/helicorder", "/availability",

@@ -51,7 +51,7 @@ from pipelines.timebase import format_duration, format_time, now_ns
 
 log = logging.getLogger(__name__)
 
-OVERVIEW_HEIGHT = 90
+OVERVIEW_ROWS = 40  # pixels of the overview strip's frame (at least 4 a stream)
 AXES_PX = 70  # height the x axis and toolbar take around the bands
 HEADROOM = 0.3  # of a band, above the top one: room for the earthquake markers
 
@@ -243,17 +243,20 @@ class WaveformsPage(PatternStreams, TimeRangePage):
             return None
         pad = (span[1] - span[0]) * 0.01
         lo, hi = span[0] - pad, span[1] + pad
-        ov = figure(name="overview", x_axis_type="datetime", height=OVERVIEW_HEIGHT,
+        rows = max(OVERVIEW_ROWS, n * 4)
+        ov = figure(name="overview", x_axis_type="datetime", frame_height=rows,
                     sizing_mode="stretch_width",
                     x_range=Range1d(ms(lo), ms(hi)), y_range=Range1d(-0.5, n - 0.5),
                     toolbar_location=None, tools="", min_border_left=10, min_border_right=20)
         ov.yaxis.visible = False
         ov.ygrid.grid_line_color = None
         ov.xaxis.major_label_text_font_size = "10px"
-        frame = make_frame(self.streams, int(lo), int(hi), RENDER_WIDTH,
-                           max(OVERVIEW_HEIGHT - 30, n * 4))
-        ov.image_url(url=[encode.png_data_url(frame.index, themes.trace_palette(self.theme))],
-                     x=ms(lo), y=-0.5, w=ms(hi - lo), h=n, anchor="bottom_left")
+        self._overview_job = (list(self.streams), int(lo), int(hi), rows)
+        self.overview_src = ColumnDataSource(
+            {"url": [self._overview_url(self._overview_job, RENDER_WIDTH)]})
+        ov.image_url(url="url", x=ms(lo), y=-0.5, w=ms(hi - lo), h=n, anchor="bottom_left",
+                     source=self.overview_src)
+        ov.on_change("inner_width", self._on_overview_width)
         tool = RangeTool(x_range=main_range)
         tool.overlay.fill_color = "#2d6cb5"
         tool.overlay.fill_alpha = 0.15
@@ -262,6 +265,34 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         ov.title.text_font_size = "11px"
         ov.title.text_font_style = "normal"
         return themes.style_figure(ov, self.theme)
+
+    def _overview_url(self, job: tuple, width: int) -> str:
+        streams, lo, hi, rows = job
+        frame = make_frame(streams, lo, hi, width, rows)
+        return encode.png_data_url(frame.index, themes.trace_palette(self.theme))
+
+    def _on_overview_width(self, attr, old, new) -> None:
+        # Built before the browser laid the page out: drawn again at the strip's own width,
+        # one column per pixel, off the event loop like any frame.
+        doc = self.overview.document if self.overview is not None else None
+        if not new or doc is None or doc.session_context is None:
+            return
+        job = self._overview_job
+        try:
+            future = work.FRAMES.submit(self._overview_url, job, int(new))
+        except work.Busy:
+            return  # the strip keeps the image it has, stretched
+        work.deliver(doc, future, lambda f: self._overview_drawn(job, f))
+
+    def _overview_drawn(self, job: tuple, future) -> None:
+        if job is not self._overview_job:
+            return  # the streams changed meanwhile: a new strip was built
+        try:
+            url = future.result()
+        except Exception:  # a broken chunk: the strip keeps the image it has
+            log.exception("overview failed")
+            return
+        self.overview_src.data = {"url": [url]}
 
     # -- rendering ------------------------------------------------------------------------
     def range_figure(self):
