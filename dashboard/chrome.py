@@ -15,7 +15,7 @@ PAGES = (("", "Overview"), ("waveforms", "Waveforms"), ("helicorder", "Helicorde
          ("rsam", "RSAM"), ("resources", "Resources"), ("mission", "Mission"))
 
 CSS = """
-.bv-header {display: flex; align-items: baseline; gap: 22px; padding: 8px 16px;
+.bv-header {display: flex; flex-wrap: wrap; align-items: baseline; gap: 6px 22px; padding: 8px 16px;
   background: #1d2b3a; color: #e8eef5; font-family: system-ui, sans-serif; border-radius: 4px;}
 .bv-header a {color: #bcd3ea; text-decoration: none; font-size: 15px;}
 .bv-header a.active {color: #ffffff; font-weight: 600; border-bottom: 2px solid #7fb2e5;}

@@ -152,6 +152,19 @@ def test_no_page_scrolls_sideways_in_a_laptop_window(server, browser, path):
         assert pg.evaluate(JS_OVERFLOW) <= 0, "the controls should wrap, not widen the page"
 
 
+@pytest.mark.parametrize("path", ["/", "/stations"])
+def test_a_table_wider_than_the_window_scrolls_in_its_own_pane(server, browser, path):
+    with new_page(browser, viewport={"width": 480, "height": 900}) as pg:
+        open_page(pg, server + path, canvas=False, idle=True, settle_ms=800)
+        # The table is wider than the window, the page is not: the header wraps too.
+        widest = pg.evaluate("""() => { let w = 0; const walk = (root) => {
+            for (const el of root.querySelectorAll('table')) w = Math.max(w, el.scrollWidth);
+            for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+          }; walk(document); return w; }""")
+        assert widest > 480
+        assert pg.evaluate(JS_OVERFLOW) <= 0
+
+
 def test_gap_is_drawn_as_a_gap(server, page):
     open_page(page, server + "/waveforms?streams=BV.ALPA.00.HHZ")
     img = frame_pixels(page, path=f"{SHOTS}/bv_waveforms_gap.png")

@@ -168,6 +168,7 @@ def station_table(stations: list[Station], store_label: str, default_store: bool
 
 
 TABLE_CSS = """
+:host {overflow-x: auto;}  /* a table wider than the window scrolls inside its pane, not the page */
 .bv-table {border-collapse: collapse; font-family: system-ui, sans-serif; font-size: 14px;}
 .bv-table th, .bv-table td {border-bottom: 1px solid #dde3ea; padding: 4px 12px;
   text-align: left;}
