@@ -130,8 +130,9 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         """The widget rows above the plot."""
         return pn.Column(
             chrome.widget_row(self.w_pattern, self.w_streams, self.w_event),
-            chrome.widget_row(self.w_from, self.w_to, self.w_quick, self.w_refresh, self.w_scale,
-                   self.w_units, self.w_filter, self.w_fmin, self.w_fmax, self.w_band),
+            chrome.widget_row(self.w_from, self.w_to, self.w_quick, self.w_refresh,
+                              self.w_scale, self.w_units, self.w_filter, self.w_fmin,
+                              self.w_fmax, self.w_band),
             sizing_mode="stretch_width")
 
     # -- the plot -------------------------------------------------------------------------
