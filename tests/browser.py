@@ -111,14 +111,17 @@ def answers_liveness(url: str) -> bool:
 
 @contextlib.contextmanager
 def serve_process(args: list[str], port: int, prefix: str = "", timeout: float = 90.0,
-                  env: dict[str, str] | None = None, host: str = "127.0.0.1") -> Iterator[str]:
-    """`belvedere serve ARGS --port PORT` in a subprocess; yields its base URL
-    (http://HOST:PORT, with the prefix) once PREFIX/liveness answers, and stops it on exit."""
+                  env: dict[str, str] | None = None, host: str = "127.0.0.1",
+                  repo: str | Path = REPO) -> Iterator[str]:
+    """`belvedere serve ARGS --port PORT` in a subprocess, from `repo`'s code (another
+    checkout: an A/B benchmark); yields its base URL (http://HOST:PORT, with the prefix) once
+    PREFIX/liveness answers, and stops it on exit."""
     log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"belvedere-serve-{port}.log"),
                "w")
     proc = subprocess.Popen([sys.executable, "-m", "belvedere", "serve", "--port", str(port),
-                             *args], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})})
+                             *args], cwd=repo, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **({"PYTHONPATH": str(repo)} if str(repo) !=
+                                                  str(REPO) else {}), **(env or {})})
     base = f"http://{host}:{port}{prefix}"
     try:
         wait_until(lambda: answers_liveness(base), timeout,
@@ -137,14 +140,15 @@ def serve_process(args: list[str], port: int, prefix: str = "", timeout: float =
 
 @contextlib.contextmanager
 def served_dashboard(stores: list[str], port: int | None = None, timeout: float = 60.0,
-                     extra_args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Run `belvedere serve --store ...` on loopback; yields its base URL
-    (http://localhost:PORT) once /liveness answers, and stops it on exit."""
+                     extra_args: tuple[str, ...] = (), repo: str | Path = REPO
+                     ) -> Iterator[str]:
+    """Run `belvedere serve --store ...` on loopback (from `repo`'s code); yields its base
+    URL (http://localhost:PORT) once /liveness answers, and stops it on exit."""
     args = ["--address", "127.0.0.1"]
     for store in stores:
         args += ["--store", store]
     with serve_process(args + list(extra_args), port or free_port(), timeout=timeout,
-                       host="localhost") as base:
+                       host="localhost", repo=repo) as base:
         yield base
 
 

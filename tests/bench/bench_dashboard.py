@@ -159,7 +159,8 @@ JS_WATCH = """() => {
 
 def zoom_times(store: Path, zooms: int = 12) -> tuple[list[float], float]:
     """Milliseconds from a wheel zoom to the repainted plot; the server's RSS afterwards (MB)."""
-    with served_dashboard([str(store)]) as base, launch_chromium() as browser:
+    with served_dashboard([str(store)], repo=_code_repo()) as base, \
+            launch_chromium() as browser:
         server = [p for p in psutil.net_connections("tcp")
                   if p.laddr and p.laddr.port == int(base.rsplit(":", 1)[1])
                   and p.status == "LISTEN"]

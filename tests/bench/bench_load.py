@@ -361,9 +361,10 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/bench-dash"))
     ap.add_argument("--budget", type=float, default=600.0, help="seconds for the whole load")
     ap.add_argument("--server-args", default="", help="extra `belvedere serve` options")
-    ap.add_argument("--think", default="0.1:0.4",
+    ap.add_argument("--think", default="1:3",
                     help="MIN:MAX seconds each session waits after a repaint before its next"
-                         " zoom (a person reading the plot: 1:3)")
+                         " zoom (default: a person reading the plot; 0.1:0.4 is a stress"
+                         " test, each session zooming 3-4 times a second)")
     ap.add_argument("--first", choices=("think", "burst"), default="think",
                     help="each session's first zoom after a --think pause, or every session's"
                          " within the same half second (a synchronised burst)")
