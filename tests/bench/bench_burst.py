@@ -16,7 +16,6 @@ Bounded: every wait times out (30 s), the whole run stops after `--budget` secon
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sys
@@ -28,13 +27,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_dashboard import build_store  # noqa: E402
-from bench_ingest import START  # noqa: E402
-from bench_load import DAY, SERVER, Liveness, pct, start_server  # noqa: E402
+from bench_load import PAGE, SERVER, Liveness, load_arguments, pct, serve_big_store  # noqa: E402
 from bokeh_protocol import Session, open_session  # noqa: E402
-from browser import free_port  # noqa: E402
-
-HERE = Path(__file__).resolve().parents[2]
 
 
 async def drive(base: str, path: str, sessions: int, zooms: int, think: tuple[float, float],
@@ -78,31 +72,17 @@ async def drive(base: str, path: str, sessions: int, zooms: int, think: tuple[fl
 
 def main() -> None:
     """Build the store if needed, serve it, drive the sessions, print the figures."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--zooms", type=int, default=10)
-    ap.add_argument("--repo", type=Path, default=HERE, help="checkout whose server is run")
-    ap.add_argument("--dir", type=Path, default=Path("/tmp/bench-dash"))
-    ap.add_argument("--budget", type=float, default=600.0, help="seconds for the whole run")
-    ap.add_argument("--server-args", default="", help="extra `belvedere serve` options")
+    ap = load_arguments(__doc__)
     ap.add_argument("--think", default="1:3", help="MIN:MAX seconds between a session's zooms")
     ap.add_argument("--first", choices=("think", "burst"), default="burst",
                     help="every session's first zoom at the same instant, or after a pause")
     args = ap.parse_args()
-    args.dir.mkdir(parents=True, exist_ok=True)
-    store = args.dir / "big.zarr"
-    build_store(store, 10**9)
-    port = free_port()
-    proc = start_server(args.repo.resolve(), store, port, args.server_args.split())
-    SERVER["pid"] = proc.pid
-    base = f"http://127.0.0.1:{port}"
-    path = (f"/waveforms?streams=BV.BIG.00.HHZ&from={START.ns // 10**6}"
-            f"&to={(START.ns + 30 * DAY) // 10**6}")
+    proc, base = serve_big_store(args)
     live = Liveness(base)
     live.start()
     think = tuple(float(v) for v in args.think.split(":"))
     try:
-        out = asyncio.run(drive(base, path, args.sessions, args.zooms, think,
+        out = asyncio.run(drive(base, PAGE, args.sessions, args.zooms, think,
                                 args.first == "burst", args.budget))
     finally:
         live.stop.set()

@@ -47,6 +47,9 @@ from pipelines.timebase import NS  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[2]
 DAY = 86400 * NS
+# The page every session opens: the 1e9-sample stream, a month of it.
+PAGE = (f"/waveforms?streams=BV.BIG.00.HHZ&from={START.ns // 10**6}"
+        f"&to={(START.ns + 30 * DAY) // 10**6}")
 # A page may take minutes to open when the machine is shared (20 pages' scripts at once).
 OPEN_TIMEOUT_MS = 300_000
 
@@ -352,15 +355,34 @@ async def drive(url: str, sessions: int, zooms: int, budget: float,
     return out
 
 
-def main() -> None:
-    """Build the store if needed, serve it, load it, print the figures."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def load_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options of a load benchmark (this one and bench_burst.py): sessions, zooms, the
+    checkout served, where the store is, the run's budget, extra `serve` options."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--zooms", type=int, default=10)
     ap.add_argument("--repo", type=Path, default=HERE, help="checkout whose server is run")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/bench-dash"))
-    ap.add_argument("--budget", type=float, default=600.0, help="seconds for the whole load")
+    ap.add_argument("--budget", type=float, default=600.0, help="seconds for the whole run")
     ap.add_argument("--server-args", default="", help="extra `belvedere serve` options")
+    return ap
+
+
+def serve_big_store(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    """Build the 1e9-sample store in `args.dir` if needed and serve it from `args.repo`:
+    (the server's process, its base URL)."""
+    args.dir.mkdir(parents=True, exist_ok=True)
+    store = args.dir / "big.zarr"
+    build_store(store, 10**9)
+    port = free_port()
+    proc = start_server(args.repo.resolve(), store, port, args.server_args.split())
+    SERVER["pid"] = proc.pid
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def main() -> None:
+    """Build the store if needed, serve it, load it, print the figures."""
+    ap = load_arguments(__doc__)
     ap.add_argument("--think", default="1:3",
                     help="MIN:MAX seconds each session waits after a repaint before its next"
                          " zoom (default: a person reading the plot; 0.1:0.4 is a stress"
@@ -371,15 +393,8 @@ def main() -> None:
     ap.add_argument("--browser-nice", type=int, default=19,
                     help="niceness of the browsers' scheduling group (0: the server's weight)")
     args = ap.parse_args()
-    args.dir.mkdir(parents=True, exist_ok=True)
-    store = args.dir / "big.zarr"
-    build_store(store, 10**9)
-    port = free_port()
-    proc = start_server(args.repo.resolve(), store, port, args.server_args.split())
-    SERVER["pid"] = proc.pid
-    base = f"http://127.0.0.1:{port}"
-    url = (f"{base}/waveforms?streams=BV.BIG.00.HHZ&from={START.ns // 10**6}"
-           f"&to={(START.ns + 30 * DAY) // 10**6}")
+    proc, base = serve_big_store(args)
+    url = base + PAGE
     idle = Liveness(base)
     idle.start()
     time.sleep(3)
