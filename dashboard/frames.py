@@ -14,6 +14,10 @@ from dashboard import amplitude, filters, raster
 from pipelines.store import Stream, Window
 from pipelines.timebase import NS, format_duration
 
+# Pixels a frame may have along either side: more than any screen (8K is 7680 wide). A
+# browser reports the plot's size and a client may report any number: 1e6 columns took 3 s and
+# 650 MB, 1e8 would take the machine's memory.
+MAX_FRAME_PX = 8192
 PALETTE = ("#1f4e99", "#b0361f", "#1d7a46", "#6a3d9a", "#8c5a00", "#0f7c8c")
 SCALES = ("robust", "trace", "shared")
 UNITS = ("counts", "physical")
@@ -151,9 +155,9 @@ def make_frame(streams: list[Stream], t0_ns: int, t1_ns: int, width: int, height
                options: FrameOptions | None = None) -> Frame:
     """Render [t0, t1) of the streams as stacked bands in a (height, width) RGBA image."""
     options = options or FrameOptions()
-    width = max(int(width), 16)
+    width = min(max(int(width), 16), MAX_FRAME_PX)
     n = max(len(streams), 1)
-    band_h = max(int(height) // n, 8)
+    band_h = min(max(int(height) // n, 8), MAX_FRAME_PX // n)
     notes: list[str] = []
     traces = [read_trace(s, t0_ns, t1_ns, width, options, notes) for s in streams]
     amplitude.scale_traces(traces, t0_ns, t1_ns, options.scale)

@@ -10,6 +10,7 @@ every model of the document in Python, and the pages hold models defined in the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import random
@@ -29,11 +30,20 @@ T = TypeVar("T")
 
 
 class Frame(NamedTuple):
-    """A frame as the page receives it: when, and the x range its image covers (ms)."""
+    """A frame as the page receives it: when, the x range its image covers (ms), and the
+    image's size in pixels."""
 
     at: float  # time.perf_counter()
     x0: float
     x1: float
+    width: int
+    height: int
+
+
+def png_size(data_url: str) -> tuple[int, int]:
+    """(width, height) of a PNG data URL, from its header."""
+    head = base64.b64decode(data_url.split(",", 1)[1][:32])
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _walk(obj, found: dict) -> None:
@@ -111,6 +121,12 @@ class Session:
                 continue
             at = time.perf_counter()
             for ev in content.get("events", []):
+                if (ev.get("kind") == "ModelChanged" and ev.get("attr") in ("start", "end")
+                        and ev.get("model", {}).get("id") == self.range_id):
+                    # The server moved the plot's range (the browser would follow it).
+                    start, end = self.range
+                    new = float(ev["new"])
+                    self.range = (new, end) if ev["attr"] == "start" else (start, new)
                 if (ev.get("kind") in ("ModelChanged", "ColumnDataChanged")
                         and ev.get("attr") == "data"
                         and ev.get("model", {}).get("id") == self.src_id):
@@ -118,7 +134,8 @@ class Session:
                     cols = dict(data.get("entries", []))
                     if cols.get("x"):
                         x0 = float(cols["x"][0])
-                        self.frames.put_nowait(Frame(at, x0, x0 + float(cols["dw"][0])))
+                        self.frames.put_nowait(Frame(at, x0, x0 + float(cols["dw"][0]),
+                                                     *png_size(cols["url"][0])))
 
     async def change(self, **attrs) -> None:
         """Set attributes of the plot (inner_width) or its x range (start, end)."""

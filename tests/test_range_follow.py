@@ -3,7 +3,10 @@
 A served dashboard, its page opened the way BokehJS opens it (`bokeh_protocol`): a lone range
 change (a wheel notch) is drawn; a burst of changes sent back to back (a fast trackpad) is
 drawn in a few frames, the last of them its last range; a drag of many small moves is drawn
-at most once per the page's settle interval, plus the one frame in flight.
+at most once per the page's settle interval, plus the one frame in flight. And what a hostile
+client may send over the same websocket (a plot a billion pixels wide, a range of 1e300 ms,
+not a number, an end before the start) costs a bounded frame or nothing, and the session
+goes on drawing.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from bokeh_protocol import open_session, run_apart
 from browser import served_dashboard
 from test_dashboard_store import T0_NS, build_store
 
+from dashboard.frames import MAX_FRAME_PX
+from dashboard.pages.base import laid_out_px
 from dashboard.pages.timerange import TimeRangePage
-from pipelines.timebase import NS
+from pipelines.timebase import NS, TIME_MAX_NS, TIME_MIN_NS
 
 MS = 10**6  # ns in a Bokeh millisecond
 
@@ -29,9 +34,9 @@ def base(tmp_path_factory):
         yield url
 
 
-def waveforms_path() -> str:
+def waveforms_path(extra: str = "") -> str:
     return (f"/waveforms?streams=BV.ALPA.00.HHZ&from={T0_NS // MS}"
-            f"&to={(T0_NS + 3600 * NS) // MS}")
+            f"&to={(T0_NS + 3600 * NS) // MS}{extra}")
 
 
 async def frames_within(session, seconds: float) -> list:
@@ -108,3 +113,74 @@ def test_a_drag_is_drawn_at_most_once_per_settle_interval(base):
     bound = took * 1e3 / TimeRangePage.settle_ms + 2
     assert 1 <= len(frames) <= bound, f"{len(frames)} frames in {took:.2f} s of dragging"
     assert (frames[-1].x0, frames[-1].x1) == pytest.approx(last, abs=1.0)
+
+
+def test_a_reported_plot_size_is_bounded_whatever_the_client_sends():
+    assert laid_out_px(1282, 1200) == 1282
+    assert laid_out_px(10**9, 1200) == MAX_FRAME_PX
+    for bad in (None, 0, -5, float("nan"), float("inf"), "wide"):
+        assert laid_out_px(bad, 1200) == 1200, bad
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_a_plot_a_billion_pixels_wide_gets_a_bounded_frame(base, embed):
+    async def run():
+        s = await open_session(base, waveforms_path("&embed=1" if embed else ""))
+        try:
+            s.drop_frames()
+            await s.change(inner_width=10**9, **({"inner_height": 10**9} if embed else {}))
+            wide = await s.frame(timeout=60)
+            await s.change(inner_width=1282)  # the browser reports its real size again
+            back = await s.frame(timeout=60)
+            return wide, back
+        finally:
+            s.close()
+
+    wide, back = run_apart(run)
+    assert wide.width == MAX_FRAME_PX and wide.height <= MAX_FRAME_PX
+    assert back.width == 1282
+
+
+@pytest.mark.parametrize("start, end", [(-1e300, 1e300), (-1e300, T0_NS / MS + 3.6e6)])
+def test_a_range_beyond_the_supported_times_is_drawn_within_them(base, start, end):
+    async def run():
+        s = await open_session(base, waveforms_path())
+        try:
+            s.drop_frames()
+            await s.change(start=start, end=end)
+            s.range = (start, end)
+            frame = await s.frame(timeout=60)
+            await asyncio.sleep(0.5)  # the range moved back comes with the frame or after it
+            return frame, s.range
+        finally:
+            s.close()
+
+    frame, moved = run_apart(run)
+    lo, hi = TIME_MIN_NS / MS, TIME_MAX_NS / MS
+    assert lo - 1 <= frame.x0 < frame.x1 <= hi + 1
+    assert moved == pytest.approx((frame.x0, frame.x1), abs=1.0)
+
+
+@pytest.mark.parametrize("start, end", [
+    (float("nan"), 1.0), (float("-inf"), float("inf")), (5e12, 1e12), (1e300, 2e300),
+    (-2e300, -1e300)])
+def test_a_range_that_is_no_range_draws_nothing_and_the_plot_goes_back(base, start, end):
+    async def run():
+        s = await open_session(base, waveforms_path())
+        try:
+            drawn = s.range
+            s.drop_frames()
+            await s.change(start=start, end=end)
+            s.range = (start, end)
+            nothing = await frames_within(s, 1.5)
+            back = s.range
+            lo, hi = drawn[0], drawn[0] + (drawn[1] - drawn[0]) / 3
+            await s.change(start=lo, end=hi)
+            return drawn, nothing, back, await s.frame(timeout=30), (lo, hi)
+        finally:
+            s.close()
+
+    drawn, nothing, back, frame, (lo, hi) = run_apart(run)
+    assert nothing == []
+    assert back == pytest.approx(drawn, abs=1.0)
+    assert (frame.x0, frame.x1) == pytest.approx((lo, hi), abs=1.0)

@@ -11,6 +11,7 @@ import panel as pn
 
 from dashboard import chrome
 from dashboard import theme as themes
+from dashboard.frames import MAX_FRAME_PX
 from dashboard.sources import Sources
 from dashboard.state import REFRESH_CHOICES, is_embed
 from pipelines.store import UnknownStreamError
@@ -21,7 +22,18 @@ class SnapshotError(Exception):
 
 
 __all__ = ["Page", "PatternStreams", "Refresh", "SnapshotError", "SnapshotParts",
-           "follow_latest", "style_and_fit"]
+           "follow_latest", "laid_out_px", "style_and_fit"]
+
+
+def laid_out_px(value: Any, fallback: int) -> int:
+    """Pixels to draw for a size the browser reported (a plot's inner width or height):
+    `fallback` until it has reported one, never more than `frames.MAX_FRAME_PX` (the number
+    comes from the client, which may send any)."""
+    try:
+        px = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return fallback
+    return min(px, MAX_FRAME_PX) if px > 0 else fallback
 
 
 @dataclass

@@ -45,7 +45,14 @@ from dashboard.helicorder import (
     make_helicorder,
     palette,
 )
-from dashboard.pages.base import Page, Refresh, SnapshotError, SnapshotParts, style_and_fit
+from dashboard.pages.base import (
+    Page,
+    Refresh,
+    SnapshotError,
+    SnapshotParts,
+    laid_out_px,
+    style_and_fit,
+)
 from dashboard.state import REFRESH_CHOICES, TimeWindow
 from pipelines.store import Store, UnknownStreamError, detections
 from pipelines.timebase import DAY_NS, NS, format_duration, format_time, now_ns, parse_time
@@ -512,8 +519,9 @@ class HelicorderPage(Page):
     # -- drawing --------------------------------------------------------------------------
     def _on_width(self, attr, old, new) -> None:
         # One image column per screen pixel: drawn again when the plot's width changes.
-        if new and int(new) != self._width:
-            self._width = int(new)
+        width = laid_out_px(new, self._width)
+        if width != self._width:
+            self._width = width
             self.render()
 
     def _make(self):

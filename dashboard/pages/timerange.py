@@ -17,9 +17,9 @@ import param
 from bokeh.core.property.descriptors import UnsetValueError
 
 from dashboard import chrome
-from dashboard.pages.base import Page
+from dashboard.pages.base import Page, laid_out_px
 from dashboard.state import TimeWindow
-from pipelines.timebase import NS, now_ns, parse_range
+from pipelines.timebase import NS, TIME_MAX_NS, TIME_MIN_NS, now_ns, parse_range
 
 QUICK_RANGES = {  # label -> (from, to); relative to now, as in Grafana
     "Last 15 minutes": ("now-15m", "now"),
@@ -103,14 +103,14 @@ class TimeRangePage(Page):
     def plot_width(self) -> int:
         """The plot's width in pixels as the browser laid it out (a guess until then)."""
         try:
-            return int(self.range_figure().inner_width) or RENDER_WIDTH
+            return laid_out_px(self.range_figure().inner_width, RENDER_WIDTH)
         except (UnsetValueError, AttributeError):
             return RENDER_WIDTH
 
     def plot_size(self) -> tuple[int, int]:
         """(width, height) of the plot as laid out (height 0 until the browser says)."""
         try:
-            height = int(self.range_figure().inner_height or 0)
+            height = laid_out_px(self.range_figure().inner_height, 0)
         except (UnsetValueError, AttributeError):
             height = 0
         return self.plot_width(), height
@@ -162,8 +162,15 @@ class TimeRangePage(Page):
         self._settling = None
         self._settled_at = time.monotonic()
         x = self.range_figure().x_range
-        t0, t1 = int(round(x.start * 1e6)), int(round(x.end * 1e6))
-        if t1 <= t0:
+        try:
+            t0, t1 = int(round(x.start * 1e6)), int(round(x.end * 1e6))
+        except (TypeError, ValueError, OverflowError):
+            t0 = t1 = 0  # not finite: the browser never sends that, a hostile client may
+        # Zoomed out past the times the page can name (or a client sent any number): the
+        # supported range, and the plot is moved to it (through _on_window).
+        t0, t1 = max(t0, TIME_MIN_NS), min(t1, TIME_MAX_NS)
+        if t1 <= t0:  # no range at all: the plot goes back to the one drawn
+            self._show_window()
             return
         if not self.state.shows(t0, t1):
             self.state.set_range(t0, t1)  # renders through _on_window

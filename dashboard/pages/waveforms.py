@@ -36,7 +36,13 @@ from dashboard.address import QuerySync
 from dashboard.bands import band_px, event_label, style_bands
 from dashboard.cds import set_data
 from dashboard.frames import make_frame, physical_units
-from dashboard.pages.base import PatternStreams, Refresh, SnapshotParts, follow_latest
+from dashboard.pages.base import (
+    PatternStreams,
+    Refresh,
+    SnapshotParts,
+    follow_latest,
+    laid_out_px,
+)
 from dashboard.pages.stations import TABLE_CSS
 from dashboard.pages.timerange import RENDER_WIDTH, TimeRangePage, ms
 from dashboard.picks import MarkLayers
@@ -276,11 +282,12 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         # Built before the browser laid the page out: drawn again at the strip's own width,
         # one column per pixel, off the event loop like any frame.
         doc = self.overview.document if self.overview is not None else None
-        if not new or doc is None or doc.session_context is None:
+        width = laid_out_px(new, 0)
+        if not width or doc is None or doc.session_context is None:
             return
         job = self._overview_job
         try:
-            future = work.FRAMES.submit(self._overview_url, job, int(new))
+            future = work.FRAMES.submit(self._overview_url, job, width)
         except work.Busy:
             return  # the strip keeps the image it has, stretched
         work.deliver(doc, future, lambda f: self._overview_drawn(job, f))
@@ -392,10 +399,11 @@ class WaveformsPage(PatternStreams, TimeRangePage):
         # Embedded, the bands share the height the iframe gives the plot.
         if self.embed:
             try:
-                if self.fig.inner_height:
-                    return int(self.fig.inner_height * n / (n + HEADROOM))
+                height = laid_out_px(self.fig.inner_height, 0)
             except UnsetValueError:
-                pass
+                height = 0
+            if height:
+                return int(height * n / (n + HEADROOM))
         return n * self.band
 
     # -- reacting -------------------------------------------------------------------------
