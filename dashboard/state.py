@@ -402,8 +402,8 @@ class WaveformState(StreamWindow):
     scale = param.Selector(default="robust", objects=list(SCALES), label="Amplitude")
     units = param.Selector(default="counts", objects=list(UNITS), label="Units")
     filter_kind = param.Selector(default="none", objects=list(filters.KINDS), label="Filter")
-    fmin = param.Number(default=1.0, label="fmin (Hz)")
-    fmax = param.Number(default=10.0, label="fmax (Hz)")
+    fmin = param.Number(default=1.0, allow_None=True, label="fmin (Hz)")  # None: a box emptied
+    fmax = param.Number(default=10.0, allow_None=True, label="fmax (Hz)")
     refresh = param.Selector(default="off", objects=list(REFRESH_CHOICES), label="Auto-refresh")
     url_options: ClassVar[dict[str, str]] = {
         "scale": "scale", "units": "units", "filter_kind": "filter", "fmin": "fmin",

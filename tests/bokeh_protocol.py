@@ -64,6 +64,7 @@ class Session:
     def __init__(self, ws):
         self.ws = ws
         self.fig_id = self.range_id = self.src_id = ""
+        self.models: dict[str, dict] = {}  # id -> the model's JSON as pulled
         self.range = (0.0, 0.0)
         self.received = 0
         self.frames: asyncio.Queue[Frame] = asyncio.Queue()  # as they arrive
@@ -100,7 +101,7 @@ class Session:
             header, content = await self.read()
             if header["msgtype"] == "PULL-DOC-REPLY":
                 break
-        models: dict = {}
+        models = self.models
         _walk(content["doc"], models)
         for mid, m in models.items():
             attrs = m["attributes"]
@@ -137,11 +138,16 @@ class Session:
                         self.frames.put_nowait(Frame(at, x0, x0 + float(cols["dw"][0]),
                                                      *png_size(cols["url"][0])))
 
-    async def change(self, **attrs) -> None:
-        """Set attributes of the plot (inner_width) or its x range (start, end)."""
-        events = [{"kind": "ModelChanged",
-                   "model": {"id": self.fig_id if k == "inner_width" else self.range_id},
-                   "attr": k, "new": v} for k, v in attrs.items()]
+    async def change(self, model: str | None = None, **attrs) -> None:
+        """Set attributes of a model (by id) as the browser would; by default of the plot
+        (inner_width, inner_height) or its x range (start, end)."""
+        def target(k: str) -> str:
+            if model is not None:
+                return model
+            return self.fig_id if k.startswith("inner_") else self.range_id
+
+        events = [{"kind": "ModelChanged", "model": {"id": target(k)}, "attr": k, "new": v}
+                  for k, v in attrs.items()]
         await self.send("PATCH-DOC", {"events": events})
 
     async def frame(self, timeout: float = 30) -> Frame:

@@ -12,6 +12,8 @@ goes on drawing.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import time
 
 import pytest
@@ -184,3 +186,39 @@ def test_a_range_that_is_no_range_draws_nothing_and_the_plot_goes_back(base, sta
     assert nothing == []
     assert back == pytest.approx(drawn, abs=1.0)
     assert (frame.x0, frame.x1) == pytest.approx((lo, hi), abs=1.0)
+
+
+def test_widget_values_no_browser_sends_leave_our_code_quiet_and_the_page_drawing(base):
+    """Values a browser's widgets never send (or send when a box is emptied) into the time
+    and filter boxes: Bokeh and Panel refuse what does not fit a widget; what they let
+    through must not raise in the page's code or its state's parameters, and the plot still
+    follows a zoom."""
+    titles = {"fmin (Hz)", "fmax (Hz)", "From (UTC, ISO or now-6h)", "To"}
+    values = (2.5, None, "", "x" * 100_000, float("nan"), -1e308, 1e308, "now-1000000y",
+              "\x00\x1b[31m", [], {"a": 1})
+
+    async def run():
+        s = await open_session(base, waveforms_path())
+        try:
+            drawn = s.range
+            boxes = [mid for mid, m in s.models.items()
+                     if str(m["attributes"].get("title")) in titles]
+            for mid in boxes:
+                for v in values:
+                    await s.change(model=mid, value=v)
+            await frames_within(s, 2.0)
+            lo, hi = drawn[0], drawn[0] + (drawn[1] - drawn[0]) / 4
+            await s.change(start=lo, end=hi)
+            return len(boxes), await frames_within(s, 3.0), (lo, hi)
+        finally:
+            s.close()
+
+    found, frames, (lo, hi) = run_apart(run)
+    assert found == len(titles)
+    assert frames and (frames[-1].x0, frames[-1].x1) == pytest.approx((lo, hi), abs=1.0)
+    port = base.rsplit(":", 1)[1]
+    log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                            f"belvedere-serve-{port}.log")).read()
+    ours = [t for t in re.split(r"(?=Traceback \(most recent call last\))", log)[1:]
+            if "/dashboard/" in t or "/pipelines/" in t or re.search(r"'\w+State\.\w+'", t)]
+    assert not ours, ours[0][-1500:]
