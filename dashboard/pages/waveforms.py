@@ -14,7 +14,6 @@ import logging
 
 import panel as pn
 from bokeh import events as bk_events
-from bokeh.core.property.descriptors import UnsetValueError
 from bokeh.models import (
     BoxAnnotation,
     BoxSelectTool,
@@ -398,10 +397,7 @@ class WaveformsPage(PatternStreams, TimeRangePage):
     def _plot_height(self, n: int) -> int:
         # Embedded, the bands share the height the iframe gives the plot.
         if self.embed:
-            try:
-                height = laid_out_px(self.fig.inner_height, 0)
-            except UnsetValueError:
-                height = 0
+            _, height = self.plot_size()
             if height:
                 return int(height * n / (n + HEADROOM))
         return n * self.band
