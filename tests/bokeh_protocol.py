@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
 
@@ -196,6 +197,16 @@ async def open_session(base: str, path: str) -> Session:
     return s
 
 
+
+
+@contextlib.asynccontextmanager
+async def opened(base: str, path: str) -> AsyncIterator[Session]:
+    """`open_session`, its websocket closed on leaving."""
+    s = await open_session(base, path)
+    try:
+        yield s
+    finally:
+        s.close()
 
 
 def run_apart(main: Callable[[], Awaitable[T]]) -> T:

@@ -17,7 +17,7 @@ import re
 import time
 
 import pytest
-from bokeh_protocol import open_session, run_apart
+from bokeh_protocol import opened, run_apart
 from browser import served_dashboard
 from test_dashboard_store import T0_NS, build_store
 
@@ -54,15 +54,12 @@ async def frames_within(session, seconds: float) -> list:
 
 def test_a_lone_range_change_is_drawn_for_that_range(base):
     async def run():
-        s = await open_session(base, waveforms_path())
-        try:
+        async with opened(base, waveforms_path()) as s:
             start, end = s.range
             lo, hi = start + (end - start) * 0.25, start + (end - start) * 0.5
             s.drop_frames()
             await s.change(start=lo, end=hi)
             return await s.frame(timeout=30), (lo, hi)
-        finally:
-            s.close()
 
     frame, (lo, hi) = run_apart(run)
     assert (frame.x0, frame.x1) == pytest.approx((lo, hi), abs=1.0)
@@ -72,8 +69,7 @@ def test_a_burst_of_changes_is_drawn_in_a_few_frames_ending_at_its_last_range(ba
     steps = 25
 
     async def run():
-        s = await open_session(base, waveforms_path())
-        try:
+        async with opened(base, waveforms_path()) as s:
             start, end = s.range
             s.drop_frames()
             for k in range(1, steps + 1):  # back to back: each narrower by 2 %
@@ -81,8 +77,6 @@ def test_a_burst_of_changes_is_drawn_in_a_few_frames_ending_at_its_last_range(ba
                 await s.change(start=start + cut, end=end - cut)
             last = (start + (end - start) * 0.01 * steps, end - (end - start) * 0.01 * steps)
             return await frames_within(s, 5.0), last
-        finally:
-            s.close()
 
     frames, last = run_apart(run)
     assert frames, "no frame for a burst of range changes"
@@ -94,8 +88,7 @@ def test_a_drag_is_drawn_at_most_once_per_settle_interval(base):
     moves, every_s = 80, 0.005
 
     async def run():
-        s = await open_session(base, waveforms_path())
-        try:
+        async with opened(base, waveforms_path()) as s:
             start, end = s.range
             step = (end - start) / 1000
             s.drop_frames()
@@ -106,8 +99,6 @@ def test_a_drag_is_drawn_at_most_once_per_settle_interval(base):
             took = time.perf_counter() - t
             return await frames_within(s, 3.0), took, (start + moves * step,
                                                        end + moves * step)
-        finally:
-            s.close()
 
     frames, took, last = run_apart(run)
     # The settle interval bounds the renders whatever the machine's speed; a slow machine
@@ -127,16 +118,13 @@ def test_a_reported_plot_size_is_bounded_whatever_the_client_sends():
 @pytest.mark.parametrize("embed", [False, True])
 def test_a_plot_a_billion_pixels_wide_gets_a_bounded_frame(base, embed):
     async def run():
-        s = await open_session(base, waveforms_path("&embed=1" if embed else ""))
-        try:
+        async with opened(base, waveforms_path("&embed=1" if embed else "")) as s:
             s.drop_frames()
             await s.change(inner_width=10**9, **({"inner_height": 10**9} if embed else {}))
             wide = await s.frame(timeout=60)
             await s.change(inner_width=1282)  # the browser reports its real size again
             back = await s.frame(timeout=60)
             return wide, back
-        finally:
-            s.close()
 
     wide, back = run_apart(run)
     assert wide.width == MAX_FRAME_PX and wide.height <= MAX_FRAME_PX
@@ -146,16 +134,13 @@ def test_a_plot_a_billion_pixels_wide_gets_a_bounded_frame(base, embed):
 @pytest.mark.parametrize("start, end", [(-1e300, 1e300), (-1e300, T0_NS / MS + 3.6e6)])
 def test_a_range_beyond_the_supported_times_is_drawn_within_them(base, start, end):
     async def run():
-        s = await open_session(base, waveforms_path())
-        try:
+        async with opened(base, waveforms_path()) as s:
             s.drop_frames()
             await s.change(start=start, end=end)
             s.range = (start, end)
             frame = await s.frame(timeout=60)
             await asyncio.sleep(0.5)  # the range moved back comes with the frame or after it
             return frame, s.range
-        finally:
-            s.close()
 
     frame, moved = run_apart(run)
     lo, hi = TIME_MIN_NS / MS, TIME_MAX_NS / MS
@@ -168,8 +153,7 @@ def test_a_range_beyond_the_supported_times_is_drawn_within_them(base, start, en
     (-2e300, -1e300)])
 def test_a_range_that_is_no_range_draws_nothing_and_the_plot_goes_back(base, start, end):
     async def run():
-        s = await open_session(base, waveforms_path())
-        try:
+        async with opened(base, waveforms_path()) as s:
             drawn = s.range
             s.drop_frames()
             await s.change(start=start, end=end)
@@ -179,8 +163,6 @@ def test_a_range_that_is_no_range_draws_nothing_and_the_plot_goes_back(base, sta
             lo, hi = drawn[0], drawn[0] + (drawn[1] - drawn[0]) / 3
             await s.change(start=lo, end=hi)
             return drawn, nothing, back, await s.frame(timeout=30), (lo, hi)
-        finally:
-            s.close()
 
     drawn, nothing, back, frame, (lo, hi) = run_apart(run)
     assert nothing == []
@@ -198,8 +180,7 @@ def test_widget_values_no_browser_sends_leave_our_code_quiet_and_the_page_drawin
               "\x00\x1b[31m", [], {"a": 1})
 
     async def run():
-        s = await open_session(base, waveforms_path())
-        try:
+        async with opened(base, waveforms_path()) as s:
             drawn = s.range
             boxes = [mid for mid, m in s.models.items()
                      if str(m["attributes"].get("title")) in titles]
@@ -210,8 +191,6 @@ def test_widget_values_no_browser_sends_leave_our_code_quiet_and_the_page_drawin
             lo, hi = drawn[0], drawn[0] + (drawn[1] - drawn[0]) / 4
             await s.change(start=lo, end=hi)
             return len(boxes), await frames_within(s, 3.0), (lo, hi)
-        finally:
-            s.close()
 
     found, frames, (lo, hi) = run_apart(run)
     assert found == len(titles)
